@@ -1,0 +1,177 @@
+"""The paper's networks: MLP, CNN and AlexNet, each naming the layers that are probed.
+
+Every model takes images scaled to [0, 1] of shape (batch, C, H, W) and normalizes them itself with
+buffers stored in its state dict (MLP: identity, i.e. pixels / 255 as the paper; CNN and AlexNet:
+per-channel mean/std set from the training set).  That keeps a checkpoint self-contained: scoring
+needs no knowledge of how training normalized its inputs.
+
+Interface shared by all models:
+  * ``forward(x)`` -> logits (batch, num_classes)
+  * ``probe_layers`` -> the probed layer names, in order (the last one feeds ``head``)
+  * ``features(x)`` -> {name: (batch, width)} activations from the same single forward pass
+  * ``head`` -> the pre-softmax ``nn.Linear``
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MODEL_NAMES = ("mlp", "cnn", "alexnet")
+
+
+class ProbedNetwork(nn.Module):
+    """Base class: a body of named stages, each producing one probed activation, then a linear head."""
+
+    probe_layers: list[str]
+    head: nn.Linear
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.register_buffer("input_mean", torch.zeros(in_channels))
+        self.register_buffer("input_std", torch.ones(in_channels))
+
+    def set_input_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-channel statistics of the [0, 1]-scaled training images."""
+        self.input_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.input_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-6))
+
+    def _normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.input_mean.view(1, -1, 1, 1)) / self.input_std.view(1, -1, 1, 1)
+
+    def _stages(self) -> list[tuple[str, nn.Module]]:
+        """(probed name, module mapping the previous activation to this one), in order."""
+        raise NotImplementedError
+
+    def _run(self, x: torch.Tensor, keep: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        activations: dict[str, torch.Tensor] = {}
+        h = self._normalize(x)
+        for name, stage in self._stages():
+            h = stage(h)
+            if keep:
+                activations[name] = h.flatten(1)
+        return self.head(h.flatten(1)), activations
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(x, keep=False)[0]
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self._run(x, keep=True)[1]
+
+    def features_and_logits(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Both from one pass: scoring needs the activations and the model's own prediction."""
+        logits, activations = self._run(x, keep=True)
+        return activations, logits
+
+
+def _dense(n_in: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, n_out), nn.ReLU())
+
+
+class MLP(ProbedNetwork):
+    """784 (or C*H*W) -> 128 -> 512 -> 2048 -> 2048 -> classes, ReLU; probed fc1..fc4 (post-ReLU)."""
+
+    widths = (128, 512, 2048, 2048)
+    probe_layers = ["fc1", "fc2", "fc3", "fc4"]
+
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
+        super().__init__(input_shape[0])
+        n_in = input_shape[0] * input_shape[1] * input_shape[2]
+        sizes = (n_in, *self.widths)
+        layers = [_dense(a, b) for a, b in zip(sizes, sizes[1:])]
+        layers[0] = nn.Sequential(nn.Flatten(), *layers[0])  # images (B, C, H, W) -> (B, C*H*W)
+        self.fc = nn.ModuleList(layers)
+        self.head = nn.Linear(self.widths[-1], num_classes)
+
+    def _stages(self) -> list[tuple[str, nn.Module]]:
+        return list(zip(self.probe_layers, self.fc))
+
+
+def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    """Two 3x3 convolutions (padding 1) and a 2x2 max pool with stride 2, as the original code."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2, stride=2),
+    )
+
+
+def _flat_width(body: nn.Module, input_shape: tuple[int, int, int], model: str) -> int:
+    """Width of the flattened body output, found by a dry run so any input size works."""
+    with torch.no_grad():
+        try:
+            out = body(torch.zeros(1, *input_shape))
+        except RuntimeError as error:
+            raise ValueError(f"input shape {input_shape} is too small for the {model} model: {error}") from None
+    return out.shape[1]
+
+
+class CNN(ProbedNetwork):
+    """Three blocks of two 3x3 convs (16, 32, 64) + 2x2/2 pool, then 3 x FC 250, bias-free head.
+
+    Probed: ``flat`` (pooled conv output, flattened; 576 for 28x28, 1024 for 32x32) and fc1..fc3.
+    Pooling stride 2 follows the authors' code; the appendix's "stride 1" would give a 40,000-wide
+    flatten for MNIST, inconsistent with the flatten sizes the code and figures use.
+    """
+
+    probe_layers = ["flat", "fc1", "fc2", "fc3"]
+
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
+        super().__init__(input_shape[0])
+        self.body = nn.Sequential(
+            _conv_block(input_shape[0], 16), _conv_block(16, 32), _conv_block(32, 64), nn.Flatten()
+        )
+        flat = _flat_width(self.body, input_shape, "cnn")
+        self.fc = nn.ModuleList([_dense(flat, 250), _dense(250, 250), _dense(250, 250)])
+        self.head = nn.Linear(250, num_classes, bias=False)
+
+    def _stages(self) -> list[tuple[str, nn.Module]]:
+        return list(zip(self.probe_layers, [self.body, *self.fc]))
+
+
+class AlexNet(ProbedNetwork):
+    """AlexNet for 64x64 Tiny ImageNet as in the authors' code; probed flat (256), fc1, fc2 (4096)."""
+
+    probe_layers = ["flat", "fc1", "fc2"]
+
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
+        super().__init__(input_shape[0])
+        self.body = nn.Sequential(
+            nn.Conv2d(input_shape[0], 64, 11, stride=4, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(64, 192, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(192, 384, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(3, stride=2),
+            nn.Flatten(),
+        )
+        flat = _flat_width(self.body, input_shape, "alexnet")
+        self.fc = nn.ModuleList([_dense(flat, 4096), _dense(4096, 4096)])
+        self.head = nn.Linear(4096, num_classes)
+
+    def _stages(self) -> list[tuple[str, nn.Module]]:
+        return list(zip(self.probe_layers, [self.body, *self.fc]))
+
+
+_BUILDERS = {"mlp": MLP, "cnn": CNN, "alexnet": AlexNet}
+
+
+def build(name: str, input_shape: tuple[int, int, int], num_classes: int) -> ProbedNetwork:
+    """The named model for images of ``input_shape`` = (C, H, W)."""
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(_BUILDERS)}")
+    return _BUILDERS[name](tuple(int(s) for s in input_shape), int(num_classes))
+
+
+def probe_layers_of(name: str) -> list[str]:
+    """Probed layer names of a model without building it (for config validation)."""
+    return list(_BUILDERS[name].probe_layers)
