@@ -1,0 +1,101 @@
+"""Atomic writes and safe loads shared by every stage.
+
+Every output is written under a temporary name in the same directory and renamed into place, so an
+interrupted job never leaves a half-written file under its final name (a rename within one file
+system is atomic).  Loads never execute code: checkpoints go through ``torch.load(weights_only=True)``
+and a damaged file raises an error that names it and says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+
+class DamagedFileError(ValueError):
+    """A file that exists but cannot be read as what it should be."""
+
+    def __init__(self, path: Path | str, what: str, advice: str, cause: BaseException | None = None):
+        detail = f": {type(cause).__name__}: {cause}" if cause else ""
+        super().__init__(f"{what} {path} is damaged or not a {what}{detail}. {advice}")
+        self.path = Path(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_json(data: Any, path: Path | str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path | str, what: str = "JSON file") -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DamagedFileError(path, what, "Delete it and rerun the step that wrote it.", error) from error
+
+
+def save_torch(obj: Any, path: Path | str) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_torch(path: Path | str, what: str = "checkpoint", map_location: str | torch.device = "cpu") -> Any:
+    """Load tensors/plain containers only: ``weights_only=True`` refuses anything that runs code."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # torch raises several types for truncation, bad zips, unpickling
+        raise DamagedFileError(
+            path, what, "It was not loaded (nothing in it was executed); delete it and rerun the job that wrote it.",
+            error,
+        ) from error
+
+
+def write_parquet(frame: pd.DataFrame, path: Path | str, metadata: dict[str, Any] | None = None) -> None:
+    """Parquet with provenance in the schema metadata (key ``latentgen``, JSON)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if metadata:
+        merged = dict(table.schema.metadata or {})
+        merged[b"latentgen"] = json.dumps(metadata, sort_keys=True, default=str).encode()
+        table = table.replace_schema_metadata(merged)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_parquet(path: Path | str, what: str = "Parquet file") -> pd.DataFrame:
+    try:
+        return pq.read_table(path).to_pandas()
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # pyarrow.lib.ArrowInvalid and OSError for truncated files
+        raise DamagedFileError(path, what, "Delete it and rerun the step that wrote it.", error) from error
+
+
+def parquet_metadata(path: Path | str) -> dict[str, Any]:
+    raw = (pq.read_schema(path).metadata or {}).get(b"latentgen")
+    return json.loads(raw) if raw else {}

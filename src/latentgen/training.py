@@ -1,0 +1,350 @@
+"""Training on corrupted labels, resumable, with checkpoints along the way.
+
+The whole dataset lives on the device as one uint8 tensor; a batch is an index into it, so there is
+no per-sample Python work.  Every source of randomness is derived from the run's seed:
+  * initialization: ``torch.manual_seed(seed)`` right before the model is built;
+  * batch order: a fresh generator seeded with (seed, epoch) each epoch.
+Because the order of epoch e does not depend on how many epochs ran in this process, a run resumed
+from its saved state (model, optimizer, history) continues exactly as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from latentgen import __version__
+from latentgen.fileio import load_torch, save_torch, write_json, write_parquet
+from latentgen.models import ProbedNetwork, build
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss stopped being finite: scores from such a run would be meaningless."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Checkpoint epochs: 0, every ``early_every`` up to ``early_until``, then every ``late_every``."""
+
+    early_every: int = 2
+    early_until: int = 20
+    late_every: int = 5
+
+    def is_checkpoint(self, epoch: int) -> bool:
+        if epoch <= self.early_until:
+            return epoch % self.early_every == 0
+        return (epoch - self.early_until) % self.late_every == 0
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that determines a run's result (the device does not, on purpose)."""
+
+    model: str
+    optimizer: str  # "sgd" or "adam"
+    lr: float
+    batch_size: int
+    max_epochs: int
+    stop_accuracy: float  # fraction of corrupted training labels fitted that ends training
+    seed: int
+    momentum: float = 0.0
+    normalize: str = "none"  # "none" (pixels / 255) or "per_channel" (mean/std of the training set)
+    schedule: Schedule = field(default_factory=Schedule)
+    eval_batch_size: int = 1000
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class TrainData:
+    """uint8 images (N, C, H, W) and int64 labels; the training set carries both label versions."""
+
+    train_images: np.ndarray
+    train_noisy: np.ndarray
+    train_true: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_images.shape[1:])  # type: ignore[return-value]
+
+
+@dataclass
+class DeviceData:
+    """The dataset moved to the device once; batches are slices of these tensors."""
+
+    train_images: torch.Tensor
+    train_noisy: torch.Tensor
+    train_true: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+
+    @classmethod
+    def from_arrays(cls, data: TrainData, device: torch.device) -> DeviceData:
+        def put(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+        return cls(put(data.train_images), put(data.train_noisy), put(data.train_true),
+                   put(data.test_images), put(data.test_labels))
+
+
+def resolve_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def to_unit_float(images_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float32 in [0, 1]; the model normalizes further itself."""
+    return images_uint8.float().div_(255.0)
+
+
+def channel_statistics(images_uint8: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of [0, 1]-scaled images, accumulated in float64 to stay exact."""
+    scaled = images_uint8.astype(np.float64) / 255.0
+    axes = (0, 2, 3)
+    return torch.tensor(scaled.mean(axis=axes)), torch.tensor(scaled.std(axis=axes))
+
+
+def build_model(settings: TrainSettings, data: TrainData) -> ProbedNetwork:
+    torch.manual_seed(settings.seed)
+    model = build(settings.model, data.input_shape, data.num_classes)
+    if settings.normalize == "per_channel":
+        model.set_input_normalization(*channel_statistics(data.train_images))
+    return model
+
+
+def build_optimizer(settings: TrainSettings, model: nn.Module) -> torch.optim.Optimizer:
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=settings.lr)
+    raise ValueError(f"unknown optimizer {settings.optimizer!r}; choose 'sgd' or 'adam'")
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled sample order of one epoch, a function of (seed, epoch) only."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: list[torch.Tensor], batch_size: int
+             ) -> tuple[list[float], float]:
+    """Accuracy against each label vector and the mean loss against the first, in eval mode."""
+    model.eval()
+    correct = [torch.zeros((), device=images.device) for _ in labels]
+    loss_sum = torch.zeros((), device=images.device)
+    for start in range(0, images.shape[0], batch_size):
+        logits = model(to_unit_float(images[start:start + batch_size]))
+        predicted = logits.argmax(1)
+        for i, target in enumerate(labels):
+            correct[i] += (predicted == target[start:start + batch_size]).sum()
+        loss_sum += nn.functional.cross_entropy(logits, labels[0][start:start + batch_size], reduction="sum")
+    n = images.shape[0]
+    return [c.item() / n for c in correct], loss_sum.item() / n
+
+
+def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, dev: DeviceData,
+                    settings: TrainSettings, epoch: int, progress: bool) -> float:
+    """One pass over the shuffled training set; returns the mean minibatch loss.
+
+    The loss is accumulated on the device and read once at the end, so a GPU never waits on the host.
+    """
+    model.train()
+    n = dev.train_images.shape[0]
+    order = epoch_order(n, settings.seed, epoch).to(dev.train_images.device)
+    loss_sum = torch.zeros((), device=dev.train_images.device)
+    starts = range(0, n, settings.batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"epoch {epoch}", leave=False, unit="batch")
+    for start in starts:
+        index = order[start:start + settings.batch_size]
+        logits = model(to_unit_float(dev.train_images[index]))
+        loss = nn.functional.cross_entropy(logits, dev.train_noisy[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * index.shape[0]
+    return loss_sum.item() / n
+
+
+def measure_epoch(model: nn.Module, dev: DeviceData, settings: TrainSettings, epoch: int,
+                  train_loss: float | None, seconds: float) -> dict[str, Any]:
+    (acc_noisy, acc_true), eval_loss = evaluate(
+        model, dev.train_images, [dev.train_noisy, dev.train_true], settings.eval_batch_size)
+    (acc_test,), test_loss = evaluate(model, dev.test_images, [dev.test_labels], settings.eval_batch_size)
+    return {
+        "epoch": epoch,
+        # epoch 0 has no minibatches: its loss is the full-pass loss of the initialization
+        "train_loss": eval_loss if train_loss is None else train_loss,
+        "train_accuracy_corrupted": acc_noisy,
+        "train_accuracy_true": acc_true,
+        "test_accuracy": acc_test,
+        "test_loss": test_loss,
+        "seconds": seconds,
+    }
+
+
+class RunFiles:
+    """Paths inside one run directory."""
+
+    def __init__(self, run_dir: Path):
+        self.root = Path(run_dir)
+        self.checkpoints = self.root / "checkpoints"
+        self.resume = self.root / "resume.pt"
+        self.history = self.root / "history.parquet"
+        self.run_json = self.root / "run.json"
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch_{epoch:04d}.pt"
+
+
+def checkpoint_path(run_dir: Path | str, epoch: int) -> Path:
+    return RunFiles(Path(run_dir)).checkpoint(epoch)
+
+
+def _load_resume_state(files: RunFiles, settings: TrainSettings) -> dict[str, Any] | None:
+    """The saved state of an interrupted run with the same settings, else None (start afresh)."""
+    if not files.resume.exists():
+        return None
+    try:
+        state = load_torch(files.resume, what="resume state")
+    except ValueError as error:
+        log.warning("%s; starting the run from scratch", error)
+        return None
+    if state.get("fingerprint") != settings.fingerprint():
+        log.info("settings changed since %s was saved; starting the run from scratch", files.resume)
+        return None
+    return state
+
+
+def _start_fresh(files: RunFiles) -> None:
+    """Remove what an earlier run with other settings left, so no stale checkpoint survives."""
+    shutil.rmtree(files.checkpoints, ignore_errors=True)
+    for stale in (files.resume, files.history, files.run_json):
+        stale.unlink(missing_ok=True)
+    files.checkpoints.mkdir(parents=True, exist_ok=True)
+
+
+def _save_resume_state(files: RunFiles, settings: TrainSettings, model: nn.Module,
+                       optimizer: torch.optim.Optimizer, history: list[dict[str, Any]]) -> None:
+    save_torch({"fingerprint": settings.fingerprint(), "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "history": history}, files.resume)
+
+
+def _stop_reason(row: dict[str, Any], settings: TrainSettings) -> str | None:
+    if row["train_accuracy_corrupted"] >= settings.stop_accuracy:
+        return "reached_stop_accuracy"
+    if row["epoch"] >= settings.max_epochs:
+        return "reached_max_epochs"
+    return None
+
+
+def _check_finite(row: dict[str, Any], files: RunFiles) -> None:
+    if not np.isfinite(row["train_loss"]):
+        raise TrainingDivergedError(
+            f"training of {files.root} diverged at epoch {row['epoch']} (loss {row['train_loss']}); "
+            "no checkpoint of this epoch was kept. Lower the learning rate for this model and rerun.")
+
+
+def _log_epoch(row: dict[str, Any]) -> None:
+    log.info("epoch %4d  loss %.4f  train(corrupted) %.4f  train(true) %.4f  test %.4f  %.1fs",
+             row["epoch"], row["train_loss"], row["train_accuracy_corrupted"],
+             row["train_accuracy_true"], row["test_accuracy"], row["seconds"])
+
+
+def train(data: TrainData, settings: TrainSettings, run_dir: Path | str,
+          provenance: dict[str, Any] | None = None, device: str = "auto") -> dict[str, Any]:
+    """Train one run into ``run_dir``, resuming an interrupted run with the same settings.
+
+    Writes ``checkpoints/epoch_XXXX.pt`` (model state dicts) at the scheduled epochs and the final
+    one, ``history.parquet`` (one row per epoch) and, last, ``run.json``; returns run.json's content.
+    """
+    files = RunFiles(Path(run_dir))
+    dev_kind = resolve_device(device)
+    model = build_model(settings, data).to(dev_kind)
+    optimizer = build_optimizer(settings, model)
+    dev = DeviceData.from_arrays(data, dev_kind)
+    progress = sys.stderr.isatty()
+
+    state = _load_resume_state(files, settings)
+    if state is None:
+        _start_fresh(files)
+        history = [measure_epoch(model, dev, settings, 0, None, 0.0)]
+        save_torch(model.state_dict(), files.checkpoint(0))
+        _save_resume_state(files, settings, model, optimizer, history)
+        _log_epoch(history[0])
+    else:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = state["history"]
+        log.info("resuming %s after epoch %d", files.root, history[-1]["epoch"])
+
+    reason = _stop_reason(history[-1], settings)
+    while reason is None:
+        epoch = history[-1]["epoch"] + 1
+        started = time.perf_counter()
+        loss = train_one_epoch(model, optimizer, dev, settings, epoch, progress)
+        row = measure_epoch(model, dev, settings, epoch, loss, 0.0)
+        row["seconds"] = time.perf_counter() - started
+        _check_finite(row, files)
+        history.append(row)
+        _log_epoch(row)
+        reason = _stop_reason(row, settings)
+        if reason is not None or settings.schedule.is_checkpoint(epoch):
+            save_torch(model.state_dict(), files.checkpoint(epoch))
+        _save_resume_state(files, settings, model, optimizer, history)
+
+    return _finish(files, settings, history, reason, provenance, dev_kind)
+
+
+def _finish(files: RunFiles, settings: TrainSettings, history: list[dict[str, Any]], reason: str,
+            provenance: dict[str, Any] | None, device: torch.device) -> dict[str, Any]:
+    final_epoch = history[-1]["epoch"]
+    epochs = [row["epoch"] for row in history
+              if row["epoch"] == final_epoch or settings.schedule.is_checkpoint(row["epoch"])]
+    summary = {
+        **(provenance or {}),
+        "settings": dataclasses.asdict(settings),
+        "fingerprint": settings.fingerprint(),
+        "final_epoch": final_epoch,
+        "checkpoint_epochs": epochs,
+        "stop_reason": reason,
+        "final": {k: v for k, v in history[-1].items() if k != "epoch"},
+        "device": str(device),
+        "latentgen_version": __version__,
+        "torch_version": torch.__version__,
+    }
+    write_parquet(pd.DataFrame(history), files.history, metadata=summary)
+    write_json(summary, files.run_json)
+    files.resume.unlink(missing_ok=True)  # the final checkpoint holds the weights; free the disk
+    log.info("finished %s at epoch %d (%s)", files.root, final_epoch, reason)
+    return summary
+
+
+def load_checkpoint_into(model: nn.Module, path: Path | str) -> nn.Module:
+    """Load a checkpoint's weights (``weights_only`` load; a damaged file names itself)."""
+    model.load_state_dict(load_torch(path, what="checkpoint"))
+    return model

@@ -1,0 +1,152 @@
+"""Training: schedule, stopping, history, reproducibility, divergence and resume after a real kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from latentgen.fileio import load_torch
+from latentgen.training import (
+    Schedule,
+    TrainData,
+    TrainingDivergedError,
+    TrainSettings,
+    checkpoint_path,
+    train,
+)
+
+
+def synthetic_data(n_train=512, n_test=128, seed=0) -> TrainData:
+    """Separable-ish images: class k brightens row block k, so a model can learn something."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        labels = rng.integers(0, 10, size=n)
+        images = rng.integers(0, 60, size=(n, 1, 28, 28)).astype(np.uint8)
+        for i, k in enumerate(labels):
+            images[i, 0, 2 * k:2 * k + 3, :] = 250
+        return images, labels.astype(np.int64)
+
+    train_x, train_y = make(n_train)
+    test_x, test_y = make(n_test)
+    noisy = train_y.copy()
+    noisy[: n_train // 4] = rng.integers(0, 10, size=n_train // 4)
+    return TrainData(train_x, noisy, train_y, test_x, test_y, 10)
+
+
+def settings(**overrides) -> TrainSettings:
+    base = dict(model="mlp", optimizer="sgd", lr=0.01, momentum=0.9, batch_size=32, max_epochs=6,
+                stop_accuracy=1.0, seed=0, schedule=Schedule(2, 4, 3))
+    base.update(overrides)
+    return TrainSettings(**base)
+
+
+def test_schedule_matches_the_paper():
+    paper = Schedule(early_every=2, early_until=20, late_every=5)
+    assert [e for e in range(0, 41) if paper.is_checkpoint(e)] == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 25, 30, 35, 40]
+    alexnet = Schedule(early_every=2, early_until=20, late_every=10)
+    assert [e for e in range(21, 51) if alexnet.is_checkpoint(e)] == [30, 40, 50]
+
+
+def test_run_writes_checkpoints_history_and_provenance(tmp_path):
+    summary = train(synthetic_data(), settings(max_epochs=6), tmp_path, provenance={"run": "mlp-x/c25/s0"})
+    # 0, 2, 4 (every 2 to 4), 7 would be next (every 3 after 4); 6 is the final epoch
+    assert summary["checkpoint_epochs"] == [0, 2, 4, 6]
+    for epoch in summary["checkpoint_epochs"]:
+        assert checkpoint_path(tmp_path, epoch).exists()
+    assert not checkpoint_path(tmp_path, 5).exists()
+    history = pd.read_parquet(tmp_path / "history.parquet")
+    assert list(history.epoch) == list(range(7))
+    assert {"train_loss", "train_accuracy_corrupted", "train_accuracy_true", "test_accuracy", "seconds"} <= set(history)
+    on_disk = json.loads((tmp_path / "run.json").read_text())
+    assert on_disk["run"] == "mlp-x/c25/s0" and on_disk["settings"]["seed"] == 0
+    assert on_disk["latentgen_version"] and on_disk["stop_reason"] == "reached_max_epochs"
+    assert not (tmp_path / "resume.pt").exists()
+    state = load_torch(checkpoint_path(tmp_path, 6))
+    assert set(state) >= {"head.weight", "input_mean"}
+
+
+def test_stops_at_the_accuracy_threshold(tmp_path):
+    summary = train(synthetic_data(), settings(max_epochs=50, stop_accuracy=0.5, lr=0.05), tmp_path)
+    assert summary["stop_reason"] == "reached_stop_accuracy"
+    history = pd.read_parquet(tmp_path / "history.parquet")
+    assert history.train_accuracy_corrupted.iloc[-1] >= 0.5
+    assert (history.train_accuracy_corrupted.iloc[:-1] < 0.5).all()
+    assert summary["final_epoch"] in summary["checkpoint_epochs"]
+
+
+def test_same_seed_reproduces_and_other_seed_differs(tmp_path):
+    data = synthetic_data()
+    train(data, settings(max_epochs=2), tmp_path / "a")
+    train(data, settings(max_epochs=2), tmp_path / "b")
+    train(data, settings(max_epochs=2, seed=1), tmp_path / "c")
+    a, b, c = (load_torch(checkpoint_path(tmp_path / k, 2)) for k in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["head.weight"], c["head.weight"])
+    init_a, init_c = (load_torch(checkpoint_path(tmp_path / k, 0)) for k in "ac")
+    assert not torch.equal(init_a["fc.0.1.weight"], init_c["fc.0.1.weight"])
+
+
+def test_divergence_fails_clearly(tmp_path):
+    with pytest.raises(TrainingDivergedError, match="diverged at epoch 1.*Lower the learning rate"):
+        train(synthetic_data(), settings(lr=1e12, max_epochs=3), tmp_path)
+    assert not (tmp_path / "run.json").exists()
+
+
+def test_changed_settings_start_from_scratch(tmp_path):
+    train(synthetic_data(), settings(max_epochs=4), tmp_path)
+    train(synthetic_data(), settings(max_epochs=2, lr=0.02), tmp_path)
+    assert not checkpoint_path(tmp_path, 4).exists(), "stale checkpoint of the old settings survived"
+    assert len(pd.read_parquet(tmp_path / "history.parquet")) == 3
+
+
+TRAIN_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from test_training import synthetic_data, settings
+    from latentgen.training import train
+    train(synthetic_data(n_train=2048), settings(max_epochs=int(sys.argv[2]), lr=0.002), sys.argv[1])
+    """
+)
+
+
+def run_training_process(run_dir, epochs, script):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, str(script), str(run_dir), str(epochs)], env=env)
+
+
+@pytest.mark.slow
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
+    script = tmp_path / "train_job.py"
+    script.write_text(TRAIN_SCRIPT.format(tests=os.path.dirname(__file__)))
+    epochs = 10
+    reference = run_training_process(tmp_path / "reference", epochs, script)
+    assert reference.wait() == 0
+
+    victim = run_training_process(tmp_path / "killed", epochs, script)
+    deadline = time.time() + 120
+    while not checkpoint_path(tmp_path / "killed", 4).exists() and time.time() < deadline:
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait() == -signal.SIGKILL
+    assert not (tmp_path / "killed" / "run.json").exists(), "the run finished before it was killed"
+    assert (tmp_path / "killed" / "resume.pt").exists()
+
+    assert run_training_process(tmp_path / "killed", epochs, script).wait() == 0
+    for epoch in json.loads((tmp_path / "reference" / "run.json").read_text())["checkpoint_epochs"]:
+        expected = load_torch(checkpoint_path(tmp_path / "reference", epoch))
+        resumed = load_torch(checkpoint_path(tmp_path / "killed", epoch))
+        assert all(torch.equal(expected[k], resumed[k]) for k in expected), f"epoch {epoch} differs"
+    drop_time = lambda frame: frame.drop(columns=["seconds"])  # noqa: E731
+    pd.testing.assert_frame_equal(drop_time(pd.read_parquet(tmp_path / "reference" / "history.parquet")),
+                                  drop_time(pd.read_parquet(tmp_path / "killed" / "history.parquet")))
