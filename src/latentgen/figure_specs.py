@@ -1,0 +1,121 @@
+"""What each of the paper's figures 1-14 shows, as data.
+
+Kept free of matplotlib/seaborn so the workflow can ask which figures a configuration produces
+(``figure_pairs_and_rates``) without importing a plotting stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+FigureKind = Literal["layers", "transfer", "difference"]
+
+# The paper's main-text model-dataset pairs and the three it moves to the appendix, in the paper's column order.
+MAIN_PAIRS: tuple[str, ...] = ("mlp-mnist", "cnn-fashion_mnist", "alexnet-tiny_imagenet")
+APPENDIX_PAIRS: tuple[str, ...] = ("mlp-cifar10", "cnn-mnist", "cnn-cifar10")
+PAIR_GROUPS: dict[str, tuple[str, ...]] = {"main": MAIN_PAIRS, "appendix": APPENDIX_PAIRS}
+
+ALL_RATES: tuple[int, ...] = (0, 20, 40, 60, 80, 100)
+MIDDLE_RATES: tuple[int, ...] = (20, 40, 60, 80)
+EXTREME_RATES: tuple[int, ...] = (0, 100)
+
+# The difference figures subtract the second probe from the first, per seed, epoch and layer.
+DIFFERENCE_PROBES: tuple[str, str] = ("velpic", "masc")
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One paper figure.
+
+    kind:
+        ``layers``     one line per probed layer (probe ``probe``), model accuracy as dotted reference;
+        ``transfer``   one line for the model with the VeLPIC weight intervention, model as dotted reference;
+        ``difference`` VeLPIC - MASC per layer in percentage points, a dotted zero line as reference.
+    probe: the probe plotted (``"velpic-masc"`` for the difference figures).
+    split: which accuracy is plotted, for the probe and for the model reference alike.
+    pair_group: ``"main"`` or ``"appendix"`` (see PAIR_GROUPS).
+    rates: corruption percentages shown as rows, in row order.
+    """
+
+    number: int
+    kind: FigureKind
+    probe: str
+    split: str
+    pair_group: str
+    rates: tuple[int, ...]
+    title: str
+
+    @property
+    def pairs(self) -> tuple[str, ...]:
+        return PAIR_GROUPS[self.pair_group]
+
+
+def _spec(
+    number: int, kind: FigureKind, probe: str, split: str, group: str, rates: tuple[int, ...], title: str
+) -> FigureSpec:
+    return FigureSpec(number, kind, probe, split, group, rates, title)
+
+
+FIGURES: dict[int, FigureSpec] = {
+    spec.number: spec
+    for spec in (
+        _spec(1, "layers", "masc", "test", "main", MIDDLE_RATES, "MASC test accuracy of each layer during training"),
+        _spec(2, "layers", "velpic", "test", "main", MIDDLE_RATES,
+              "VeLPIC test accuracy of each layer during training"),
+        _spec(3, "transfer", "transfer", "test", "main", MIDDLE_RATES,
+              "Model test accuracy with the VeLPIC weight intervention vs standard training"),
+        _spec(4, "layers", "masc", "test", "main", EXTREME_RATES,
+              "MASC test accuracy of each layer during training, 0 % and 100 % corruption"),
+        _spec(5, "layers", "masc", "test", "appendix", MIDDLE_RATES,
+              "MASC test accuracy of each layer during training (appendix pairs)"),
+        _spec(6, "layers", "velpic", "test", "main", EXTREME_RATES,
+              "VeLPIC test accuracy of each layer during training, 0 % and 100 % corruption"),
+        _spec(7, "layers", "velpic", "test", "appendix", MIDDLE_RATES,
+              "VeLPIC test accuracy of each layer during training (appendix pairs)"),
+        _spec(8, "difference", "velpic-masc", "test", "main", MIDDLE_RATES,
+              "Test accuracy difference VeLPIC \u2212 MASC per layer, in percentage points (pp)"),
+        _spec(9, "difference", "velpic-masc", "test", "main", EXTREME_RATES,
+              "Test accuracy difference VeLPIC \u2212 MASC per layer in percentage points (pp), "
+              "0 % and 100 % corruption"),
+        _spec(10, "difference", "velpic-masc", "test", "appendix", ALL_RATES,
+              "Test accuracy difference VeLPIC \u2212 MASC per layer in percentage points (pp), appendix pairs"),
+        _spec(11, "transfer", "transfer", "test", "main", EXTREME_RATES,
+              "Model test accuracy with the VeLPIC weight intervention vs standard training, 0 % and 100 % corruption"),
+        _spec(12, "transfer", "transfer", "test", "appendix", ALL_RATES,
+              "Model test accuracy with the VeLPIC weight intervention vs standard training (appendix pairs)"),
+        _spec(13, "transfer", "transfer", "train_corrupted", "main", ALL_RATES,
+              "Training accuracy on the corrupted labels with the VeLPIC weight intervention vs standard training"),
+        _spec(14, "transfer", "transfer", "train_corrupted", "appendix", ALL_RATES,
+              "Training accuracy on the corrupted labels with the VeLPIC weight intervention vs standard training "
+              "(appendix pairs)"),
+    )
+}
+
+
+def figure_spec(number: int) -> FigureSpec:
+    """The spec of figure ``number``; a ValueError (not a bare KeyError) names the valid numbers."""
+    try:
+        return FIGURES[number]
+    except KeyError:
+        raise ValueError(f"Figure {number} is not one of the paper's figures {sorted(FIGURES)}") from None
+
+
+def figure_pairs_and_rates(number: int, pairs: list[str], rates: list[int]) -> tuple[list[str], list[int]]:
+    """The part of the configured grid (``pairs`` x ``rates``) that figure ``number`` shows, in the figure's order.
+
+    Both lists come back empty when either is, so a caller can skip the figure with one check:
+    a grid without columns or without rows is not a figure.
+    """
+    spec = figure_spec(number)
+    configured_pairs, configured_rates = set(pairs), {int(rate) for rate in rates}
+    shown_pairs = [pair for pair in spec.pairs if pair in configured_pairs]
+    shown_rates = [rate for rate in spec.rates if rate in configured_rates]
+    if not shown_pairs or not shown_rates:
+        return [], []
+    return shown_pairs, shown_rates
+
+
+def buildable_figures(pairs: list[str], rates: list[int]) -> list[int]:
+    """Numbers of the figures a configuration with these pairs and rates produces."""
+    return [number for number in FIGURES if figure_pairs_and_rates(number, pairs, rates)[0]]

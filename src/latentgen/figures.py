@@ -1,0 +1,543 @@
+"""The paper's figures 1-14 from the tidy scores table, and the final-epoch summary for the report.
+
+Every figure is a grid: one column per model-dataset pair, one row per corruption rate, epochs on x.
+Lines are the mean over seeds and the shading the min-max range over seeds. The aggregation is a pure
+function (``figure_plot_data``) so what is drawn can be tested without looking at pixels.
+
+Figures are built on ``matplotlib.figure.Figure`` objects, never through pyplot: no display is needed,
+no global figure state leaks between calls, and the backend is whatever ``savefig(format="pdf")`` picks.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import warnings
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+from latentgen.figure_specs import (
+    DIFFERENCE_PROBES,
+    FIGURES,
+    FigureSpec,
+    figure_pairs_and_rates,
+    figure_spec,
+)
+
+__all__ = [
+    "FIGURES",
+    "FigureSpec",
+    "figure_pairs_and_rates",
+    "figure_plot_data",
+    "plot_figure",
+    "final_epoch_summary",
+    "DEFAULT_LAYER_ORDER",
+    "DEFAULT_STYLE",
+]
+
+# Probed layers, input side first, as the models define them; callers pass the configured order.
+DEFAULT_LAYER_ORDER: dict[str, list[str]] = {
+    "mlp": ["fc1", "fc2", "fc3", "fc4"],
+    "cnn": ["flat", "fc1", "fc2", "fc3"],
+    "alexnet": ["flat", "fc1", "fc2"],
+}
+
+DEFAULT_STYLE: dict[str, Any] = {
+    "panel_width": 3.2,  # inches per panel
+    "panel_height": 2.4,
+    "context": "paper",  # seaborn plotting context
+    "font_scale": 1.0,
+    "palette": "colorblind",  # seaborn palette for the layer lines
+    "shade_range": True,  # shade the min-max range over seeds
+}
+
+MODEL_NAMES = {"mlp": "MLP", "cnn": "CNN", "alexnet": "AlexNet"}
+DATASET_NAMES = {
+    "mnist": "MNIST",
+    "fashion_mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "tiny_imagenet": "Tiny ImageNet",
+}
+
+RUN_KEYS = ["pair", "model", "dataset", "corruption", "seed"]
+PLOT_DATA_COLUMNS = ["pair", "corruption", "epoch", "series", "label", "role", "mean", "min", "max", "n_seeds"]
+
+# Series keys besides layer names, and how the legend names them.
+MODEL_SERIES = "model"
+TRANSFER_SERIES = "transfer"
+SERIES_LABELS = {
+    MODEL_SERIES: "Model (standard training)",
+    TRANSFER_SERIES: "With VeLPIC weight intervention",
+}
+# The reference is black so it never shares a colour with a layer; dotted as in the paper.
+REFERENCE_COLOR = "black"
+REFERENCE_LINESTYLE = ":"
+RANGE_ALPHA = 0.18
+# Accuracies are plotted on 0-100 %; a little headroom keeps lines at exactly 0 or 100 visible.
+ACCURACY_LIMITS = (-3.0, 103.0)
+MIN_FIGURE_WIDTH = 6.5  # inches
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Names
+# --------------------------------------------------------------------------------------------------------------
+
+
+def pair_title(pair: str) -> str:
+    """``"cnn-fashion_mnist"`` -> ``"CNN – Fashion-MNIST"``; unknown names pass through readable."""
+    model, _, dataset = pair.partition("-")
+    return f"{MODEL_NAMES.get(model, model.upper())} \u2013 {DATASET_NAMES.get(dataset, dataset.replace('_', ' '))}"
+
+
+def layer_label(layer: str) -> str:
+    """``"fc3"`` -> ``"FC3"``, ``"flat"`` -> ``"Flat"`` (the paper's legend names)."""
+    if layer.startswith("fc"):
+        return layer.upper()
+    return layer.replace("_", " ").capitalize()
+
+
+def series_label(series: str) -> str:
+    return SERIES_LABELS.get(series, layer_label(series))
+
+
+def rate_label(rate: int) -> str:
+    return f"Corruption {rate} %"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Layer order
+# --------------------------------------------------------------------------------------------------------------
+
+
+def model_layer_order(model: str, layers_present: list[str], layer_order: dict[str, list[str]] | None) -> list[str]:
+    """The configured order for ``model``, then any layer found in the data but not configured (sorted), so that
+    a layer missing from the configuration is drawn rather than silently dropped."""
+    configured = (layer_order or {}).get(model) or DEFAULT_LAYER_ORDER.get(model, [])
+    extra = sorted(set(layers_present) - set(configured))
+    return list(configured) + extra
+
+
+def merge_layer_orders(orders: list[list[str]]) -> list[str]:
+    """One order for layers of several models, so colours and legend follow input-to-output order.
+
+    A layer first met in a later model is inserted before the next layer of that model already placed:
+    MLP ``fc1..fc4`` and CNN ``flat, fc1..fc3`` merge to ``flat, fc1, fc2, fc3, fc4``.
+    """
+    merged: list[str] = []
+    for order in orders:
+        for position, layer in enumerate(order):
+            if layer in merged:
+                continue
+            later_placed = [other for other in order[position + 1 :] if other in merged]
+            merged.insert(merged.index(later_placed[0]) if later_placed else len(merged), layer)
+    return merged
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Data preparation (pure)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _seed_spread(values: pd.DataFrame, value_column: str, keys: list[str]) -> pd.DataFrame:
+    """Mean, min, max and count over seeds of ``value_column`` per ``keys``.
+
+    Runs stop at different epochs (training ends at an accuracy threshold), so late epochs may average fewer
+    seeds; ``n_seeds`` records how many contributed.
+    """
+    grouped = values.groupby(keys, sort=True, observed=True)[value_column]
+    spread = grouped.agg(["mean", "min", "max", "count"]).rename(columns={"count": "n_seeds"})
+    return spread.reset_index()
+
+
+def _select(scores: pd.DataFrame, probe: str, split: str, pairs: list[str], rates: list[int]) -> pd.DataFrame:
+    rows = scores[
+        (scores["probe"] == probe)
+        & (scores["split"] == split)
+        & scores["pair"].isin(pairs)
+        & scores["corruption"].isin(rates)
+    ]
+    return rows.assign(percent=rows["accuracy"] * 100.0)
+
+
+def _layer_series(scores: pd.DataFrame, spec: FigureSpec) -> pd.DataFrame:
+    rows = _select(scores, spec.probe, spec.split, list(spec.pairs), list(spec.rates))
+    return _seed_spread(rows, "percent", ["pair", "corruption", "epoch", "layer"]).rename(columns={"layer": "series"})
+
+
+def _transfer_series(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[str, list[str]] | None) -> pd.DataFrame:
+    rows = _select(scores, spec.probe, spec.split, list(spec.pairs), list(spec.rates))
+    # The intervention replaces the head fed by the last probed layer; should a table ever hold transfer scores
+    # for several layers, the last one is the one the paper reports.
+    keep = []
+    for pair, pair_rows in rows.groupby("pair", sort=False, observed=True):
+        model = pair_rows["model"].iloc[0]
+        order = model_layer_order(model, list(pair_rows["layer"].unique()), layer_order)
+        last_layer = max(pair_rows["layer"].unique(), key=order.index)
+        keep.append(pair_rows[pair_rows["layer"] == last_layer])
+    rows = pd.concat(keep) if keep else rows
+    spread = _seed_spread(rows, "percent", ["pair", "corruption", "epoch"])
+    return spread.assign(series=TRANSFER_SERIES)
+
+
+def _difference_series(scores: pd.DataFrame, spec: FigureSpec) -> pd.DataFrame:
+    """VeLPIC - MASC in percentage points, differenced per seed before aggregating so that the shading is the
+    range of the difference over seeds (not the difference of two ranges)."""
+    minuend, subtrahend = DIFFERENCE_PROBES
+    keys = ["pair", "corruption", "seed", "epoch", "layer"]
+    first = _select(scores, minuend, spec.split, list(spec.pairs), list(spec.rates))[keys + ["percent"]]
+    second = _select(scores, subtrahend, spec.split, list(spec.pairs), list(spec.rates))[keys + ["percent"]]
+    both = first.merge(second, on=keys, suffixes=("_minuend", "_subtrahend"), validate="one_to_one")
+    both = both.assign(difference=both["percent_minuend"] - both["percent_subtrahend"])
+    spread = _seed_spread(both, "difference", ["pair", "corruption", "epoch", "layer"])
+    return spread.rename(columns={"layer": "series"})
+
+
+def _model_reference(scores: pd.DataFrame, spec: FigureSpec) -> pd.DataFrame:
+    rows = _select(scores, "model", spec.split, list(spec.pairs), list(spec.rates))
+    return _seed_spread(rows, "percent", ["pair", "corruption", "epoch"]).assign(series=MODEL_SERIES)
+
+
+def figure_plot_data(
+    scores: pd.DataFrame, number: int, layer_order: dict[str, list[str]] | None = None
+) -> pd.DataFrame:
+    """Exactly what figure ``number`` draws, one row per (pair, corruption, epoch, series).
+
+    Columns: pair, corruption, epoch, series (layer name, ``"transfer"`` or ``"model"``), label (legend text),
+    role (``"probe"`` for the compared lines, ``"reference"`` for the dotted model line), mean, min, max
+    (over seeds, in % accuracy; in percentage points for the difference figures), n_seeds.
+    Only the figure's own pairs and rates are kept. The difference figures have no reference rows: their
+    reference is the constant zero line.
+    """
+    spec = figure_spec(number)
+    if spec.kind == "layers":
+        probe_lines = _layer_series(scores, spec)
+    elif spec.kind == "transfer":
+        probe_lines = _transfer_series(scores, spec, layer_order)
+    else:
+        probe_lines = _difference_series(scores, spec)
+    parts = [probe_lines.assign(role="probe")]
+    if spec.kind != "difference":
+        parts.append(_model_reference(scores, spec).assign(role="reference"))
+    data = pd.concat(parts, ignore_index=True)
+    data = data.assign(label=data["series"].map(series_label))
+    data["corruption"] = data["corruption"].astype(int)
+    data["n_seeds"] = data["n_seeds"].astype(int)
+    return data[PLOT_DATA_COLUMNS].sort_values(["pair", "corruption", "role", "series", "epoch"], ignore_index=True)
+
+
+def figure_series_order(
+    plot_data: pd.DataFrame, pairs: list[str], layer_order: dict[str, list[str]] | None
+) -> list[str]:
+    """Series keys in legend order: layers input to output across the shown pairs, then transfer, then model."""
+    probe_series = set(plot_data.loc[plot_data["role"] == "probe", "series"])
+    per_pair_orders = []
+    for pair in pairs:
+        model = pair.partition("-")[0]
+        layers_here = plot_data.loc[(plot_data["pair"] == pair) & (plot_data["role"] == "probe"), "series"]
+        per_pair_orders.append(model_layer_order(model, list(layers_here.unique()), layer_order))
+    layers = [layer for layer in merge_layer_orders(per_pair_orders) if layer in probe_series]
+    specials = [s for s in (TRANSFER_SERIES, MODEL_SERIES) if s in set(plot_data["series"])]
+    return [s for s in layers if s not in specials] + specials
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Drawing
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _resolve_style(style: dict | None) -> dict[str, Any]:
+    style = dict(style or {})
+    unknown = sorted(set(style) - set(DEFAULT_STYLE))
+    if unknown:
+        # Config sections may carry options meant for other steps; tell rather than fail.
+        warnings.warn(f"figure style options ignored: {unknown}", stacklevel=3)
+    return {**DEFAULT_STYLE, **{key: value for key, value in style.items() if key in DEFAULT_STYLE}}
+
+
+# Seaborn's "colorblind" palette puts orange (1) and a similar vermillion (3) or brown (5) among its first six.
+# Five layers occur (flat, fc1..fc4); sky blue (9) for the fifth keeps every line in a panel distinct, and its
+# closest colour, blue, goes to "flat", which never shares a panel with "fc4" (no model probes both).
+PALETTE_PREFERENCE = {"colorblind": [0, 1, 2, 4, 9, 3, 5, 6, 7, 8]}
+
+
+def _series_colors(series_order: list[str], palette: str, layer_order: dict[str, list[str]] | None) -> dict[str, Any]:
+    """A colour per series, fixed by the layer's place among all configured layers, so a layer keeps its colour
+    in every panel and in every figure (FC1 is the same colour in figures 1 and 5)."""
+    all_layers = merge_layer_orders([*(layer_order or DEFAULT_LAYER_ORDER).values()])
+    lines = [s for s in series_order if s != MODEL_SERIES]
+    ranked = all_layers + [s for s in lines if s not in all_layers]
+    positions = {series: (0 if series == TRANSFER_SERIES else ranked.index(series)) for series in lines}
+    preference = PALETTE_PREFERENCE.get(palette, [])
+    needed = max([*positions.values(), len(preference) - 1, 0]) + 1
+    available = sns.color_palette(palette, n_colors=needed)
+    order = preference + [i for i in range(needed) if i not in preference]
+    colors: dict[str, Any] = {series: available[order[position]] for series, position in positions.items()}
+    colors[MODEL_SERIES] = REFERENCE_COLOR
+    return colors
+
+
+def _y_label(spec: FigureSpec) -> str:
+    if spec.kind == "difference":
+        return "VeLPIC \u2212 MASC test accuracy (pp)"
+    if spec.split == "train_corrupted":
+        return "Training accuracy on corrupted labels (%)"
+    if spec.split == "train_true":
+        return "Training accuracy on true labels (%)"
+    return "Test accuracy (%)"
+
+
+def _symmetric_limit(plot_data: pd.DataFrame) -> float:
+    """Half-height of the difference figures' y axis: the largest |value| (range included), rounded up to 5 pp,
+    shared by all panels so that panels compare at a glance."""
+    largest = float(np.nanmax(np.abs(plot_data[["min", "max", "mean"]].to_numpy()))) if len(plot_data) else 0.0
+    return max(5.0, 5.0 * np.ceil(largest * 1.05 / 5.0))
+
+
+def _draw_panel(ax: Axes, panel: pd.DataFrame, series_order: list[str], colors: dict[str, Any], shade: bool) -> None:
+    # Probe lines first, the reference last so the dotted line stays visible on top of them.
+    for series in series_order:
+        rows = panel[panel["series"] == series].sort_values("epoch")
+        if rows.empty:
+            continue
+        is_reference = series == MODEL_SERIES
+        color = colors[series]
+        if shade and (rows["max"] > rows["min"]).any():
+            ax.fill_between(
+                rows["epoch"], rows["min"], rows["max"], color=color,
+                alpha=RANGE_ALPHA * (0.7 if is_reference else 1.0), linewidth=0, zorder=1,
+            )
+        ax.plot(
+            rows["epoch"], rows["mean"], color=color,
+            linestyle=REFERENCE_LINESTYLE if is_reference else "-",
+            linewidth=1.8 if is_reference else 1.4, zorder=3 if is_reference else 2,
+        )
+
+
+def _mark_empty(ax: Axes) -> None:
+    ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="0.5")
+
+
+def _legend_handles(spec: FigureSpec, series_order: list[str], colors: dict[str, Any], seeds_text: str,
+                    shade: bool) -> list[Any]:
+    handles: list[Any] = []
+    for series in series_order:
+        is_reference = series == MODEL_SERIES
+        handles.append(Line2D([], [], color=colors[series], linestyle=REFERENCE_LINESTYLE if is_reference else "-",
+                              linewidth=1.8 if is_reference else 1.4, label=series_label(series)))
+    if spec.kind == "difference":
+        handles.append(Line2D([], [], color=REFERENCE_COLOR, linestyle=REFERENCE_LINESTYLE, linewidth=1.2,
+                              label="Zero (no difference)"))
+    if shade:
+        handles.append(Patch(facecolor="0.5", alpha=0.35, linewidth=0, label=f"Min\u2013max range over {seeds_text}"))
+    return handles
+
+
+def _seeds_text(plot_data: pd.DataFrame) -> str:
+    """How many seeds a panel's lines average: the most seeds any epoch of a panel has (its number of runs)."""
+    runs_per_panel = plot_data.groupby(["pair", "corruption"])["n_seeds"].max()
+    low, high = int(runs_per_panel.min()), int(runs_per_panel.max())
+    noun = "seed" if high == 1 else "seeds"
+    return f"{high} {noun}" if low == high else f"{low}\u2013{high} {noun}"
+
+
+def _runs_stop_at_different_epochs(plot_data: pd.DataFrame) -> bool:
+    runs_per_panel = plot_data.groupby(["pair", "corruption"])["n_seeds"].transform("max")
+    return bool((plot_data["n_seeds"] < runs_per_panel).any())
+
+
+def _figure_title(spec: FigureSpec, note: str, width_inches: float, font_size: float) -> str:
+    heading = f"Figure {spec.number}: {spec.title}"
+    # Wrap to the figure width: roughly 0.52 em per character in the default sans-serif font.
+    chars_per_line = max(30, int(width_inches * 72 / (font_size * 0.52)))
+    return "\n".join(textwrap.wrap(heading, chars_per_line) + textwrap.wrap(note, chars_per_line))
+
+
+def _figure_note(plot_data: pd.DataFrame, seeds_text: str, shaded: bool) -> str:
+    shading = ", shading: min\u2013max range" if shaded else ""
+    note = f"Lines: mean over {seeds_text}{shading}; columns: model \u2013 dataset; rows: label corruption rate."
+    if _runs_stop_at_different_epochs(plot_data):
+        # Training stops at an accuracy threshold, so seeds end at different epochs; say why lines may step.
+        note += " Runs stop at different epochs; later points average the runs still training."
+    return note
+
+
+def _write_pdf_atomically(fig: Figure, out_pdf: Path, metadata: dict[str, str]) -> None:
+    """Readers (snakemake, a report build) never see a half-written PDF: write a temporary name, then rename."""
+    out_pdf.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out_pdf.with_name(f".{out_pdf.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(temporary, format="pdf", metadata=metadata)
+        os.replace(temporary, out_pdf)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _rc_params(style: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **sns.axes_style("whitegrid"),
+        **sns.plotting_context(style["context"], font_scale=style["font_scale"]),
+        # TrueType (Type 42) subsets: fonts embedded, text stays text (searchable, editable), unlike Type 3.
+        "pdf.fonttype": 42,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+
+
+def plot_figure(
+    scores: pd.DataFrame,
+    number: int,
+    out_pdf: Path,
+    layer_order: dict[str, list[str]],
+    style: dict | None = None,
+) -> None:
+    """Draw paper figure ``number`` from the tidy scores table into ``out_pdf`` (one page).
+
+    Columns are the figure's pairs present in ``scores``, rows its corruption rates present. A pair with no
+    scores at one of the shown rates gets an explicit "no data" panel. Raises ValueError naming the figure if
+    ``scores`` holds nothing the figure shows.
+    """
+    spec = figure_spec(number)
+    resolved = _resolve_style(style)
+    plot_data = figure_plot_data(scores, number, layer_order)
+    pairs, rates = figure_pairs_and_rates(
+        number, list(plot_data.loc[plot_data["role"] == "probe", "pair"].unique()),
+        list(plot_data.loc[plot_data["role"] == "probe", "corruption"].unique()),
+    )
+    if not pairs:
+        raise ValueError(
+            f"Figure {number} ({spec.title}): no {spec.probe} scores on split {spec.split!r} for pairs "
+            f"{list(spec.pairs)} at corruption rates {list(spec.rates)}"
+        )
+    with matplotlib.rc_context(_rc_params(resolved)):
+        fig = _build_figure(spec, plot_data, pairs, rates, layer_order, resolved)
+        metadata = {
+            "Title": f"Figure {spec.number}: {spec.title}",
+            "Subject": f"latentgen reproduction; {_y_label(spec)} over epochs; "
+                       f"pairs {', '.join(pairs)}; corruption {', '.join(map(str, rates))} %",
+            "Creator": "latentgen.figures",
+            # No timestamp: the same scores give a byte-identical PDF, so reruns show no spurious change.
+            "CreationDate": None,
+        }
+        _write_pdf_atomically(fig, Path(out_pdf), metadata)
+
+
+def _build_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[str], rates: list[int],
+                  layer_order: dict[str, list[str]] | None, style: dict[str, Any]) -> Figure:
+    shown = plot_data[plot_data["pair"].isin(pairs) & plot_data["corruption"].isin(rates)]
+    series_order = figure_series_order(shown, pairs, layer_order)
+    colors = _series_colors(series_order, style["palette"], layer_order)
+    seeds_text = _seeds_text(shown)
+    n_rows, n_cols = len(rates), len(pairs)
+    # Room beyond the panels for the title block, the shared axis labels and the legend row(s).
+    # A minimum width keeps the title block to a few lines when a configuration leaves one or two columns.
+    width = max(style["panel_width"] * n_cols + 0.6, MIN_FIGURE_WIDTH)
+    height = style["panel_height"] * n_rows + 1.6
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, sharex="col", sharey=True, squeeze=False)
+
+    for row, rate in enumerate(rates):
+        for col, pair in enumerate(pairs):
+            ax = axes[row, col]
+            panel = shown[(shown["pair"] == pair) & (shown["corruption"] == rate)]
+            if panel.empty:
+                _mark_empty(ax)
+            else:
+                _draw_panel(ax, panel, series_order, colors, style["shade_range"])
+            if spec.kind == "difference":
+                ax.axhline(0.0, color=REFERENCE_COLOR, linestyle=REFERENCE_LINESTYLE, linewidth=1.2, zorder=4)
+            if row == 0:
+                ax.set_title(pair_title(pair), fontweight="bold")
+            if col == 0:
+                ax.set_ylabel(rate_label(rate), fontweight="bold")
+            if row == n_rows - 1:
+                # Per-column x labels rather than fig.supxlabel, which constrained layout puts on the legend row.
+                ax.set_xlabel("Epoch")
+            ax.margins(x=0.02)
+
+    _set_y_axis(axes[0, 0], spec, shown)
+    label_size = float(matplotlib.rcParams["axes.labelsize"])
+    fig.supylabel(_wrap_to_length(_y_label(spec), style["panel_height"] * n_rows, label_size), fontsize=label_size)
+    title_size = float(matplotlib.rcParams["axes.titlesize"]) * 1.15
+    note = _figure_note(shown, seeds_text, style["shade_range"])
+    fig.suptitle(_figure_title(spec, note, width, title_size), fontsize=title_size)
+    handles = _legend_handles(spec, series_order, colors, seeds_text, style["shade_range"])
+    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), n_cols),
+               frameon=False)
+    return fig
+
+
+def _wrap_to_length(text: str, length_inches: float, font_size: float) -> str:
+    """Wrap a label so it is no longer than the grid it labels (a one-row grid is shorter than most y labels)."""
+    chars = max(12, int(length_inches * 72 / (font_size * 0.6)))
+    return "\n".join(textwrap.wrap(text, chars))
+
+
+def _set_y_axis(ax: Axes, spec: FigureSpec, shown: pd.DataFrame) -> None:
+    # sharey=True: setting one panel sets all.
+    if spec.kind == "difference":
+        limit = _symmetric_limit(shown[shown["role"] == "probe"])
+        ax.set_ylim(-limit, limit)
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 5, 10], integer=True, symmetric=True))
+    else:
+        ax.set_ylim(*ACCURACY_LIMITS)
+        ax.set_yticks([0, 25, 50, 75, 100])
+
+
+def _legend_columns(n_entries: int, n_panel_columns: int) -> int:
+    # About two legend entries fit under one panel; more rows rather than a legend wider than the figure.
+    return max(1, min(n_entries, 2 * n_panel_columns + 1))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Report table
+# --------------------------------------------------------------------------------------------------------------
+
+
+def final_epoch_summary(scores: pd.DataFrame, layer_order: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """Test accuracies at each run's own final epoch, one row per run (pair, corruption, seed) and probed layer.
+
+    Columns: pair, model, dataset, corruption, seed, final_epoch, layer, model_test_accuracy (run-level: the
+    same on every layer row of a run), masc_test_accuracy, velpic_test_accuracy, transfer_test_accuracy (only on
+    the layer whose VeLPIC vectors replaced the head, i.e. the last probed layer; NaN on the others).
+    Accuracies are fractions in [0, 1], as in ``scores``. Runs end at different epochs (accuracy threshold), so
+    the final epoch is taken per run, never a global maximum.
+    """
+    final_epochs = scores.groupby(RUN_KEYS, observed=True)["epoch"].max().rename("final_epoch").reset_index()
+    at_final = scores[scores["split"] == "test"].merge(final_epochs, on=RUN_KEYS)
+    at_final = at_final[at_final["epoch"] == at_final["final_epoch"]]
+    run_and_epoch = RUN_KEYS + ["final_epoch"]
+
+    model = (at_final[at_final["probe"] == "model"].groupby(run_and_epoch, observed=True)["accuracy"].mean()
+             .rename("model_test_accuracy").reset_index())
+    probes = at_final[at_final["probe"] != "model"]
+    per_layer = (probes.groupby(run_and_epoch + ["layer", "probe"], observed=True)["accuracy"].mean()
+                 .unstack("probe"))
+    per_layer = per_layer.reindex(columns=["masc", "velpic", "transfer"])
+    per_layer.columns = [f"{probe}_test_accuracy" for probe in per_layer.columns]
+    summary = per_layer.reset_index().merge(model, on=run_and_epoch, how="left")
+
+    columns = run_and_epoch + ["layer", "model_test_accuracy", "masc_test_accuracy", "velpic_test_accuracy",
+                               "transfer_test_accuracy"]
+    return _sort_by_layer_order(summary[columns], layer_order)
+
+
+def _sort_by_layer_order(summary: pd.DataFrame, layer_order: dict[str, list[str]] | None) -> pd.DataFrame:
+    def position(row: pd.Series) -> int:
+        order = model_layer_order(row["model"], [row["layer"]], layer_order)
+        return order.index(row["layer"])
+
+    if summary.empty:
+        return summary.reset_index(drop=True)
+    ranked = summary.assign(_layer_position=summary.apply(position, axis=1))
+    ranked = ranked.sort_values(["pair", "corruption", "seed", "_layer_position"], kind="stable")
+    return ranked.drop(columns="_layer_position").reset_index(drop=True)

@@ -1,0 +1,217 @@
+"""Figures: specs, the pure plot-data preparation, PDF output, and the final-epoch summary."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from latentgen.figure_specs import APPENDIX_PAIRS, MAIN_PAIRS, buildable_figures
+from latentgen.figures import (
+    FIGURES,
+    figure_pairs_and_rates,
+    figure_plot_data,
+    final_epoch_summary,
+    merge_layer_orders,
+    plot_figure,
+)
+
+LAYER_ORDER = {"mlp": ["fc1", "fc2", "fc3", "fc4"], "cnn": ["flat", "fc1", "fc2", "fc3"]}
+PAIRS = ["mlp-mnist", "cnn-fashion_mnist"]  # both main-text pairs: the appendix figures have nothing to show
+RATES = [0, 40, 80]
+SEEDS = [0, 1]
+EPOCHS = [0, 2, 4, 6]
+PROBE_SPLITS = ["train_corrupted", "train_true", "test"]
+
+
+def synthetic_value(pair: str, rate: int, seed: int, epoch: int, layer: str, probe: str, split: str) -> float:
+    """A deterministic accuracy in [0, 1] that differs across every key, so mix-ups change the numbers."""
+    base = {"model": 0.50, "masc": 0.40, "velpic": 0.45, "transfer": 0.48}[probe]
+    layer_shift = 0.02 * (sum(map(ord, layer)) % 7)
+    value = base + layer_shift + 0.03 * epoch / 6 - 0.002 * rate + 0.01 * seed + (0.05 if split != "test" else 0.0)
+    return float(np.clip(value + (0.01 if pair.startswith("cnn") else 0.0), 0.0, 1.0))
+
+
+def make_scores(epochs_by_seed: dict[int, list[int]] | None = None) -> pd.DataFrame:
+    rows = []
+    for pair, rate, seed in itertools.product(PAIRS, RATES, SEEDS):
+        model, _, dataset = pair.partition("-")
+        layers = LAYER_ORDER[model]
+        probe_layers = [("model", "output")] + [(p, layer) for p in ("masc", "velpic") for layer in layers]
+        probe_layers.append(("transfer", layers[-1]))
+        for epoch in (epochs_by_seed or {}).get(seed, EPOCHS):
+            for (probe, layer), split in itertools.product(probe_layers, PROBE_SPLITS):
+                rows.append({
+                    "model": model, "dataset": dataset, "pair": pair, "corruption": rate, "seed": seed,
+                    "epoch": epoch, "layer": layer, "probe": probe, "split": split,
+                    "accuracy": synthetic_value(pair, rate, seed, epoch, layer, probe, split),
+                    "n_components": 3.0 if probe == "masc" else np.nan, "fit_seconds": 0.01,
+                })
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def scores() -> pd.DataFrame:
+    return make_scores()
+
+
+def assert_one_page_pdf(path: Path) -> None:
+    assert path.exists()
+    assert path.read_bytes().startswith(b"%PDF")
+    pypdf = pytest.importorskip("pypdf")
+    reader = pypdf.PdfReader(path)
+    assert len(reader.pages) == 1
+    assert reader.metadata.title.startswith("Figure ")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Specs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_fourteen_figures_with_the_papers_groups() -> None:
+    assert sorted(FIGURES) == list(range(1, 15))
+    assert {n for n, spec in FIGURES.items() if spec.pair_group == "appendix"} == {5, 7, 10, 12, 14}
+    assert {n for n, spec in FIGURES.items() if spec.kind == "difference"} == {8, 9, 10}
+    assert FIGURES[13].split == "train_corrupted" and FIGURES[3].split == "test"
+
+
+def test_figure_pairs_and_rates_intersects_in_spec_order() -> None:
+    pairs, rates = figure_pairs_and_rates(1, list(reversed(MAIN_PAIRS)) + ["cnn-mnist"], [80, 0, 20, 100])
+    assert pairs == list(MAIN_PAIRS)
+    assert rates == [20, 80]
+    assert figure_pairs_and_rates(4, PAIRS, RATES) == (PAIRS, [0])
+
+
+def test_figures_without_configured_pairs_or_rates_are_empty() -> None:
+    for number in (5, 7, 10, 12, 14):
+        assert figure_pairs_and_rates(number, PAIRS, RATES) == ([], [])
+    assert figure_pairs_and_rates(1, PAIRS, [0, 100]) == ([], [])
+    assert buildable_figures(PAIRS, RATES) == [1, 2, 3, 4, 6, 8, 9, 11, 13]
+    assert buildable_figures(list(APPENDIX_PAIRS), [0]) == [10, 12, 14]
+
+
+def test_unknown_figure_number_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="Figure 15"):
+        figure_pairs_and_rates(15, PAIRS, RATES)
+
+
+def test_layer_orders_merge_input_to_output() -> None:
+    assert merge_layer_orders([LAYER_ORDER["mlp"], LAYER_ORDER["cnn"]]) == ["flat", "fc1", "fc2", "fc3", "fc4"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plot data
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_layer_figure_data_is_mean_min_max_over_seeds_in_percent(scores: pd.DataFrame) -> None:
+    data = figure_plot_data(scores, 1, LAYER_ORDER)
+    assert set(data["corruption"]) == {40, 80}  # figure 1 shows 20-80 only
+    row = data[(data["pair"] == "mlp-mnist") & (data["corruption"] == 40) & (data["epoch"] == 4)
+               & (data["series"] == "fc2")].squeeze()
+    per_seed = [100 * synthetic_value("mlp-mnist", 40, s, 4, "fc2", "masc", "test") for s in SEEDS]
+    assert row["mean"] == pytest.approx(np.mean(per_seed))
+    assert row["min"] == pytest.approx(min(per_seed)) and row["max"] == pytest.approx(max(per_seed))
+    assert row["n_seeds"] == 2 and row["label"] == "FC2" and row["role"] == "probe"
+    reference = data[data["role"] == "reference"]
+    assert set(reference["series"]) == {"model"} and set(reference["label"]) == {"Model (standard training)"}
+
+
+def test_difference_is_velpic_minus_masc_per_seed_in_points(scores: pd.DataFrame) -> None:
+    data = figure_plot_data(scores, 8, LAYER_ORDER)
+    assert set(data["role"]) == {"probe"}  # the zero line is the reference, not data
+    row = data[(data["pair"] == "cnn-fashion_mnist") & (data["corruption"] == 80) & (data["epoch"] == 2)
+               & (data["series"] == "flat")].squeeze()
+    differences = [
+        100 * (synthetic_value("cnn-fashion_mnist", 80, s, 2, "flat", "velpic", "test")
+               - synthetic_value("cnn-fashion_mnist", 80, s, 2, "flat", "masc", "test"))
+        for s in SEEDS
+    ]
+    assert row["mean"] == pytest.approx(np.mean(differences))
+    assert row["min"] == pytest.approx(min(differences)) and row["max"] == pytest.approx(max(differences))
+
+
+def test_difference_range_is_over_per_seed_differences() -> None:
+    """Seed 0: VeLPIC 60, MASC 50 -> +10; seed 1: VeLPIC 70, MASC 80 -> -10. Range [-10, 10], mean 0."""
+    base = {"pair": "mlp-mnist", "model": "mlp", "dataset": "mnist", "corruption": 40, "epoch": 2,
+            "layer": "fc1", "split": "test", "n_components": np.nan, "fit_seconds": 0.0}
+    values = {(0, "velpic"): 0.6, (0, "masc"): 0.5, (1, "velpic"): 0.7, (1, "masc"): 0.8}
+    table = pd.DataFrame([{**base, "seed": s, "probe": p, "accuracy": a} for (s, p), a in values.items()])
+    row = figure_plot_data(table, 8, LAYER_ORDER).squeeze()
+    assert (row["mean"], row["min"], row["max"]) == pytest.approx((0.0, -10.0, 10.0))
+
+
+def test_transfer_data_uses_the_split_of_the_figure(scores: pd.DataFrame) -> None:
+    data = figure_plot_data(scores, 13, LAYER_ORDER)
+    assert set(data["series"]) == {"transfer", "model"}
+    row = data[(data["pair"] == "mlp-mnist") & (data["corruption"] == 0) & (data["epoch"] == 6)
+               & (data["series"] == "transfer")].squeeze()
+    expected = [100 * synthetic_value("mlp-mnist", 0, s, 6, "fc4", "transfer", "train_corrupted") for s in SEEDS]
+    assert row["mean"] == pytest.approx(np.mean(expected))
+    assert row["label"] == "With VeLPIC weight intervention"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# PDFs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", [1, 3, 9, 13])  # one of each kind: layers, transfer (test), difference, train
+def test_plot_figure_writes_a_one_page_pdf(scores: pd.DataFrame, tmp_path: Path, number: int) -> None:
+    out = tmp_path / "nested" / f"figure_{number:02d}.pdf"
+    plot_figure(scores, number, out, LAYER_ORDER, {"panel_width": 2.5, "panel_height": 1.8})
+    assert_one_page_pdf(out)
+    assert not [p for p in out.parent.iterdir() if p.name != out.name]  # no temporary file left behind
+
+
+def test_same_scores_give_a_byte_identical_pdf(scores: pd.DataFrame, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.pdf", tmp_path / "b.pdf"
+    plot_figure(scores, 4, first, LAYER_ORDER)
+    plot_figure(scores, 4, second, LAYER_ORDER)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_plot_figure_without_data_names_the_figure(scores: pd.DataFrame, tmp_path: Path) -> None:
+    out = tmp_path / "figure_05.pdf"
+    with pytest.raises(ValueError, match="Figure 5"):
+        plot_figure(scores, 5, out, LAYER_ORDER)
+    assert not out.exists()
+
+
+def test_plot_figure_marks_missing_panels_and_unknown_style_keys(scores: pd.DataFrame, tmp_path: Path) -> None:
+    partial = scores[~((scores["pair"] == "cnn-fashion_mnist") & (scores["corruption"] == 80))]
+    out = tmp_path / "figure_02.pdf"
+    with pytest.warns(UserWarning, match="dpi"):
+        plot_figure(partial, 2, out, LAYER_ORDER, {"dpi": 300})
+    assert_one_page_pdf(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Summary
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_final_epoch_summary_uses_each_runs_own_final_epoch() -> None:
+    table = make_scores(epochs_by_seed={0: [0, 2, 4], 1: [0, 2, 4, 6, 8]})
+    summary = final_epoch_summary(table, LAYER_ORDER)
+    assert set(summary.loc[summary["seed"] == 0, "final_epoch"]) == {4}
+    assert set(summary.loc[summary["seed"] == 1, "final_epoch"]) == {8}
+    assert len(summary) == len(RATES) * len(SEEDS) * (4 + 4)  # runs x layers (mlp 4, cnn 4)
+
+    row = summary[(summary["pair"] == "cnn-fashion_mnist") & (summary["corruption"] == 40)
+                  & (summary["seed"] == 1) & (summary["layer"] == "fc3")].squeeze()
+    def expected(layer: str, probe: str) -> float:
+        return synthetic_value("cnn-fashion_mnist", 40, 1, 8, layer, probe, "test")
+
+    assert row["masc_test_accuracy"] == pytest.approx(expected("fc3", "masc"))
+    assert row["velpic_test_accuracy"] == pytest.approx(expected("fc3", "velpic"))
+    assert row["model_test_accuracy"] == pytest.approx(expected("output", "model"))
+    assert row["transfer_test_accuracy"] == pytest.approx(expected("fc3", "transfer"))
+
+    run = summary[(summary["pair"] == "cnn-fashion_mnist") & (summary["corruption"] == 40) & (summary["seed"] == 1)]
+    assert list(run["layer"]) == ["flat", "fc1", "fc2", "fc3"]
+    assert run["transfer_test_accuracy"].notna().tolist() == [False, False, False, True]
