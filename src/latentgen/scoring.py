@@ -1,0 +1,122 @@
+"""Scoring one checkpoint: MASC and VeLPIC on every probed layer, the model itself, and the transfer.
+
+Probes are fitted on the *corrupted* training labels (as the paper) and scored three ways:
+``train_corrupted`` (against the labels the model was trained on), ``train_true`` (against the clean
+labels of the same samples) and ``test`` (against the true test labels).  The result is a tidy
+table, one row per (layer, probe, split); see :data:`SCORE_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from latentgen.activations import Activations, read_activations
+from latentgen.fileio import load_torch
+from latentgen.models import build
+from latentgen.probes import MASC, VeLPIC
+from latentgen.training import TrainData, to_unit_float
+from latentgen.transfer import apply_velpic
+
+SPLITS = ("train_corrupted", "train_true", "test")
+SCORE_COLUMNS = ["model", "dataset", "pair", "corruption", "seed", "epoch", "layer", "probe", "split",
+                 "accuracy", "n_components", "fit_seconds"]
+
+
+def _accuracies(train_pred: np.ndarray, test_pred: np.ndarray, data: TrainData) -> dict[str, float]:
+    return {
+        "train_corrupted": float(np.mean(train_pred == data.train_noisy)),
+        "train_true": float(np.mean(train_pred == data.train_true)),
+        "test": float(np.mean(test_pred == data.test_labels)),
+    }
+
+
+def _rows(layer: str, probe: str, accuracies: dict[str, float], n_components: float | None,
+          fit_seconds: float) -> list[dict[str, Any]]:
+    return [{"layer": layer, "probe": probe, "split": split, "accuracy": accuracies[split],
+             "n_components": n_components, "fit_seconds": fit_seconds} for split in SPLITS]
+
+
+def _as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Probes compute in float32 on the device; float16 activations are widened once here."""
+    return torch.from_numpy(np.asarray(array, dtype=np.float32)).to(device)
+
+
+def _fit_and_score(probe: Any, train_x: torch.Tensor, test_x: torch.Tensor, data: TrainData
+                   ) -> tuple[Any, dict[str, float], float]:
+    started = time.perf_counter()
+    probe.fit(train_x, data.train_noisy)
+    seconds = time.perf_counter() - started
+    accuracies = _accuracies(np.asarray(probe.predict(train_x)), np.asarray(probe.predict(test_x)), data)
+    return probe, accuracies, seconds
+
+
+@torch.no_grad()
+def _predict(model: torch.nn.Module, images: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
+    predictions = []
+    for start in range(0, images.shape[0], batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+        predictions.append(model(to_unit_float(batch)).argmax(1).cpu())
+    return torch.cat(predictions).numpy()
+
+
+def transfer_rows(model: torch.nn.Module, velpic: VeLPIC, data: TrainData, last_layer: str,
+                  batch_size: int, device: torch.device) -> list[dict[str, Any]]:
+    """Accuracy of the real modified model (forward passes), not of VeLPIC relabelled."""
+    transferred = apply_velpic(model, velpic).to(device).eval()
+    accuracies = _accuracies(_predict(transferred, data.train_images, batch_size, device),
+                             _predict(transferred, data.test_images, batch_size, device), data)
+    return _rows(last_layer, "transfer", accuracies, None, 0.0)
+
+
+def score_activations(activations: Activations, data: TrainData, layers: list[str], variance: float,
+                      device: torch.device) -> tuple[list[dict[str, Any]], dict[str, VeLPIC]]:
+    """MASC and VeLPIC rows for every layer and the model's own rows; also the fitted VeLPICs."""
+    rows = _rows("output", "model", _accuracies(np.asarray(activations.train_model_pred),
+                                                np.asarray(activations.test_model_pred), data), None, 0.0)
+    velpics = {}
+    for layer in layers:
+        train_x = _as_tensor(activations.train[layer], device)
+        test_x = _as_tensor(activations.test[layer], device)
+        masc, accuracies, seconds = _fit_and_score(MASC(variance=variance), train_x, test_x, data)
+        rows += _rows(layer, "masc", accuracies, float(np.mean(masc.n_components_)), seconds)
+        velpics[layer], accuracies, seconds = _fit_and_score(VeLPIC(), train_x, test_x, data)
+        rows += _rows(layer, "velpic", accuracies, None, seconds)
+    return rows, velpics
+
+
+def score_checkpoint(checkpoint: Path | str, activations_dir: Path | str, data: TrainData, model_name: str,
+                     variance: float, identity: dict[str, Any], layers: list[str] | None = None,
+                     device: str | torch.device = "cpu", batch_size: int = 1000) -> pd.DataFrame:
+    """The tidy score table of one checkpoint.
+
+    ``identity`` holds the run's model, dataset, pair, corruption, seed and epoch, repeated on every row.
+    ``layers`` (default: all probed layers) get MASC and VeLPIC rows; the transfer always uses a VeLPIC
+    fitted on the last probed layer, the one that feeds the pre-softmax layer.
+    """
+    device = torch.device(device)
+    model = build(model_name, data.input_shape, data.num_classes)
+    model.load_state_dict(load_torch(checkpoint, what="checkpoint"))
+    activations = read_activations(activations_dir)
+    last = model.probe_layers[-1]
+    layers = list(layers or model.probe_layers)
+    rows, velpics = score_activations(activations, data, layers, variance, device)
+    if last in velpics:
+        velpic_last = velpics[last]
+    else:
+        velpic_last = VeLPIC().fit(_as_tensor(activations.train[last], device), data.train_noisy)
+    rows += transfer_rows(model, velpic_last, data, last, batch_size, device)
+    frame = pd.DataFrame(rows).assign(**identity)
+    frame["n_components"] = frame["n_components"].astype("Float64")  # null where not a MASC row
+    _refuse_non_finite(frame, checkpoint)
+    return frame[SCORE_COLUMNS]
+
+
+def _refuse_non_finite(frame: pd.DataFrame, checkpoint: Path | str) -> None:
+    if not np.isfinite(frame["accuracy"].to_numpy()).all():
+        raise ValueError(f"scoring {checkpoint} produced a non-finite accuracy; refusing to write it")

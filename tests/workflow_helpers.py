@@ -1,0 +1,101 @@
+"""Running real Snakemake on tiny configs: shared by the workflow, reliability and SLURM tests."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def tiny_config(datasets_dir: Path | str, **overrides: Any) -> dict[str, Any]:
+    """Two real pairs on a few hundred real images for two epochs: the whole DAG in about a minute."""
+    config = {
+        "results": "results",
+        "datasets_dir": str(datasets_dir),
+        "device": "cpu",
+        "datasets": {"mnist": {"source": "auto"}, "fashion_mnist": {"source": "auto"}},
+        "train_subset": {"per_class": 20},
+        "test_subset": {"size": 300, "seed": 0},
+        "corruption": [0, 80],
+        "seeds": [0],
+        "pairs": {
+            "mlp-mnist": {"model": "mlp", "dataset": "mnist", "optimizer": "sgd", "lr": 0.01, "momentum": 0.9,
+                          "batch_size": 32, "stop_accuracy": 0.999, "max_epochs": 2,
+                          "checkpoints": {"early_every": 2, "early_until": 2, "late_every": 2}},
+            "cnn-fashion_mnist": {"model": "cnn", "dataset": "fashion_mnist", "optimizer": "adam", "lr": 0.001,
+                                  "batch_size": 32, "normalize": "per_channel", "stop_accuracy": 0.991,
+                                  "max_epochs": 2,
+                                  "checkpoints": {"early_every": 2, "early_until": 2, "late_every": 2}},
+        },
+        "activations": {"dtype": "float32", "keep": True, "batch_size": 500},
+        "scoring": {"masc_variance": 0.99},
+        "figures": {"numbers": list(range(1, 15)), "style": {"palette": "colorblind"}},
+        "compute": {"train": {"threads": 1}, "extract": {"threads": 1}, "score": {"threads": 1}},
+    }
+    return deep_update(config, overrides)
+
+
+def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_update(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def copy_workflow(workdir: Path) -> Path:
+    """A private copy of the workflow, so a test may edit its scripts."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "Snakefile", workdir / "Snakefile")
+    shutil.copytree(REPO / "workflow", workdir / "workflow", dirs_exist_ok=True)
+    shutil.copy(REPO / "environment.yml", workdir / "environment.yml")
+    return workdir
+
+
+def write_config(workdir: Path, config: dict[str, Any], name: str = "config.yaml") -> Path:
+    path = workdir / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, config_path: Path, *args: str, check: bool = True, timeout: float = 900,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    command = [*SNAKEMAKE, "-s", str(workdir / "Snakefile"), "-d", str(workdir), "--configfile", str(config_path),
+               *args]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    environment["PATH"] = f"{Path(sys.executable).parent}:{environment.get('PATH', '')}"
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
+                             f"{result.stderr[-8000:]}")
+    return result
+
+
+def planned_jobs(workdir: Path, config_path: Path, *targets: str) -> Counter:
+    """What a dry run would execute, as rule -> job count (empty when nothing is to be done)."""
+    result = snakemake(workdir, config_path, "-n", *targets)
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return Counter()
+    table = text.split("Job stats:", 1)[1]
+    counts = Counter()
+    for line in table.splitlines()[3:]:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not match:
+            break
+        if match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+    return counts

@@ -1,0 +1,40 @@
+# Every run's scores in one tidy table, and the final-epoch summary (for the report).
+
+
+rule aggregate:
+    input:
+        runs=run_tables(),
+    output:
+        scores=f"{RESULTS}/scores.parquet",
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    conda:
+        "../../environment.yml"
+    params:
+        config_summary={
+            "pairs": list(config["pairs"]),
+            "corruption": config["corruption"],
+            "seeds": config["seeds"],
+            "masc_variance": config["scoring"]["masc_variance"],
+        },
+    script:
+        "../scripts/aggregate.py"
+
+
+rule summary:
+    input:
+        scores=f"{RESULTS}/scores.parquet",
+    output:
+        table=report(
+            f"{RESULTS}/summary.csv",
+            caption="../report/summary.rst",
+            category="Final-epoch summary",
+        ),
+    log:
+        f"{RESULTS}/logs/summary.log",
+    conda:
+        "../../environment.yml"
+    params:
+        layer_order=layer_order(),
+    script:
+        "../scripts/summary.py"

@@ -1,0 +1,23 @@
+# Prepare a dataset once into uint8/int64 arrays + meta.json (content hash pinned for MNIST and
+# Fashion-MNIST). Shared by every config: the same content whatever the source.
+
+
+rule prepare_dataset:
+    output:
+        files=multiext(
+            f"{DATASETS_DIR}/{{dataset}}/",
+            "train_images.npy",
+            "train_labels.npy",
+            "test_images.npy",
+            "test_labels.npy",
+            "meta.json",
+        ),
+    log:
+        f"{DATASETS_DIR}/logs/{{dataset}}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        source=lambda wildcards: config["datasets"][wildcards.dataset]["source"],
+        out_dir=lambda wildcards: f"{DATASETS_DIR}/{wildcards.dataset}",
+    script:
+        "../scripts/prepare_dataset.py"

@@ -1,0 +1,30 @@
+# Activations of every probed layer at one checkpoint, written once to disk (float16 by default) and
+# deleted after scoring unless activations.keep is set.
+
+
+rule extract:
+    input:
+        run_json=f"{RESULTS}/runs/{RUN}/run.json",
+        checkpoint=f"{RESULTS}/runs/{RUN}/checkpoints/epoch_{{epoch}}.pt",
+        meta=prepared_input,
+        labels=labels_input,
+    output:
+        activations=activations_output(
+            directory(f"{RESULTS}/activations/{RUN}/epoch_{{epoch}}")
+        ),
+    log:
+        f"{RESULTS}/logs/extract/{RUN}/epoch_{{epoch}}.log",
+    conda:
+        "../../environment.yml"
+    threads: compute("extract", "threads", 2)
+    resources:
+        mem_mb=lambda wildcards, attempt: compute("extract", "mem_mb", 16000) * attempt,
+        runtime=lambda wildcards, attempt: compute("extract", "runtime", 30) * attempt,
+        gpu=1,
+    params:
+        prepared_dir=prepared_dir,
+        dtype=config["activations"]["dtype"],
+        batch_size=config["activations"]["batch_size"],
+        device=config["device"],
+    script:
+        "../scripts/extract.py"

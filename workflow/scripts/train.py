@@ -1,0 +1,8 @@
+"""Snakemake script: train one run (resumes an interrupted one)."""
+
+from latentgen.pipeline import logging_to, train_stage
+
+wc = snakemake.wildcards
+with logging_to(snakemake.log[0], snakemake.threads):
+    train_stage(snakemake.params.prepared_dir, snakemake.input.labels, snakemake.params.run_dir, wc.pair,
+                int(wc.corruption), int(wc.seed), dict(snakemake.params.pair_config), snakemake.params.device)
