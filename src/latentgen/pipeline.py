@@ -100,7 +100,7 @@ def extract_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path |
 
 def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
                 activations_dir: Path | str, out: Path | str, pair: str, corruption: int, seed: int, epoch: int,
-                variance: float, layers: list[str], device: str) -> None:
+                variance: float, layers: list[str], batch_size: int, device: str) -> None:
     from latentgen.scoring import score_checkpoint  # the probes pull in scikit-learn: only where needed
 
     started = time.perf_counter()
@@ -108,7 +108,7 @@ def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | s
     summary = read_json(run_json, what="run summary")
     identity = {**run_identity(pair, corruption, seed), "epoch": int(epoch)}
     frame = score_checkpoint(checkpoint, activations_dir, run.data, summary["settings"]["model"], variance,
-                             identity, layers=layers, device=resolve_device(device))
+                             identity, layers=layers, device=resolve_device(device), batch_size=batch_size)
     write_parquet(frame, out, metadata={**identity, "masc_variance": variance, "latentgen_version": __version__,
                                         "run_fingerprint": summary["fingerprint"]})
     best = frame[(frame.split == "test") & (frame.probe != "model")].accuracy.max()

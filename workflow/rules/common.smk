@@ -76,6 +76,23 @@ def checkpoint_epochs(wildcards):
     return json.loads(Path(run_json).read_text())["checkpoint_epochs"]
 
 
+def trained_checkpoint(wildcards):
+    """run.json and one checkpoint file of a finished run.
+
+    Asking the train checkpoint for its output makes Snakemake train first when needed, even when a
+    single checkpoint's activations or scores are the target (the checkpoint files themselves are not
+    declared outputs, see train.smk).
+    """
+    run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed)
+    run_json = checkpoints.train.get(
+        pair=wildcards.pair, corruption=wildcards.corruption, seed=wildcards.seed
+    ).output.run_json
+    return {
+        "run_json": run_json,
+        "checkpoint": f"{RESULTS}/runs/{run}/checkpoints/epoch_{wildcards.epoch}.pt",
+    }
+
+
 def run_fragments(wildcards):
     run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed)
     return [

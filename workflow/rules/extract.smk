@@ -4,8 +4,7 @@
 
 rule extract:
     input:
-        run_json=f"{RESULTS}/runs/{RUN}/run.json",
-        checkpoint=f"{RESULTS}/runs/{RUN}/checkpoints/epoch_{{epoch}}.pt",
+        unpack(trained_checkpoint),
         meta=prepared_input,
         labels=labels_input,
     output:

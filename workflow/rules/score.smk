@@ -4,9 +4,8 @@
 
 rule score:
     input:
+        unpack(trained_checkpoint),
         activations=f"{RESULTS}/activations/{RUN}/epoch_{{epoch}}",
-        run_json=f"{RESULTS}/runs/{RUN}/run.json",
-        checkpoint=f"{RESULTS}/runs/{RUN}/checkpoints/epoch_{{epoch}}.pt",
         meta=prepared_input,
         labels=labels_input,
     output:
@@ -24,6 +23,8 @@ rule score:
         prepared_dir=prepared_dir,
         variance=config["scoring"]["masc_variance"],
         layers=lambda wildcards: scored_layers(wildcards.pair),
+        # the transfer's forward passes batch like the extraction, so both see bitwise-equal activations
+        batch_size=config["activations"]["batch_size"],
         device=config["device"],
     script:
         "../scripts/score.py"

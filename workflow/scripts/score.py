@@ -7,4 +7,5 @@ with logging_to(snakemake.log[0], snakemake.threads):
     score_stage(snakemake.params.prepared_dir, snakemake.input.labels, snakemake.input.run_json,
                 snakemake.input.checkpoint, snakemake.input.activations, snakemake.output.scores, wc.pair,
                 int(wc.corruption), int(wc.seed), int(wc.epoch), snakemake.params.variance,
-                list(snakemake.params.layers), snakemake.params.device)
+                list(snakemake.params.layers), snakemake.params.batch_size,
+                snakemake.params.device)
