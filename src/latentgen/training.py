@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from latentgen import __version__
+from latentgen.devices import assign_device
 from latentgen.fileio import load_torch, save_torch, write_json, write_parquet
 from latentgen.models import ProbedNetwork, build
 
@@ -108,9 +109,8 @@ class DeviceData:
 
 
 def resolve_device(requested: str = "auto") -> torch.device:
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+    """``auto``: the CPU, the one visible GPU, or a free one of several (see latentgen.devices)."""
+    return assign_device(requested)
 
 
 def to_unit_float(images_uint8: torch.Tensor) -> torch.Tensor:
