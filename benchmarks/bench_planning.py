@@ -1,0 +1,263 @@
+"""Planning at scale: `snakemake -n` on the paper grid once every run has finished training.
+
+    .venv/bin/python benchmarks/bench_planning.py [--repetitions N] [--keep DIR]
+
+The paper's config.yaml (108 runs) is copied into a temporary working directory with ``results`` and
+``datasets_dir`` pointed inside it, and finished training is simulated with small stand-in files:
+the prepared datasets and label tables (empty), and per run ``run.json`` (a realistic summary whose
+``checkpoint_epochs`` follow the pair's checkpoint schedule up to a plausible stop epoch, later for
+higher corruption), ``history.parquet`` and one tiny file per checkpoint.  Modification times are
+set in pipeline order and after the workflow's scripts (a script newer than its outputs reruns its
+rule), so nothing upstream looks out of date.  Then the dry run must plan one extract
+and one score job per checkpoint, one collect_run per run, and no training.
+
+Baseline, in the same process and interleaved (A, B, A, B, ...): the dry run of the same workflow
+with no run finished, where Snakemake knows only the 108 train jobs.  Each dry run is timed in its
+own small wrapper process, which also reports the peak resident memory of Snakemake (and anything
+it starts).  Target: <= 60 s and <= 2 GB.  The last line reads, e.g.
+``planning full grid: 41.2 s, 1.1 GB; ratio to untrained-grid plan: 6.3x``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from latentgen.training import Schedule
+
+REPO = Path(__file__).resolve().parent.parent
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"  # the one installed beside this Python (.venv)
+PREPARED_FILES = ("train_images.npy", "train_labels.npy", "test_images.npy", "test_labels.npy", "meta.json")
+TARGET_SECONDS, TARGET_GB = 60.0, 2.0
+
+# One wrapper process per dry run: its RUSAGE_CHILDREN then covers that dry run alone.
+MEASURE = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+with open(sys.argv[1], "w") as out:
+    code = subprocess.run(sys.argv[3:], stdout=out, stderr=subprocess.STDOUT).returncode
+seconds = time.perf_counter() - started
+peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: kilobytes
+json.dump({"seconds": seconds, "peak_kb": peak_kb, "returncode": code}, open(sys.argv[2], "w"))
+"""
+
+
+# --------------------------------------------------------------------------------------------------
+# The simulated grid
+# --------------------------------------------------------------------------------------------------
+
+
+def paper_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def stop_epoch(rate: int, seed: int, max_epochs: int) -> int:
+    """A plausible data-dependent stop: ~60 epochs on clean labels, ~300 with every label re-drawn
+    (memorizing noise takes longer), a few epochs apart between seeds."""
+    return min(max_epochs, 60 + round(2.4 * rate) + 3 * seed)
+
+
+def checkpoint_epochs(pair_config: dict, stop: int) -> list[int]:
+    """The epochs the trainer keeps: its schedule up to ``stop``, and ``stop`` itself (as training._finish)."""
+    schedule = Schedule(**pair_config.get("checkpoints", {}))
+    return [epoch for epoch in range(stop + 1) if epoch == stop or schedule.is_checkpoint(epoch)]
+
+
+def runs_of(config: dict) -> list[tuple[str, int, int]]:
+    return [(pair, rate, seed) for pair in config["pairs"] for rate in config["corruption"] for seed in config["seeds"]]
+
+
+def touch(path: Path, mtime: int, content: bytes = b"") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    os.utime(path, (mtime, mtime))
+
+
+def write_scenario_config(root: Path, config: dict) -> Path:
+    """The paper grid, with every output inside ``root``."""
+    scenario = {**config, "results": str(root / "results"), "datasets_dir": str(root / "resources" / "datasets")}
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
+    return path
+
+
+def write_inputs(root: Path, config: dict, base_mtime: int) -> None:
+    """Prepared datasets, then label tables (later mtimes): both stages look finished."""
+    datasets = {pair["dataset"] for pair in config["pairs"].values()}
+    for dataset in datasets:
+        for name in PREPARED_FILES:
+            touch(root / "resources" / "datasets" / dataset / name, base_mtime)
+        for seed in config["seeds"]:
+            touch(root / "results" / "labels" / dataset / f"s{seed}.parquet", base_mtime + 100)
+
+
+def run_summary(pair: str, pair_config: dict, rate: int, seed: int, epochs: list[int]) -> dict:
+    """A run.json like the trainer's (same keys, similar size), so reading it costs what it really costs."""
+    final = {"train_loss": 0.01, "train_accuracy_corrupted": 0.999, "train_accuracy_true": 0.99,
+             "test_accuracy": 0.9, "test_loss": 0.3, "seconds": 4.2}
+    return {
+        "pair": pair, "corruption": rate, "seed": seed,
+        "labels": {"dataset": pair_config["dataset"], "seed": seed, "rates": list(range(101))},
+        "fraction_labels_changed": rate / 100 * 0.9, "input_shape": [1, 28, 28], "num_classes": 10,
+        "settings": {**pair_config, "seed": seed}, "fingerprint": "0" * 16,
+        "final_epoch": epochs[-1], "checkpoint_epochs": epochs, "stop_reason": "reached_stop_accuracy",
+        "checkpoint_sha256": {f"epoch_{epoch:04d}.pt": "0" * 64 for epoch in epochs},
+        "final": final, "device": "cuda", "latentgen_version": "0.1.0", "torch_version": "2.14.1",
+    }
+
+
+def write_finished_runs(root: Path, config: dict, base_mtime: int) -> int:
+    """Every run's run.json, history and checkpoints (newer than the label tables); returns the checkpoint count."""
+    total = 0
+    for pair, rate, seed in runs_of(config):
+        pair_config = config["pairs"][pair]
+        run_dir = root / "results" / "runs" / pair / f"c{rate}" / f"s{seed}"
+        epochs = checkpoint_epochs(pair_config, stop_epoch(rate, seed, pair_config["max_epochs"]))
+        for epoch in epochs:
+            touch(run_dir / "checkpoints" / f"epoch_{epoch:04d}.pt", base_mtime + 200, b"\0" * 64)
+        touch(run_dir / "history.parquet", base_mtime + 300, b"\0" * 64)
+        summary = json.dumps(run_summary(pair, pair_config, rate, seed, epochs), indent=2).encode()
+        touch(run_dir / "run.json", base_mtime + 300, summary)  # written last by the trainer
+        total += len(epochs)
+    return total
+
+
+def build_scenario(root: Path, config: dict, trained: bool) -> tuple[Path, int]:
+    """A working directory for one scenario; returns its config path and the number of checkpoints."""
+    root.mkdir(parents=True)
+    config_path = write_scenario_config(root, config)
+    base_mtime = int(time.time()) - 600  # stages 100 s apart, all in the past but after any code edit
+    write_inputs(root, config, base_mtime)
+    return config_path, write_finished_runs(root, config, base_mtime) if trained else 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Dry runs
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    seconds: float
+    peak_gb: float
+    jobs: dict[str, int] = field(default_factory=dict)
+    returncode: int = 0
+    output: Path | None = None
+
+
+def dry_run(root: Path, config_path: Path, label: str, extra: list[str] | None = None) -> Plan:
+    """`snakemake -n` in ``root`` as a user would run it (repo Snakefile and workflow profile)."""
+    output, stats = root / f"dry_run_{label}.txt", root / f"dry_run_{label}.json"
+    command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(root), "--configfile", str(config_path),
+               "--workflow-profile", str(REPO / "workflow" / "profiles" / "default"), "-n", *(extra or [])]
+    subprocess.run([sys.executable, "-c", MEASURE, str(output), str(stats), *command], check=True, cwd=root)
+    measured = json.loads(stats.read_text())
+    return Plan(measured["seconds"], measured["peak_kb"] / 2**20, job_counts(output.read_text()),
+                measured["returncode"], output)
+
+
+def job_counts(text: str) -> dict[str, int]:
+    """Snakemake's 'Job stats' table (rule -> count, with 'total'); empty when nothing is to be done."""
+    counts: dict[str, int] = {}
+    if "Job stats:" not in text:
+        return counts
+    for line in text.split("Job stats:", 1)[1].splitlines():
+        match = re.fullmatch(r"\s*([A-Za-z_][\w]*)\s+(\d+)\s*", line)
+        if match:
+            counts[match.group(1)] = int(match.group(2))
+        elif counts and not line.strip():
+            break
+    return counts
+
+
+def problems(plan: Plan, config: dict, checkpoints: int, trained: bool) -> list[str]:
+    """What makes a plan untrustworthy: a failed dry run, or jobs other than the ones the grid implies."""
+    if plan.returncode != 0:
+        return [f"snakemake exited {plan.returncode}; see {plan.output}"]
+    runs = len(runs_of(config))
+    expected = ({"train": 0, "prepare_dataset": 0, "corrupt_labels": 0, "extract": checkpoints,
+                 "score": checkpoints, "collect_run": runs} if trained else
+                {"train": runs, "prepare_dataset": 0, "corrupt_labels": 0})
+    return [f"{rule}: {plan.jobs.get(rule, 0)} jobs planned, expected {count}"
+            for rule, count in expected.items() if plan.jobs.get(rule, 0) != count]
+
+
+# --------------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------------
+
+
+def print_jobs(label: str, plans: list[Plan]) -> None:
+    """The planned jobs per rule, from the last dry run (every repetition plans the same)."""
+    jobs = plans[-1].jobs
+    rows = ", ".join(f"{rule} {count}" for rule, count in jobs.items() if rule != "total")
+    print(f"{label}: {jobs.get('total', 0)} jobs ({rows})")
+
+
+def summarize(label: str, plans: list[Plan]) -> tuple[float, float]:
+    """Print and return the median wall time and the largest peak memory of a scenario's dry runs."""
+    seconds = statistics.median(p.seconds for p in plans)
+    peak = max(p.peak_gb for p in plans)
+    runs = ", ".join(f"{p.seconds:.1f}" for p in plans)
+    print(f"{label}: median {seconds:.1f} s (runs: {runs} s), peak memory {peak:.2f} GB")
+    return seconds, peak
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repetitions", type=int, default=3, help="timed dry runs per scenario (default 3)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="build the scenarios in this (new) directory and keep them, e.g. to profile a dry run")
+    return parser.parse_args(argv)
+
+
+def measure(work: Path, repetitions: int) -> int:
+    """Build both scenarios in ``work``, time their dry runs interleaved, print the report; 1 on a problem."""
+    config = paper_config()
+    untrained_config, _ = build_scenario(work / "untrained", config, trained=False)
+    full_config, checkpoints = build_scenario(work / "full", config, trained=True)
+    print(f"paper grid: {len(runs_of(config))} runs, {checkpoints} checkpoints simulated; "
+          f"snakemake {subprocess.run([str(SNAKEMAKE), '--version'], capture_output=True, text=True).stdout.strip()}, "
+          f"{os.cpu_count()} CPUs")
+    dry_run(work / "untrained", untrained_config, "warmup")  # first start: bytecode and caches, not timed
+    untrained, full = [], []
+    for repetition in range(repetitions):  # interleaved: A, B, A, B, ...
+        untrained.append(dry_run(work / "untrained", untrained_config, f"untrained_{repetition}"))
+        full.append(dry_run(work / "full", full_config, f"full_{repetition}"))
+    print_jobs("untrained grid plan", untrained)
+    print_jobs("full grid plan", full)
+    summarize("untrained grid plan", untrained)
+    full_seconds, full_peak = summarize("full grid plan", full)
+    found = [*(problems(p, config, 0, False) for p in untrained), *(problems(p, config, checkpoints, True) for p in full)]
+    issues = sorted({issue for plan_issues in found for issue in plan_issues})
+    for issue in issues:
+        print(f"PROBLEM: {issue}")
+    verdict = "within" if full_seconds <= TARGET_SECONDS and full_peak <= TARGET_GB else "OUTSIDE"
+    print(f"target <= {TARGET_SECONDS:.0f} s and <= {TARGET_GB:.0f} GB: {verdict}")
+    ratio = statistics.median(f.seconds / u.seconds for u, f in zip(untrained, full))
+    print(f"planning full grid: {full_seconds:.1f} s, {full_peak:.1f} GB; ratio to untrained-grid plan: {ratio:.1f}x")
+    return 1 if issues else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # progress lines show up at once, also through a pipe
+    args = parse_args(argv)
+    if args.keep is not None:
+        return measure(args.keep, args.repetitions)
+    with tempfile.TemporaryDirectory(prefix="bench_planning_") as tmp:
+        return measure(Path(tmp), args.repetitions)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
