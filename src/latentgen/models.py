@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-MODEL_NAMES = ("mlp", "cnn", "alexnet")
+from latentgen.model_names import MODEL_NAMES, PROBE_LAYERS, probe_layers_of  # noqa: F401 (re-exported)
 
 
 class ProbedNetwork(nn.Module):
@@ -72,7 +72,7 @@ class MLP(ProbedNetwork):
     """784 (or C*H*W) -> 128 -> 512 -> 2048 -> 2048 -> classes, ReLU; probed fc1..fc4 (post-ReLU)."""
 
     widths = (128, 512, 2048, 2048)
-    probe_layers = ["fc1", "fc2", "fc3", "fc4"]
+    probe_layers = list(PROBE_LAYERS["mlp"])
 
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
         super().__init__(input_shape[0])
@@ -116,7 +116,7 @@ class CNN(ProbedNetwork):
     flatten for MNIST, inconsistent with the flatten sizes the code and figures use.
     """
 
-    probe_layers = ["flat", "fc1", "fc2", "fc3"]
+    probe_layers = list(PROBE_LAYERS["cnn"])
 
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
         super().__init__(input_shape[0])
@@ -134,7 +134,7 @@ class CNN(ProbedNetwork):
 class AlexNet(ProbedNetwork):
     """AlexNet for 64x64 Tiny ImageNet as in the authors' code; probed flat (256), fc1, fc2 (4096)."""
 
-    probe_layers = ["flat", "fc1", "fc2"]
+    probe_layers = list(PROBE_LAYERS["alexnet"])
 
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
         super().__init__(input_shape[0])
@@ -170,8 +170,3 @@ def build(name: str, input_shape: tuple[int, int, int], num_classes: int) -> Pro
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(_BUILDERS)}")
     return _BUILDERS[name](tuple(int(s) for s in input_shape), int(num_classes))
-
-
-def probe_layers_of(name: str) -> list[str]:
-    """Probed layer names of a model without building it (for config validation)."""
-    return list(_BUILDERS[name].probe_layers)

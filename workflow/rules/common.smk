@@ -8,7 +8,7 @@ from latentgen.figure_specs import (
     figure_pairs_and_rates,
     figure_spec,
 )
-from latentgen.models import probe_layers_of
+from latentgen.model_names import probe_layers_of
 
 try:
     config = check_config(
