@@ -1,0 +1,102 @@
+"""Per-job overhead of a checkpoint's extract + score jobs, paper MLP at full MNIST scale.
+
+Each Snakemake job is a fresh Python process that imports torch and the package, loads (and
+verifies) the dataset, the label table and the checkpoint before any useful work.  This measures
+that fixed cost in fresh processes -- a job that does only the start-up -- against complete extract
+and score jobs on the same inputs (60,000 train + 10,000 test images, 40 % corrupted labels, an MLP
+trained one epoch on part of the data), repetitions interleaved.  Last line: overhead as a share of
+the two jobs' total time.
+
+    .venv/bin/python benchmarks/bench_job_overhead.py [--repeats 2] [--cache-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+STARTUP = """
+import snakemake.script  # what Snakemake's script preamble imports in every job
+from latentgen import pipeline, scoring  # torch, pandas, pyarrow, scikit-learn
+from latentgen.runs import load_run_data
+from latentgen.fileio import load_torch
+from latentgen.training import resolve_device
+run = load_run_data({prepared!r}, {labels!r}, 40)
+state = load_torch({checkpoint!r})
+resolve_device("auto")
+"""
+
+EXTRACT = """
+import snakemake.script
+from latentgen.pipeline import extract_stage
+extract_stage({prepared!r}, {labels!r}, {run_json!r}, {checkpoint!r}, {activations!r}, 40, "float16", 1000, "auto")
+"""
+
+SCORE = """
+import snakemake.script
+from latentgen.pipeline import score_stage
+score_stage({prepared!r}, {labels!r}, {run_json!r}, {checkpoint!r}, {activations!r}, {scores!r}, "mlp-mnist",
+            40, 0, 1, 0.99, ["fc1", "fc2", "fc3", "fc4"], 1000, "auto")
+"""
+
+
+def prepare_inputs(cache: Path) -> dict[str, str]:
+    """Full MNIST, its label table, and an MLP run trained one epoch on 6,000 images (cached)."""
+    from latentgen import datasets
+    from latentgen.pipeline import train_stage
+    from latentgen.runs import write_label_table
+
+    prepared, labels, run_dir = cache / "mnist", cache / "labels_s0.parquet", cache / "run"
+    if not (prepared / "meta.json").exists():
+        datasets.prepare("mnist", prepared)
+    if not labels.exists():
+        write_label_table(prepared, labels, 0, None, None)
+    if not (run_dir / "run.json").exists():
+        quick = cache / "labels_quick.parquet"
+        write_label_table(prepared, quick, 0, {"size": 6000, "seed": 0}, {"size": 1000, "seed": 0})
+        pair = {"model": "mlp", "optimizer": "sgd", "lr": 0.001, "momentum": 0.9, "batch_size": 32,
+                "max_epochs": 1, "stop_accuracy": 1.0, "normalize": "none",
+                "checkpoints": {"early_every": 1, "early_until": 1, "late_every": 1}}
+        train_stage(prepared, quick, run_dir, "mlp-mnist", 40, 0, pair, "cpu")
+    return {"prepared": str(prepared), "labels": str(labels), "run_json": str(run_dir / "run.json"),
+            "checkpoint": str(run_dir / "checkpoints" / "epoch_0001.pt")}
+
+
+def timed_process(code: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "latentgen-bench" / "overhead")
+    args = parser.parse_args()
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    paths = prepare_inputs(args.cache_dir)
+    startup, extract, score = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths.update(activations=f"{tmp}/activations", scores=f"{tmp}/scores.parquet")
+        for repeat in range(args.repeats):
+            startup.append(timed_process(STARTUP.format(**paths)))
+            extract.append(timed_process(EXTRACT.format(**paths)))
+            score.append(timed_process(SCORE.format(**paths)))
+            print(f"repeat {repeat}: start-up only {startup[-1]:.1f} s, extract job {extract[-1]:.1f} s, "
+                  f"score job {score[-1]:.1f} s", flush=True)
+    fixed, total = statistics.median(startup), statistics.median(extract) + statistics.median(score)
+    print(f"median: start-up {fixed:.1f} s per job; extract + score {total:.1f} s; useful work "
+          f"{total - 2 * fixed:.1f} s")
+    print(f"per-job overhead: {100 * 2 * fixed / total:.1f}% of extract+score time "
+          f"(ratio overhead/total {2 * fixed / total:.3f})")
+
+
+if __name__ == "__main__":
+    main()
