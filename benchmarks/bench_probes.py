@@ -1,30 +1,34 @@
 """Probe speed at full MNIST scale: latentgen.probes against the original authors' way of computing.
 
-    .venv/bin/python benchmarks/bench_probes.py [--cache-dir DIR] [--variance 0.99]
+    .venv/bin/python benchmarks/bench_probes.py [--cache-dir DIR] [--variance 0.99] [--device cuda] [--precision]
 
 Workload: one checkpoint of the paper's MLP (784-128-512-2048-2048-10, ReLU) trained for one epoch on
 the full real MNIST training set with 40 % corrupted labels (SGD lr 1e-3, momentum 0.9, batch 32).
 Its activations of layers fc1..fc4 (widths 128, 512, 2048, 2048) for all 60,000 training and 10,000
 test images are stored once as float16 ``.npy`` files (as the pipeline stores them) in the cache
-directory; a later run reuses them.  Per layer, each method fits MASC and VeLPIC on the 60,000
-training activations with the corrupted labels and predicts the 10,000 test activations.
+directory; a later run reuses them.  Per layer, each method fits MASC and, separately, VeLPIC on the
+60,000 training activations with the corrupted labels and predicts the 10,000 test activations; the
+two probes are timed apart and the table shows both.
 
 * ``baseline`` is written the way the original authors' code works: per class it stacks [X_c; -X_c],
   takes the float64 covariance (np.cov, centered), np.linalg.eigh, sorts descending, keeps the fewest
   components whose cumulative explained-variance ratio exceeds ``variance``, projects each test
-  vector on every subspace and takes the arccos of the cosine.  VeLPIC reuses that eigh's top vector
-  (one eigendecomposition per class serves both probes, the cheapest honest baseline).
+  vector on every subspace and takes the arccos of the cosine.  Its VeLPIC follows Algorithm 1 with
+  the same PCA: the top component, flipped when the class's mean projection is negative.
 * ``ours`` is ``latentgen.probes.MASC`` and ``VeLPIC``, each fitted on its own, given the float16
-  memory-mapped arrays as they are.
+  memory-mapped arrays as they are (with ``--device cuda``: uploaded to the GPU first, inside the
+  timed section).
 
-Each method runs in its own subprocess so that its peak resident memory (VmHWM) is its own;
-the figure includes the interpreter, the imports (torch, for ours) and the memory-mapped pages read.
+Each method runs in its own subprocess per layer, so that its peak resident memory (VmHWM) is its
+own; the figure includes the interpreter, the imports (torch, for ours) and the memory-mapped pages
+read.  Per layer the two run back to back, so that both see about the same background load.
 The last line printed is the speed ratio, e.g. ``speedup: 37.2x``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -117,33 +121,74 @@ def ensure_activations(cache_dir: Path) -> Path:
 # --------------------------------------------------------------------------------------------------
 
 
-def baseline_fit(X: np.ndarray, y: np.ndarray, variance: float) -> tuple[list[np.ndarray], np.ndarray]:
-    """MASC bases and VeLPIC vectors the authors' way: augmented float64 covariance + eigh per class."""
-    X = X.astype(np.float64)
-    bases, vectors = [], []
-    for label in np.unique(y):
-        class_data = X[y == label]
-        augmented = np.vstack([class_data, -class_data])
-        covariance = np.cov(augmented, rowvar=False)
-        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-        order = np.argsort(eigenvalues)[::-1]
-        eigenvalues, eigenvectors = eigenvalues[order], eigenvectors[:, order]
+def augmented_pca(class_data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of [X_c; -X_c] the authors' way: float64 covariance (centered), eigh, sorted descending."""
+    augmented = np.vstack([class_data, -class_data])
+    covariance = np.cov(augmented, rowvar=False)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    order = np.argsort(eigenvalues)[::-1]
+    return eigenvalues[order], eigenvectors[:, order]
+
+
+def baseline_masc(train: np.ndarray, labels: np.ndarray, test: np.ndarray, variance: float):
+    """Subspaces of the fewest components whose cumulative variance ratio exceeds ``variance``; each
+    test vector goes to the class whose subspace makes the smallest angle (arccos of the cosine
+    between x and its projection)."""
+    X = train.astype(np.float64)
+    bases = []
+    for label in np.unique(labels):
+        eigenvalues, eigenvectors = augmented_pca(X[labels == label])
         ratio = np.cumsum(eigenvalues) / np.sum(eigenvalues)
-        bases.append(eigenvectors[:, :int(np.argmax(ratio > variance)) + 1])
-        top = eigenvectors[:, 0]
-        vectors.append(-top if np.mean(class_data @ top) < 0 else top)
-    return bases, np.stack(vectors)
-
-
-def baseline_masc_predict(X: np.ndarray, bases: list[np.ndarray]) -> np.ndarray:
-    """Smallest angle: arccos of the cosine between x and its projection on each class subspace."""
-    X = X.astype(np.float64)
+        bases.append(eigenvectors[:, : int(np.argmax(ratio > variance)) + 1])
+    T = test.astype(np.float64)
     angles = []
     for basis in bases:
-        projection = X @ basis @ basis.T
-        cosine = np.sum(X * projection, axis=1) / (np.linalg.norm(X, axis=1) * np.linalg.norm(projection, axis=1))
+        projection = T @ basis @ basis.T
+        cosine = np.sum(T * projection, axis=1) / (np.linalg.norm(T, axis=1) * np.linalg.norm(projection, axis=1))
         angles.append(np.arccos(np.clip(cosine, -1.0, 1.0)))
-    return np.argmin(np.stack(angles, axis=1), axis=1)
+    return np.argmin(np.stack(angles, axis=1), axis=1), np.array([basis.shape[1] for basis in bases])
+
+
+def baseline_velpic(train: np.ndarray, labels: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Algorithm 1: top principal component of the augmented class data, flipped when the class's mean
+    projection on it is negative; each test vector goes to the largest projection."""
+    X = train.astype(np.float64)
+    vectors = []
+    for label in np.unique(labels):
+        class_data = X[labels == label]
+        top = augmented_pca(class_data)[1][:, 0]
+        vectors.append(-top if np.mean(class_data @ top) < 0 else top)
+    return np.argmax(test.astype(np.float64) @ np.stack(vectors).T, axis=1)
+
+
+def _on_device(array: np.ndarray, device: str):
+    """CPU: the memory-mapped float16 array as it is.  A GPU: uploaded as one tensor (timed), as the
+    pipeline's scoring does."""
+    if device == "cpu":
+        return array
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+
+def ours_masc(train: np.ndarray, labels: np.ndarray, test: np.ndarray, variance: float, device: str = "cpu"):
+    from latentgen.probes import MASC
+
+    masc = MASC(variance=variance).fit(_on_device(train, device), labels)
+    return masc.predict(_on_device(test, device)), masc.n_components_
+
+
+def ours_velpic(train: np.ndarray, labels: np.ndarray, test: np.ndarray, device: str = "cpu") -> np.ndarray:
+    from latentgen.probes import VeLPIC
+
+    return VeLPIC().fit(_on_device(train, device), labels).predict(_on_device(test, device))
+
+
+def _status_mib(field: str) -> float | None:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024  # kB
+    return None
 
 
 def peak_rss_mib() -> float:
@@ -152,49 +197,45 @@ def peak_rss_mib() -> float:
     ``ru_maxrss`` would not do: Linux carries it across exec, so a child started by a parent that
     trained the model would report the parent's peak.
     """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024  # kB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: the best available
+    peak = _status_mib("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_baseline(train: np.ndarray, labels: np.ndarray, test: np.ndarray, variance: float) -> dict[str, np.ndarray]:
-    bases, vectors = baseline_fit(train, labels, variance)
-    return {
-        "masc": baseline_masc_predict(test, bases),
-        "velpic": np.argmax(test.astype(np.float64) @ vectors.T, axis=1),
-        "n_components": np.array([basis.shape[1] for basis in bases]),
-    }
+def rss_mib() -> float:
+    """The resident set now (VmRSS): taken after the imports, to tell the work's memory from theirs."""
+    return _status_mib("VmRSS") or 0.0
 
 
-def run_ours(train: np.ndarray, labels: np.ndarray, test: np.ndarray, variance: float) -> dict[str, np.ndarray]:
-    from latentgen.probes import MASC, VeLPIC
+def child_main(method: str, layer: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> None:
+    """Time one method's MASC and VeLPIC (each fit + test predictions) on one layer; write the
+    predictions and a JSON summary to ``out_dir``.  ``device`` applies to ours (the baseline is numpy)."""
+    if method == "ours":  # imports (torch, scikit-learn: ~3 s) are one-off, not per-fit work: not timed
+        import torch
 
-    masc = MASC(variance=variance).fit(train, labels)
-    velpic = VeLPIC().fit(train, labels)
-    return {"masc": masc.predict(test), "velpic": velpic.predict(test), "n_components": masc.n_components_}
+        import latentgen.probes  # noqa: F401
 
-
-def child_main(method: str, cache_dir: Path, variance: float, out_dir: Path) -> None:
-    """Time one method layer by layer; write its predictions and a JSON summary to ``out_dir``."""
-    run = {"baseline": run_baseline, "ours": run_ours}[method]
-    if method == "ours":
-        import torch  # imported before timing: its import is a one-off, not per-fit work
-
-        torch.zeros(1)
+        torch.zeros(1, device=device)
+        masc = functools.partial(ours_masc, device=device)
+        velpic = functools.partial(ours_velpic, device=device)
+    else:
+        masc, velpic = baseline_masc, baseline_velpic
     labels = np.load(cache_dir / "train_noisy.npy")
-    summary: dict[str, dict] = {}
-    for layer in LAYERS:
-        train = np.load(cache_dir / f"{layer}_train.npy", mmap_mode="r")  # float16, memory-mapped
-        test = np.load(cache_dir / f"{layer}_test.npy", mmap_mode="r")
-        started = time.perf_counter()
-        result = run(train, labels, test, variance)
-        seconds = time.perf_counter() - started
-        for probe in ("masc", "velpic"):
-            np.save(out_dir / f"{method}_{layer}_{probe}.npy", np.asarray(result[probe]))
-        summary[layer] = {"seconds": seconds, "n_components": np.asarray(result["n_components"]).tolist()}
-    summary["peak_rss_mib"] = peak_rss_mib()
-    (out_dir / f"{method}.json").write_text(json.dumps(summary))
+    train = np.load(cache_dir / f"{layer}_train.npy", mmap_mode="r")  # float16, memory-mapped
+    test = np.load(cache_dir / f"{layer}_test.npy", mmap_mode="r")
+    after_imports = rss_mib()
+    started = time.perf_counter()
+    masc_predictions, n_components = masc(train, labels, test, variance)
+    masc_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    velpic_predictions = velpic(train, labels, test)
+    velpic_seconds = time.perf_counter() - started
+    np.save(out_dir / f"{method}_{layer}_masc.npy", np.asarray(masc_predictions))
+    np.save(out_dir / f"{method}_{layer}_velpic.npy", np.asarray(velpic_predictions))
+    summary = {"masc_seconds": masc_seconds, "velpic_seconds": velpic_seconds,
+               "seconds": masc_seconds + velpic_seconds,
+               "n_components": np.asarray(n_components).tolist(), "peak_rss_mib": peak_rss_mib(),
+               "work_mib": peak_rss_mib() - after_imports}
+    (out_dir / f"{method}_{layer}.json").write_text(json.dumps(summary))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -202,11 +243,21 @@ def child_main(method: str, cache_dir: Path, variance: float, out_dir: Path) -> 
 # --------------------------------------------------------------------------------------------------
 
 
-def run_child(method: str, cache_dir: Path, variance: float, out_dir: Path) -> dict:
-    command = [sys.executable, __file__, "--child", method, "--cache-dir", str(cache_dir),
-               "--variance", str(variance), "--out-dir", str(out_dir)]
+def run_child(method: str, layer: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> dict:
+    command = [sys.executable, __file__, "--child", method, "--layer", layer, "--cache-dir", str(cache_dir),
+               "--variance", str(variance), "--out-dir", str(out_dir), "--device", device]
     subprocess.run(command, check=True)
-    return json.loads((out_dir / f"{method}.json").read_text())
+    return json.loads((out_dir / f"{method}_{layer}.json").read_text())
+
+
+def run_interleaved(cache_dir: Path, variance: float, out_dir: Path, device: str) -> dict[str, dict]:
+    """Per layer, one process per method, back to back: both see the same background load."""
+    results: dict[str, dict] = {"baseline": {}, "ours": {}}
+    for layer in LAYERS:
+        for method in ("baseline", "ours"):
+            results[method][layer] = run_child(method, layer, cache_dir, variance, out_dir, device)
+            print(f"  {layer} {method}: {results[method][layer]['seconds']:.2f} s", flush=True)
+    return results
 
 
 def agreement(out_dir: Path, layer: str, probe: str) -> float:
@@ -219,39 +270,118 @@ def accuracy(out_dir: Path, method: str, layer: str, probe: str, truth: np.ndarr
     return float(np.mean(np.load(out_dir / f"{method}_{layer}_{probe}.npy") == truth))
 
 
-def report(results: dict[str, dict], out_dir: Path, truth: np.ndarray) -> None:
-    print(f"{'layer':<6}{'baseline s':>11}{'ours s':>9}{'ratio':>8}{'MASC agree':>12}{'VeLPIC agree':>14}"
-          f"{'MASC acc b/o':>15}{'VeLPIC acc b/o':>16}  components/class")
+def report(results: dict[str, dict], out_dir: Path, truth: np.ndarray, load_before: float) -> None:
+    print(f"{'layer':<6}{'MASC s base/ours':>18}{'ratio':>7}{'VeLPIC s base/ours':>20}{'ratio':>7}"
+          f"{'agree MASC/VeLPIC':>21}{'test acc MASC b/o':>19}{'VeLPIC b/o':>15}{'peak MiB b/o':>14}"
+          f"{'work MiB b/o':>14}  k per class")
     for layer in LAYERS:
-        base, ours = results["baseline"][layer]["seconds"], results["ours"][layer]["seconds"]
-        accuracies = [f"{accuracy(out_dir, m, layer, p, truth):.4f}" for p in ("masc", "velpic") for m in ("baseline", "ours")]
-        print(f"{layer:<6}{base:>11.2f}{ours:>9.2f}{base / ours:>7.1f}x"
-              f"{agreement(out_dir, layer, 'masc'):>12.4%}{agreement(out_dir, layer, 'velpic'):>14.4%}"
-              f"{'/'.join(accuracies[:2]):>15}{'/'.join(accuracies[2:]):>16}  {results['ours'][layer]['n_components']}")
-    total = {m: sum(results[m][layer]["seconds"] for layer in LAYERS) for m in results}
-    print(f"{'total':<6}{total['baseline']:>11.2f}{total['ours']:>9.2f}{total['baseline'] / total['ours']:>7.1f}x")
-    print(f"peak memory (MiB, whole process): baseline {results['baseline']['peak_rss_mib']:.0f}, "
-          f"ours {results['ours']['peak_rss_mib']:.0f}")
-    print(f"load average after the runs: {os.getloadavg()[0]:.2f} (2 cores; other work skews both timings)")
-    print(f"speedup: {total['baseline'] / total['ours']:.1f}x")
+        base, ours = results["baseline"][layer], results["ours"][layer]
+        acc = {(m, p): accuracy(out_dir, m, layer, p, truth) for m in results for p in ("masc", "velpic")}
+        print(f"{layer:<6}{base['masc_seconds']:>9.2f}/{ours['masc_seconds']:<8.2f}"
+              f"{base['masc_seconds'] / ours['masc_seconds']:>6.1f}x"
+              f"{base['velpic_seconds']:>11.2f}/{ours['velpic_seconds']:<8.2f}"
+              f"{base['velpic_seconds'] / ours['velpic_seconds']:>6.1f}x"
+              f"{agreement(out_dir, layer, 'masc'):>11.2%}/{agreement(out_dir, layer, 'velpic'):<9.2%}"
+              f"{acc['baseline', 'masc']:>12.4f}/{acc['ours', 'masc']:.4f}"
+              f"{acc['baseline', 'velpic']:>8.4f}/{acc['ours', 'velpic']:.4f}"
+              f"{base['peak_rss_mib']:>8.0f}/{ours['peak_rss_mib']:<5.0f}"
+              f"{base['work_mib']:>8.0f}/{ours['work_mib']:<5.0f}  {ours['n_components']}")
+    total = {m: {p: sum(results[m][layer][f"{p}_seconds"] for layer in LAYERS) for p in ("masc", "velpic")}
+             for m in results}
+    peak = {m: max(results[m][layer]["peak_rss_mib"] for layer in LAYERS) for m in results}
+    work = {m: max(results[m][layer]["work_mib"] for layer in LAYERS) for m in results}
+    for probe in ("masc", "velpic"):
+        print(f"total {probe:<7} baseline {total['baseline'][probe]:8.2f} s   ours {total['ours'][probe]:6.2f} s   "
+              f"{total['baseline'][probe] / total['ours'][probe]:.1f}x")
+    all_base, all_ours = (sum(total[m].values()) for m in ("baseline", "ours"))
+    print(f"total all     baseline {all_base:8.2f} s   ours {all_ours:6.2f} s")
+    print(f"peak memory (MiB, whole process incl. interpreter, imports, mapped pages): "
+          f"baseline {peak['baseline']:.0f}, ours {peak['ours']:.0f}; "
+          f"above the RSS after imports: baseline {work['baseline']:.0f}, ours {work['ours']:.0f}")
+    print(f"load average (1 min) before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
+          "(other processes slow both methods)")
+    print(f"speedup: {all_base / all_ours:.1f}x")
+
+
+# --------------------------------------------------------------------------------------------------
+# Precision study (--precision): which float types the eigenpairs need
+# --------------------------------------------------------------------------------------------------
+
+
+def _bases_by_variant(class_data, variance: float) -> dict[str, np.ndarray]:
+    """Class-subspace bases from the same class data computed four ways."""
+    import torch
+
+    from latentgen import probes
+
+    def keep(values, vectors, trace) -> np.ndarray:
+        values, vectors = probes._drop_null(values.double(), vectors.double(), trace, tuple(class_data.shape))
+        return vectors[:, : probes.components_needed(values, trace, variance)].numpy()
+
+    trace = probes._frobenius_sq(class_data)
+    gram64 = class_data.double().T @ class_data.double()
+    gram32 = class_data.T @ class_data
+    return {
+        "float64 Gram, float64 eigh": keep(*probes._descending_eigh(gram64), trace),
+        "float32 Gram, float64 eigh": keep(*probes._descending_eigh(gram32.double()), trace),
+        "float32 Gram, float32 eigh": keep(*(t.flip(-1) for t in torch.linalg.eigh(gram32)), trace),
+        "library (dense or Krylov)": library_basis(probes.class_spectrum(class_data, variance), variance),
+    }
+
+
+def library_basis(spectrum, variance: float) -> np.ndarray:
+    from latentgen import probes
+
+    return spectrum.eigenvectors[:, : probes.components_needed(spectrum.eigenvalues, spectrum.trace, variance)].numpy()
+
+
+def precision_study(cache_dir: Path, variance: float) -> None:
+    """MASC test predictions of each variant against the all-float64 one, per layer."""
+    import torch
+
+    labels = np.load(cache_dir / "train_noisy.npy")
+    print(f"{'layer':<6}{'variant':<30}{'agreement':>11}{'max |Δcos|':>12}{'Δk (classes)':>14}")
+    for layer in LAYERS:
+        train = torch.from_numpy(np.load(cache_dir / f"{layer}_train.npy").astype(np.float32))
+        test = np.load(cache_dir / f"{layer}_test.npy").astype(np.float64)
+        per_class = [_bases_by_variant(train[torch.from_numpy(labels == c)], variance) for c in np.unique(labels)]
+        norms = np.linalg.norm(test, axis=1, keepdims=True)
+
+        def cosines(variant: str) -> np.ndarray:
+            return np.stack([np.linalg.norm(test @ bases[variant], axis=1) for bases in per_class], 1) / norms
+
+        exact = cosines("float64 Gram, float64 eigh")
+        for variant in per_class[0]:
+            approx = cosines(variant)
+            differing_k = sum(b[variant].shape[1] != b["float64 Gram, float64 eigh"].shape[1] for b in per_class)
+            print(f"{layer:<6}{variant:<30}{np.mean(approx.argmax(1) == exact.argmax(1)):>11.4%}"
+                  f"{np.abs(approx - exact).max():>12.1e}{differing_k:>14}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--variance", type=float, default=0.99)
+    parser.add_argument("--device", default="cpu", help="where ours computes, e.g. cuda (the baseline is numpy)")
+    parser.add_argument("--precision", action="store_true",
+                        help="instead of timing, compare float32/float64 choices for the eigenpairs")
     parser.add_argument("--child", choices=("baseline", "ours"), help=argparse.SUPPRESS)
+    parser.add_argument("--layer", choices=LAYERS, help=argparse.SUPPRESS)
     parser.add_argument("--out-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child_main(args.child, args.cache_dir, args.variance, args.out_dir)
+        child_main(args.child, args.layer, args.cache_dir, args.variance, args.out_dir, args.device)
         return
     cache_dir = ensure_activations(args.cache_dir)
+    if args.precision:
+        precision_study(cache_dir, args.variance)
+        return
     print(f"activations: {cache_dir} (float16; train 60000, test 10000; layers {', '.join(LAYERS)})", flush=True)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench_probes_") as scratch:
         out_dir = Path(scratch)
-        results = {method: run_child(method, cache_dir, args.variance, out_dir) for method in ("baseline", "ours")}
-        report(results, out_dir, np.load(cache_dir / "test_labels.npy"))
+        results = run_interleaved(cache_dir, args.variance, out_dir, args.device)
+        report(results, out_dir, np.load(cache_dir / "test_labels.npy"), load_before)
 
 
 if __name__ == "__main__":

@@ -27,21 +27,25 @@ Deterministic rules for degenerate input (no NaN anywhere):
 Computation runs in torch on the device of the data (a CUDA tensor stays on the GPU) or on ``device``.
 Fitted attributes are plain numpy arrays so a fitted probe pickles and moves between machines.
 
-How the eigenpairs are found (see ``_class_eigenpairs``):
+How the eigenpairs are found (``class_spectrum``):
 
 * Small problems (min(n_c, d) ≤ ``DENSE_LIMIT``): the d×d Gram X_cᵀX_c, or the n_c×n_c dual X_cX_cᵀ
-  when n_c < d, accumulated in float32 and diagonalized by ``torch.linalg.eigh`` in float64.
-* Large problems whose needed components are few compared with min(n_c, d) (the usual case: ReLU
-  layers of 2048 units need 5-50 components for 99 %): a block Krylov space built from products with
-  X_c (never the d×d Gram, whose n_c·d² cost dominates otherwise), Rayleigh-Ritz in float64, accepted
-  only when every kept Ritz pair has a relative residual below ``RESIDUAL_TOL``; otherwise the space
-  grows, and past a quarter of min(n_c, d) the dense path is used instead.
+  when n_c < d (eigenvectors u → v = X_cᵀu/√λ), accumulated in float32 and diagonalized by
+  ``torch.linalg.eigh`` in float64.
+* Large problems whose needed components are few compared with min(n_c, d) (the usual case: the
+  MLP's 2048-unit ReLU layers need 5-25 components for 99 %): a block Krylov space built from
+  products with X_c (never the d×d Gram, whose n_c·d² cost would dominate), Rayleigh-Ritz in
+  float64, accepted when the Davis-Kahan bound on the angle between the kept Ritz subspace and the
+  exact eigenspace is small; otherwise the space grows, and past a quarter of min(n_c, d) the dense
+  path is used instead.  VeLPIC, which needs only the top eigenvector, takes this path from
+  min(n_c, d) > ``TOP_VECTOR_DENSE_LIMIT``.
 
-Precision, measured on real activations of the paper's MLP (MNIST, 40 % label noise, 1 epoch;
-60,000 train / 10,000 test; ``benchmarks/bench_probes.py``): with float32 products and float64
-eigensolvers the predictions match a float64 reference built on the literal definition for
-≥ 99.99 % of samples on every layer (see docs/performance.md); a float32 eigensolver on the same
-Gram lost up to a few components near the 99 % cut and is not used.
+Precision (``benchmarks/bench_probes.py --precision``, real activations of the paper's MLP after one
+epoch on MNIST with 40 % label noise, 60,000 train / 10,000 test, see docs/performance.md): a
+float32 Gram with a float64 eigh gives the same MASC test predictions as an all-float64 computation
+on every layer, while a float32 eigh changes the number of kept components of some classes; the
+Krylov path agrees as well.  Scores are float32 products of float32 data with the float64-derived
+bases.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,15 +62,17 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-ArrayLike = "np.ndarray | torch.Tensor"
-
 # min(n_c, d) up to which the full Gram (or dual Gram) is diagonalized; eigh of 1024×1024 in float64
 # takes ~0.2 s on 2 CPU cores, 2048×2048 ~1.7 s, which is when the Krylov path starts to pay.
 DENSE_LIMIT = 1024
+# VeLPIC needs only the top eigenvector, which a Krylov space finds in 2-3 products (its gap to the
+# second eigenvalue is large for activations): the Krylov path pays from much smaller sizes.
+TOP_VECTOR_DENSE_LIMIT = 64
 # Krylov subspaces are accepted when their Davis-Kahan sin Θ bound is below SUBSPACE_TOL.  Measured on
-# the MLP's 2048-unit layers: the bound overestimates the true angle ~10x, so 1e-3 means sin Θ ~ 1e-4,
-# while the first step that drives the test-set disagreement with float64 eigh to 0 has sin Θ ~ 1e-3.
-# When the residual stalls at the float32 noise floor the bound may stay above it; then SUBSPACE_FLOOR_TOL.
+# the MLP's 2048-unit layers (60,000 activations): the bound overestimates the true angle ~10x, so 1e-3
+# means sin Θ ~ 1e-4, and all 10,000 test predictions equal those of float64 eigh; an earlier rule
+# (residual ≤ 1e-5·θ_1) stopped at sin Θ ~ 3e-2 and changed 7 of them.  When the residual stalls at
+# the float32 noise floor (a gap too small for float32 data to resolve) SUBSPACE_FLOOR_TOL applies.
 SUBSPACE_TOL = 1e-3
 SUBSPACE_FLOOR_TOL = 1e-1
 KRYLOV_BLOCK = 16
@@ -103,17 +110,56 @@ def _rank_tolerance(trace: float, n: int, d: int) -> float:
     return trace * float(torch.finfo(torch.float32).eps) * max(n, d) ** 0.5
 
 
+# CPU thread policy.  A fit or scoring call on the CPU runs on one thread, except the large products
+# with the class data (``_large_products``), which get the caller's torch thread count back.  The rest
+# (eigh, QR, reductions, copies and fills of a few MB) consists of short parallel regions that end in
+# barriers; when other processes share the cores, each barrier waits for a descheduled thread.
+# Measured on 2 cores with busy neighbours: eigh of 512x512 float64 0.12-0.2 s on 2 threads vs 0.04 s
+# on 1, 1024x1024 1.5-8 s vs 0.25 s; QR of 512x300 0.18 s; zero-filling a 512x48 buffer 16 ms.  On
+# idle cores those small operations gain little from a second thread; the products do.
+_PRODUCT_THREADS: ContextVar[int | None] = ContextVar("latentgen_probe_product_threads", default=None)
+
+
+@contextmanager
+def _cpu_thread_policy(device: torch.device) -> Iterator[None]:
+    """Within: one CPU thread, except inside ``_large_products``; the caller's count is restored after."""
+    if device.type != "cpu" or _PRODUCT_THREADS.get() is not None:
+        yield
+        return
+    caller_threads = torch.get_num_threads()
+    token = _PRODUCT_THREADS.set(caller_threads)
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(caller_threads)
+        _PRODUCT_THREADS.reset(token)
+
+
+# Below this many floating-point operations a product stays on one thread: ~2 ms of one core, less
+# than what a barrier stall costs on a shared machine (a 6,000x128 by 128x16 product took 16 ms on 2
+# busy threads).
+PARALLEL_PRODUCT_FLOPS = 2e8
+
+
+@contextmanager
+def _large_products(flops: float) -> Iterator[None]:
+    """Inside a CPU thread policy: the caller's thread count for a product of ``flops`` operations."""
+    threads = _PRODUCT_THREADS.get()
+    if threads is None or threads == torch.get_num_threads() or flops < PARALLEL_PRODUCT_FLOPS:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(1)
+
+
 @contextmanager
 def _single_threaded_on_cpu(device: torch.device) -> Iterator[None]:
-    """Run CPU LAPACK calls (eigh, QR) and small products on one thread, then restore the count.
-
-    Their many short parallel regions end in barriers; when another process shares the cores, each
-    barrier waits for a descheduled thread.  Measured on 2 cores with busy neighbours: eigh of 512x512
-    float64 0.12-0.2 s on 2 threads vs 0.04 s on 1, 1024x1024 1.5-8 s vs 0.25 s; QR of 512x300 0.18 s
-    on 2 threads; on idle cores 2 threads gain at most ~1.4x.  The large products with X_c keep all
-    threads: they are the bulk of the work and scale.
-    """
-    if device.type != "cpu":
+    """One CPU thread for a LAPACK call, also when a helper is called outside a fit (see above)."""
+    if device.type != "cpu" or torch.get_num_threads() == 1:
         yield
         return
     previous = torch.get_num_threads()
@@ -139,7 +185,9 @@ def _drop_null(eigenvalues: torch.Tensor, vectors: torch.Tensor, trace: float, s
 
 def primal_spectrum(class_data: torch.Tensor) -> ClassSpectrum:
     """Dense eigenpairs from the d×d Gram X_cᵀX_c (float32 products, float64 eigh)."""
-    gram = (class_data.T @ class_data).double()  # (d, d)
+    n, d = class_data.shape
+    with _large_products(2.0 * n * d * d):
+        gram = (class_data.T @ class_data).double()  # (d, d)
     trace = _frobenius_sq(class_data)
     eigenvalues, eigenvectors = _drop_null(*_descending_eigh(gram), trace, class_data.shape)
     return ClassSpectrum(eigenvalues, eigenvectors, trace)
@@ -150,10 +198,13 @@ def dual_spectrum(class_data: torch.Tensor) -> ClassSpectrum:
 
     X_cX_cᵀu = λu gives X_cᵀX_c(X_cᵀu) = λ(X_cᵀu) and ‖X_cᵀu‖ = √λ, so v = X_cᵀu/√λ.
     """
-    dual_gram = (class_data @ class_data.T).double()  # (n, n)
+    n, d = class_data.shape
+    with _large_products(2.0 * n * n * d):
+        dual_gram = (class_data @ class_data.T).double()  # (n, n)
     trace = _frobenius_sq(class_data)
     eigenvalues, left_vectors = _drop_null(*_descending_eigh(dual_gram), trace, class_data.shape)
-    mapped = (class_data.double().T @ left_vectors) / eigenvalues.sqrt()  # (d, m)
+    with _large_products(2.0 * n * d * left_vectors.shape[1]):
+        mapped = (class_data.double().T @ left_vectors) / eigenvalues.sqrt()  # (d, m)
     return ClassSpectrum(eigenvalues, _reorthonormalized(mapped), trace)
 
 
@@ -185,7 +236,8 @@ def _frobenius_sq(class_data: torch.Tensor) -> float:
 def _second_moment_times(class_data: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
     """G_c @ vectors = X_cᵀ(X_c vectors) without forming G_c: (d, b) float64 from float32 products."""
     basis = vectors.to(class_data.dtype)
-    return (class_data.T @ (class_data @ basis)).double()
+    with _large_products(4.0 * class_data.numel() * basis.shape[1]):
+        return (class_data.T @ (class_data @ basis)).double()
 
 
 def _orthonormal_block(block: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
@@ -260,11 +312,11 @@ def _converged_ritz_pairs(space: _KrylovSpace, variance: float, trace: float, pr
     return None, None, bound
 
 
-def _krylov_spectrum(class_data: torch.Tensor, variance: float) -> ClassSpectrum | None:
+def _krylov_spectrum(class_data: torch.Tensor, variance: float, trace: float | None = None) -> ClassSpectrum | None:
     """Top eigenpairs by block Krylov + Rayleigh-Ritz; None when a dense eigh would be cheaper.
 
     Each step costs one product of X_c and X_cᵀ with a (d, 16) block; everything else works on
-    (d, m) and (m, m) matrices and runs single-threaded on the CPU (see ``_single_threaded_on_cpu``).
+    (d, m) and (m, m) matrices and runs single-threaded on the CPU (see ``_cpu_thread_policy``).
     The space grows until the subspace of the pairs needed for ``variance`` has converged: its sin Θ
     bound is below ``SUBSPACE_TOL``, or the residual stopped shrinking (the float32 products' noise
     floor, reached only when the gap is too small for float32 to resolve the subspace better, dense
@@ -275,7 +327,9 @@ def _krylov_spectrum(class_data: torch.Tensor, variance: float) -> ClassSpectrum
     n, d = class_data.shape
     block_size = KRYLOV_BLOCK
     steps = max(int(min(n, d) * KRYLOV_MAX_FRACTION) // block_size, KRYLOV_FIRST_CHECK + 1)
-    trace = _frobenius_sq(class_data)
+    if steps * block_size > min(n, d):  # too small a problem for blocks of this size
+        return None
+    trace = _frobenius_sq(class_data) if trace is None else trace
     space = _KrylovSpace(class_data, steps * block_size)
     start = torch.randn(d, block_size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     with _single_threaded_on_cpu(start.device):
@@ -315,14 +369,17 @@ def components_needed(eigenvalues: torch.Tensor, trace: float, variance: float) 
 def class_spectrum(class_data: torch.Tensor, variance: float) -> ClassSpectrum:
     """Eigenpairs of X_cᵀX_c sufficient to keep ``variance`` (all non-zero ones on the dense path).
 
-    ``class_data``: (n_c, d) float32 on the compute device.  Chooses the dense or the Krylov path.
+    ``class_data``: (n_c, d) float32 on the compute device.  Chooses the dense or the Krylov path;
+    ``variance=0`` asks for the top eigenpair only (VeLPIC).
     """
     n, d = class_data.shape
-    if _frobenius_sq(class_data) == 0.0:  # all-zero activations: zero second moment, no eigenpairs
+    trace = _frobenius_sq(class_data)
+    if trace == 0.0:  # all-zero activations: zero second moment, no eigenpairs
         empty = class_data.new_zeros((d, 0), dtype=torch.float64)
         return ClassSpectrum(empty.new_zeros(0), empty, 0.0)
-    if min(n, d) > DENSE_LIMIT and variance < 1.0:
-        spectrum = _krylov_spectrum(class_data, variance)
+    dense_limit = DENSE_LIMIT if variance > 0.0 else TOP_VECTOR_DENSE_LIMIT
+    if min(n, d) > dense_limit and variance < 1.0:
+        spectrum = _krylov_spectrum(class_data, variance, trace)
         if spectrum is not None:
             return spectrum
     return dense_spectrum(class_data)
@@ -357,19 +414,24 @@ def _numpy_as_tensor(array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array)
 
 
-def _rows_as_float32(X, rows: np.ndarray | slice, device: torch.device) -> torch.Tensor:
-    """Selected rows of a numpy array (any float dtype, possibly memory-mapped) or tensor, as float32.
+def _as_source_tensor(X) -> torch.Tensor:
+    """The validated input as a tensor without copying: numpy (memory-mapped too) or a tensor as is."""
+    return X if isinstance(X, torch.Tensor) else _numpy_as_tensor(X)
 
-    The float16 -> float32 widening is done by torch: measured 60-80 ms for a 6,000x2048 class
-    against 270-400 ms for numpy's ``astype``.  Raises ValueError for NaN or infinite values (checked
-    here, on data already in float32, rather than by scikit-learn, whose check falls back to a slow
-    element-wise pass for float16 because the float16 sum of a large array overflows).
+
+def _rows_as_float32(source: torch.Tensor, rows: np.ndarray | slice, device: torch.device) -> torch.Tensor:
+    """Selected rows of the input (any float dtype, possibly over a memory map) as float32 on ``device``.
+
+    Rows are gathered by torch in the input's dtype and widened afterwards: measured for a 6,000x2048
+    float16 class from a memory map, 70-80 ms (against 60-150 ms for numpy fancy indexing and 270-400
+    ms with numpy's ``astype``).  Raises ValueError for NaN or infinite values, checked here on float32
+    data rather than by scikit-learn, whose check falls back to a slow element-wise pass for float16
+    (the float16 sum of a large array overflows).
     """
-    if isinstance(X, torch.Tensor):
-        index = rows if isinstance(rows, slice) else torch.as_tensor(rows, device=X.device)
-        selected = X[index]
+    if isinstance(rows, slice):
+        selected = source[rows]
     else:
-        selected = _numpy_as_tensor(X[rows])  # fancy index: a private copy; slice: a view
+        selected = source.index_select(0, torch.as_tensor(rows, device=source.device))
     block = selected.to(device=device, dtype=torch.float32)
     if not bool(torch.isfinite(block.sum(dim=1)).all()):  # a NaN or inf anywhere makes its row sum so
         raise ValueError("Input X contains NaN or infinity (or values too large for float32).")
@@ -435,9 +497,11 @@ class _ClassGeometryProbe(ClassifierMixin, BaseEstimator):
         """Fit one geometric object per class on its activations ``X`` (n, d); returns self."""
         X, y = self._validate_fit_input(X, y)
         device = _compute_device(X, self.device)
-        per_class = [
-            self._fit_class(_rows_as_float32(X, rows, device)) for rows in self._class_rows(y)
-        ]
+        source = _as_source_tensor(X)
+        with _cpu_thread_policy(device):
+            per_class = [
+                self._fit_class(_rows_as_float32(source, rows, device)) for rows in self._class_rows(y)
+            ]
         self._store(per_class)
         return self
 
@@ -447,11 +511,13 @@ class _ClassGeometryProbe(ClassifierMixin, BaseEstimator):
         """(n, K) class scores in ``classes_`` order; ``predict`` is their argmax (ties → lowest index)."""
         X = self._validate_predict_input(X)
         device = _compute_device(X, self.device)
+        source = _as_source_tensor(X)
         weights = self._scoring_weights(device)
-        chunks = [
-            self._score_rows(_rows_as_float32(X, slice(start, start + SCORE_CHUNK_ROWS), device), weights)
-            for start in range(0, X.shape[0], SCORE_CHUNK_ROWS)
-        ]
+        with _cpu_thread_policy(device):
+            chunks = [
+                self._score_rows(_rows_as_float32(source, slice(start, start + SCORE_CHUNK_ROWS), device), weights)
+                for start in range(0, X.shape[0], SCORE_CHUNK_ROWS)
+            ]
         return torch.cat(chunks).double().cpu().numpy()
 
     def decision_function(self, X) -> np.ndarray:
@@ -550,7 +616,8 @@ class MASC(_ClassGeometryProbe):
     def _score_rows(self, rows: torch.Tensor, weights) -> torch.Tensor:
         """cos of the angle to each class subspace: sqrt(Σ_j ⟨x, p_j^c⟩²)/‖x‖, (n, K); 0 for x = 0."""
         stacked, owner = weights
-        coordinates = rows @ stacked  # (n, Σk_c): coordinates in every class basis at once
+        with _large_products(2.0 * rows.numel() * stacked.shape[1]):
+            coordinates = rows @ stacked  # (n, Σk_c): coordinates in every class basis at once
         captured = rows.new_zeros((rows.shape[0], len(self.components_)))
         captured.index_add_(1, owner, coordinates.square())  # ‖P_c x‖² per class
         norm_sq = rows.square().sum(dim=1, keepdim=True)
@@ -609,4 +676,5 @@ class VeLPIC(_ClassGeometryProbe):
         return torch.from_numpy(np.ascontiguousarray(self.vectors_.T, dtype=np.float32)).to(device)  # (d, K)
 
     def _score_rows(self, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return rows @ weights  # (n, K) projections ⟨v_c, x⟩
+        with _large_products(2.0 * rows.numel() * weights.shape[1]):
+            return rows @ weights  # (n, K) projections ⟨v_c, x⟩
