@@ -7,6 +7,7 @@ the key (dotted path) and what is allowed.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,8 +96,48 @@ def _check_dataset(name: str, entry: dict[str, Any], datasets_dir: str) -> Itera
                    "(install it, see README, or use 'auto' to download)")
 
 
+def _non_finite_numbers(value: Any, path: tuple = ()) -> Iterator[str]:
+    """Keys holding NaN or infinity (YAML's .nan/.inf): every range check of the schema passes them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield f"config key '{_key(path)}': {value!r} is not a finite number"
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _non_finite_numbers(item, (*path, name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _non_finite_numbers(item, (*path, index))
+
+
+def _smallest_class(info: datasets.DatasetInfo, split: str) -> int:
+    if info.canonical is not None:
+        return min(getattr(info.canonical, f"{split}_label_counts"))
+    n_train, n_test = info.sizes
+    return (n_train if split == "train" else n_test) // info.num_classes  # balanced datasets
+
+
+def _check_subsets(config: dict[str, Any]) -> Iterator[str]:
+    """A subset larger than a configured dataset would only fail in the label job; refuse it now."""
+    for split in ("train", "test"):
+        subset = config[f"{split}_subset"]
+        if not subset:
+            continue
+        for name in sorted(config["datasets"]):
+            info = datasets.dataset_info(name)
+            if info.sizes is None:
+                continue
+            n = info.sizes[0 if split == "train" else 1]
+            if "size" in subset and subset["size"] > n:
+                yield (f"config key '{split}_subset.size': {subset['size']} exceeds the {n} {split} images of "
+                       f"{name}; allowed: 1..{n}")
+            if "per_class" in subset and subset["per_class"] > _smallest_class(info, split):
+                smallest = _smallest_class(info, split)
+                yield (f"config key '{split}_subset.per_class': {subset['per_class']} exceeds the smallest class "
+                       f"of {name} ({smallest} {split} images); allowed: 1..{smallest}")
+
+
 def semantic_errors(config: dict[str, Any]) -> list[str]:
-    errors: list[str] = []
+    errors: list[str] = list(_non_finite_numbers(config))
+    errors += _check_subsets(config)
     for name, pair in config["pairs"].items():
         errors += _check_pair(name, pair, config)
     for name, entry in config["datasets"].items():
