@@ -9,6 +9,7 @@ and a damaged file raises an error that names it and says what to do.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -58,22 +59,40 @@ def read_json(path: Path | str, what: str = "JSON file") -> Any:
         raise DamagedFileError(path, what, "Delete it and rerun the step that wrote it.", error) from error
 
 
-def save_torch(obj: Any, path: Path | str) -> None:
+def file_sha256(path: Path | str, chunk_size: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: Path | str, expected: str, what: str, advice: str) -> None:
+    """Raise DamagedFileError unless ``path`` hashes to ``expected`` (catches flipped bytes that a
+    torch zip archive does not notice: it stores no checksum over tensor data)."""
+    actual = file_sha256(path)
+    if actual != expected:
+        raise DamagedFileError(path, what, f"Its sha256 {actual} differs from the recorded {expected}. {advice}")
+
+
+def save_torch(obj: Any, path: Path | str) -> str:
+    """Save atomically; return the file's sha256 (callers record it so that loads can verify it)."""
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+        digest = file_sha256(tmp)
+    return digest
 
 
-def load_torch(path: Path | str, what: str = "checkpoint", map_location: str | torch.device = "cpu") -> Any:
+def load_torch(path: Path | str, what: str = "checkpoint", map_location: str | torch.device = "cpu",
+               advice: str = "Delete it and rerun the job that wrote it.") -> Any:
     """Load tensors/plain containers only: ``weights_only=True`` refuses anything that runs code."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise
     except Exception as error:  # torch raises several types for truncation, bad zips, unpickling
-        raise DamagedFileError(
-            path, what, "It was not loaded (nothing in it was executed); delete it and rerun the job that wrote it.",
-            error,
-        ) from error
+        raise DamagedFileError(path, what, f"It was not loaded (nothing in it was executed). {advice}",
+                               error) from error
 
 
 def write_parquet(frame: pd.DataFrame, path: Path | str, metadata: dict[str, Any] | None = None) -> None:

@@ -18,7 +18,8 @@ import torch
 
 from latentgen import __version__, datasets
 from latentgen.activations import extract_activations
-from latentgen.fileio import atomic_path, load_torch, read_json, read_parquet, write_parquet
+from latentgen.fileio import (DamagedFileError, atomic_path, load_torch, read_json, read_parquet, verify_sha256,
+                              write_parquet)
 from latentgen.models import build
 from latentgen.runs import load_run_data, write_label_table
 from latentgen.training import Schedule, TrainSettings, resolve_device, train
@@ -80,10 +81,34 @@ def train_stage(prepared_dir: Path | str, labels: Path | str, run_dir: Path | st
                                                    "num_classes": run.data.num_classes}, device=device)
 
 
+def _checkpoint_advice(run_json: Path | str) -> str:
+    return (f"Retrain this run with `snakemake --forcerun {run_json}` (plus your usual options): it is trained "
+            "from scratch (bit-identical on a CPU) and only its own extract and score jobs follow.")
+
+
+def verify_checkpoint(run_json: Path | str, summary: dict[str, Any], checkpoint: Path | str) -> None:
+    """Refuse a checkpoint whose bytes differ from what training recorded in run.json.
+
+    A torch checkpoint is a zip archive without a checksum over tensor data: a flipped byte there loads
+    silently as a wrong weight.  Runs trained before hashes were recorded are not checked.
+    """
+    recorded = summary.get("checkpoint_sha256")
+    if recorded is None:
+        log.warning("%s records no checkpoint hashes (trained by an older latentgen); %s is not verified",
+                    run_json, checkpoint)
+        return
+    name = Path(checkpoint).name
+    if name not in recorded:
+        raise DamagedFileError(checkpoint, "checkpoint", f"{run_json} records no checkpoint of that name. "
+                               + _checkpoint_advice(run_json))
+    verify_sha256(checkpoint, recorded[name], "checkpoint", _checkpoint_advice(run_json))
+
+
 def _model_from_run(run_json: Path | str, checkpoint: Path | str) -> torch.nn.Module:
     summary = read_json(run_json, what="run summary")
+    verify_checkpoint(run_json, summary, checkpoint)
     model = build(summary["settings"]["model"], summary["input_shape"], summary["num_classes"])
-    model.load_state_dict(load_torch(checkpoint, what="checkpoint"))
+    model.load_state_dict(load_torch(checkpoint, what="checkpoint", advice=_checkpoint_advice(run_json)))
     return model
 
 
@@ -106,6 +131,7 @@ def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | s
     started = time.perf_counter()
     run = load_run_data(prepared_dir, labels, int(corruption))
     summary = read_json(run_json, what="run summary")
+    verify_checkpoint(run_json, summary, checkpoint)
     identity = {**run_identity(pair, corruption, seed), "epoch": int(epoch)}
     frame = score_checkpoint(checkpoint, activations_dir, run.data, summary["settings"]["model"], variance,
                              identity, layers=layers, device=resolve_device(device), batch_size=batch_size)

@@ -28,7 +28,7 @@ from torch import nn
 
 from latentgen import __version__
 from latentgen.devices import assign_device
-from latentgen.fileio import load_torch, save_torch, write_json, write_parquet
+from latentgen.fileio import file_sha256, load_torch, save_torch, write_json, write_parquet
 from latentgen.models import ProbedNetwork, build
 
 log = logging.getLogger(__name__)
@@ -249,9 +249,17 @@ def _start_fresh(files: RunFiles) -> None:
 
 
 def _save_resume_state(files: RunFiles, settings: TrainSettings, model: nn.Module,
-                       optimizer: torch.optim.Optimizer, history: list[dict[str, Any]]) -> None:
+                       optimizer: torch.optim.Optimizer, history: list[dict[str, Any]],
+                       checkpoint_sha256: dict[str, str]) -> None:
     save_torch({"fingerprint": settings.fingerprint(), "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "history": history}, files.resume)
+                "optimizer": optimizer.state_dict(), "history": history, "checkpoint_sha256": checkpoint_sha256},
+               files.resume)
+
+
+def _save_checkpoint(files: RunFiles, model: nn.Module, epoch: int, checkpoint_sha256: dict[str, str]) -> None:
+    """Save one checkpoint and record its sha256 (run.json carries it; extract and score verify it)."""
+    path = files.checkpoint(epoch)
+    checkpoint_sha256[path.name] = save_torch(model.state_dict(), path)
 
 
 def _stop_reason(row: dict[str, Any], settings: TrainSettings) -> str | None:
@@ -293,13 +301,15 @@ def train(data: TrainData, settings: TrainSettings, run_dir: Path | str,
     if state is None:
         _start_fresh(files)
         history = [measure_epoch(model, dev, settings, 0, None, 0.0)]
-        save_torch(model.state_dict(), files.checkpoint(0))
-        _save_resume_state(files, settings, model, optimizer, history)
+        hashes: dict[str, str] = {}
+        _save_checkpoint(files, model, 0, hashes)
+        _save_resume_state(files, settings, model, optimizer, history, hashes)
         _log_epoch(history[0])
     else:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history = state["history"]
+        hashes = dict(state.get("checkpoint_sha256", {}))
         log.info("resuming %s after epoch %d", files.root, history[-1]["epoch"])
 
     reason = _stop_reason(history[-1], settings)
@@ -314,14 +324,15 @@ def train(data: TrainData, settings: TrainSettings, run_dir: Path | str,
         _log_epoch(row)
         reason = _stop_reason(row, settings)
         if reason is not None or settings.schedule.is_checkpoint(epoch):
-            save_torch(model.state_dict(), files.checkpoint(epoch))
-        _save_resume_state(files, settings, model, optimizer, history)
+            _save_checkpoint(files, model, epoch, hashes)
+        _save_resume_state(files, settings, model, optimizer, history, hashes)
 
-    return _finish(files, settings, history, reason, provenance, dev_kind)
+    return _finish(files, settings, history, reason, provenance, dev_kind, hashes)
 
 
 def _finish(files: RunFiles, settings: TrainSettings, history: list[dict[str, Any]], reason: str,
-            provenance: dict[str, Any] | None, device: torch.device) -> dict[str, Any]:
+            provenance: dict[str, Any] | None, device: torch.device,
+            checkpoint_sha256: dict[str, str] | None = None) -> dict[str, Any]:
     final_epoch = history[-1]["epoch"]
     epochs = [row["epoch"] for row in history
               if row["epoch"] == final_epoch or settings.schedule.is_checkpoint(row["epoch"])]
@@ -331,6 +342,9 @@ def _finish(files: RunFiles, settings: TrainSettings, history: list[dict[str, An
         "fingerprint": settings.fingerprint(),
         "final_epoch": final_epoch,
         "checkpoint_epochs": epochs,
+        # recorded when each checkpoint was saved (a resume state from before hashes existed: hashed now)
+        "checkpoint_sha256": {files.checkpoint(e).name: (checkpoint_sha256 or {}).get(files.checkpoint(e).name)
+                              or file_sha256(files.checkpoint(e)) for e in epochs},
         "stop_reason": reason,
         "final": {k: v for k, v in history[-1].items() if k != "epoch"},
         "device": str(device),
