@@ -234,6 +234,11 @@ def _load_resume_state(files: RunFiles, settings: TrainSettings) -> dict[str, An
     except ValueError as error:
         log.warning("%s; starting the run from scratch", error)
         return None
+    if not isinstance(state, dict) or ("digest" in state and state.pop("digest") != _state_digest(state)):
+        # a torch zip stores no checksum over tensor data: a flipped byte would load as a wrong weight
+        log.warning("resume state %s is damaged (its content does not match its digest); starting the run "
+                    "from scratch", files.resume)
+        return None
     if state.get("fingerprint") != settings.fingerprint():
         log.info("settings changed since %s was saved; starting the run from scratch", files.resume)
         return None
@@ -248,12 +253,37 @@ def _start_fresh(files: RunFiles) -> None:
     files.checkpoints.mkdir(parents=True, exist_ok=True)
 
 
+def _state_digest(value: Any) -> str:
+    """sha256 over a saved state's content (tensor bytes, plain values), so its load can be verified."""
+    digest = hashlib.sha256()
+
+    def feed(item: Any) -> None:
+        if isinstance(item, torch.Tensor):
+            tensor = item.detach().cpu().contiguous()
+            digest.update(f"tensor {tensor.dtype} {tuple(tensor.shape)}".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        elif isinstance(item, dict):
+            digest.update(f"dict {len(item)}".encode())
+            for key in sorted(item, key=repr):
+                digest.update(repr(key).encode())
+                feed(item[key])
+        elif isinstance(item, (list, tuple)):
+            digest.update(f"{type(item).__name__} {len(item)}".encode())
+            for element in item:
+                feed(element)
+        else:
+            digest.update(repr(item).encode())
+
+    feed(value)
+    return digest.hexdigest()
+
+
 def _save_resume_state(files: RunFiles, settings: TrainSettings, model: nn.Module,
                        optimizer: torch.optim.Optimizer, history: list[dict[str, Any]],
                        checkpoint_sha256: dict[str, str]) -> None:
-    save_torch({"fingerprint": settings.fingerprint(), "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "history": history, "checkpoint_sha256": checkpoint_sha256},
-               files.resume)
+    state = {"fingerprint": settings.fingerprint(), "model": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "history": history, "checkpoint_sha256": checkpoint_sha256}
+    save_torch({**state, "digest": _state_digest(state)}, files.resume)
 
 
 def _save_checkpoint(files: RunFiles, model: nn.Module, epoch: int, checkpoint_sha256: dict[str, str]) -> None:
