@@ -300,11 +300,15 @@ def _stop_reason(row: dict[str, Any], settings: TrainSettings) -> str | None:
     return None
 
 
-def _check_finite(row: dict[str, Any], files: RunFiles) -> None:
-    if not np.isfinite(row["train_loss"]):
+def _check_finite(row: dict[str, Any], files: RunFiles, model: nn.Module) -> None:
+    """The epoch's losses and the weights it ends with: the minibatch loss is measured before each
+    update, so a last update that blows up shows only in the weights (and the evaluation loss)."""
+    weights_finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    if not (np.isfinite(row["train_loss"]) and np.isfinite(row["test_loss"]) and weights_finite):
         raise TrainingDivergedError(
-            f"training of {files.root} diverged at epoch {row['epoch']} (loss {row['train_loss']}); "
-            "no checkpoint of this epoch was kept. Lower the learning rate for this model and rerun.")
+            f"training of {files.root} diverged at epoch {row['epoch']} (loss {row['train_loss']}, test loss "
+            f"{row['test_loss']}, weights {'finite' if weights_finite else 'not finite'}); no checkpoint of this "
+            "epoch was kept. Lower the learning rate for this model and rerun.")
 
 
 def _log_epoch(row: dict[str, Any]) -> None:
@@ -349,7 +353,7 @@ def train(data: TrainData, settings: TrainSettings, run_dir: Path | str,
         loss = train_one_epoch(model, optimizer, dev, settings, epoch, progress)
         row = measure_epoch(model, dev, settings, epoch, loss, 0.0)
         row["seconds"] = time.perf_counter() - started
-        _check_finite(row, files)
+        _check_finite(row, files, model)
         history.append(row)
         _log_epoch(row)
         reason = _stop_reason(row, settings)
