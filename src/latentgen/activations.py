@@ -115,7 +115,10 @@ def _load_checked(directory: Path, name: str, manifest: dict[str, Any], verify: 
 def read_activations(directory: Path | str, layers: list[str] | None = None, verify: bool = True) -> Activations:
     """Open one checkpoint's activations memory-mapped, refusing damaged files by name."""
     directory = Path(directory)
-    manifest = read_json(directory / MANIFEST, what="activation manifest")
+    if directory.is_dir() and not (directory / MANIFEST).exists():
+        raise DamagedFileError(directory / MANIFEST, "activation manifest",
+                               f"It is missing, so {directory} is incomplete. {ADVICE}")
+    manifest = read_json(directory / MANIFEST, what="activation manifest", advice=ADVICE)
     layers = layers or manifest["layers"]
     missing = [layer for layer in layers if layer not in manifest["layers"]]
     if missing:

@@ -52,11 +52,12 @@ def write_json(data: Any, path: Path | str) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def read_json(path: Path | str, what: str = "JSON file") -> Any:
+def read_json(path: Path | str, what: str = "JSON file", advice: str = "Delete it and rerun the step that wrote it."
+              ) -> Any:
     try:
         return json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DamagedFileError(path, what, "Delete it and rerun the step that wrote it.", error) from error
+        raise DamagedFileError(path, what, advice, error) from error
 
 
 def file_sha256(path: Path | str, chunk_size: int = 1 << 22) -> str:
