@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from latentgen.fileio import DamagedFileError, read_json, write_json
+from latentgen.fileio import DamagedFileError, read_json, remove_stale_temporaries, write_json
 from latentgen.models import ProbedNetwork
 from latentgen.training import to_unit_float
 
@@ -75,6 +75,7 @@ def extract_activations(model: ProbedNetwork, train_images: np.ndarray, test_ima
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
     model = model.to(device).eval()
+    remove_stale_temporaries(out_dir, directories=True)  # what a killed extraction of this checkpoint left
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         shapes = {split: _extract_split(model, images, tmp, split, np.dtype(dtype), batch_size, device)

@@ -9,9 +9,11 @@ and a damaged file raises an error that names it and says what to do.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,11 +34,25 @@ class DamagedFileError(ValueError):
         self.path = Path(path)
 
 
+def remove_stale_temporaries(path: Path, directories: bool = False) -> None:
+    """Remove what a killed atomic write of ``path`` left beside it (``.<name>.*``: its temporary files, or
+    with ``directories`` its temporary directories).  Snakemake's lock lets one job at a time write an
+    output, so such a leftover belongs to no live writer; a killed write can leave gigabytes there."""
+    pattern = f".{glob.escape(path.name)}.*" + ("" if directories else ".tmp")
+    for stale in path.parent.glob(pattern):
+        if directories and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        elif not directories and stale.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
