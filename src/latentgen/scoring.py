@@ -8,6 +8,7 @@ table, one row per (layer, probe, split); see :data:`SCORE_COLUMNS`.
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -65,10 +66,34 @@ def _predict(model: torch.nn.Module, images: np.ndarray, batch_size: int, device
     return torch.cat(predictions).numpy()
 
 
+def velpic_for_every_class(velpic: VeLPIC, num_classes: int) -> VeLPIC:
+    """``velpic`` with one vector per class 0..K-1, as the transfer needs one weight row per output.
+
+    At high corruption on a small training set a class can be missing from the corrupted labels
+    VeLPIC was fitted on (it then has no vector).  Such a class gets a zero vector: in the transferred
+    head (bias zeroed) its logit is 0 for every input, so the modified model predicts it only where
+    no present class projects positively -- never for typical post-ReLU activations, whose projections
+    on the present classes' (non-negative, Perron) vectors are >= 0; an exact tie at 0 goes to the
+    lowest class index.  Returns ``velpic`` itself when every class is present.
+    """
+    classes = np.asarray(velpic.classes_)
+    if np.array_equal(classes, np.arange(num_classes)):
+        return velpic
+    if not np.issubdtype(classes.dtype, np.integer) or classes.min() < 0 or classes.max() >= num_classes:
+        raise ValueError(f"VeLPIC classes {classes.tolist()} are not class indices 0..{num_classes - 1}")
+    padded = copy.copy(velpic)
+    padded.classes_ = np.arange(num_classes, dtype=classes.dtype)
+    padded.vectors_ = np.zeros((num_classes, velpic.vectors_.shape[1]), dtype=velpic.vectors_.dtype)
+    padded.vectors_[classes] = velpic.vectors_
+    padded.explained_variance_ratio_ = np.zeros(num_classes)
+    padded.explained_variance_ratio_[classes] = velpic.explained_variance_ratio_
+    return padded
+
+
 def transfer_rows(model: torch.nn.Module, velpic: VeLPIC, data: TrainData, last_layer: str,
                   batch_size: int, device: torch.device) -> list[dict[str, Any]]:
     """Accuracy of the real modified model (forward passes), not of VeLPIC relabelled."""
-    transferred = apply_velpic(model, velpic).to(device).eval()
+    transferred = apply_velpic(model, velpic_for_every_class(velpic, data.num_classes)).to(device).eval()
     accuracies = _accuracies(_predict(transferred, data.train_images, batch_size, device),
                              _predict(transferred, data.test_images, batch_size, device), data)
     return _rows(last_layer, "transfer", accuracies, None, 0.0)
