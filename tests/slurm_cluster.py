@@ -202,8 +202,23 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
             subprocess.run(["bash", str(STOP), str(scratch)], capture_output=True, text=True, timeout=120)
 
 
+# The cluster of this pytest session.  Each test module that imports `slurm` registers its own copy of the
+# fixture, and pytest would set up one per module: the second would wait for the machine lock the first
+# holds until LOCK_WAIT_S runs out.  So the first copy starts the cluster (and stops it at the end of the
+# session), the others share it.
+_SESSION_CLUSTER: SlurmCluster | None = None
+
+
 @pytest.fixture(scope="session")
 def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
-    """Session fixture: a running test SLURM (see module docstring)."""
+    """Session fixture: a running test SLURM (see module docstring), one per session."""
+    global _SESSION_CLUSTER
+    if _SESSION_CLUSTER is not None:
+        yield _SESSION_CLUSTER
+        return
     with slurm_cluster(tmp_path_factory) as cluster:
-        yield cluster
+        _SESSION_CLUSTER = cluster
+        try:
+            yield cluster
+        finally:
+            _SESSION_CLUSTER = None

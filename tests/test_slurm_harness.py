@@ -53,12 +53,14 @@ rule fit:
 rule extract:
     input: "model/weights.txt"
     output: "act/e{epoch}.txt"
+    resources: gpu=1  # as the workflow's GPU rules declare it
     shell: "echo $(( $(head -1 {input}) * {wildcards.epoch} )) > {output}; echo job=$SLURM_JOB_ID >> {output}"
 
 
 rule score:
     input: "act/e{epoch}.txt"
     output: "scores/e{epoch}.txt"
+    resources: gpu=1  # as the workflow's GPU rules declare it
     shell: "echo $(( $(head -1 {input}) + 1 )) > {output}; echo job=$SLURM_JOB_ID >> {output}"
 
 
