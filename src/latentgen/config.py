@@ -16,7 +16,7 @@ import jsonschema
 import yaml
 
 from latentgen import datasets
-from latentgen.models import MODEL_NAMES, probe_layers_of
+from latentgen.model_names import MODEL_NAMES, probe_layers_of
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
