@@ -1,6 +1,7 @@
 """Probe speed at full MNIST scale: latentgen.probes against the original authors' way of computing.
 
-    .venv/bin/python benchmarks/bench_probes.py [--cache-dir DIR] [--variance 0.99] [--device cuda] [--precision]
+    .venv/bin/python benchmarks/bench_probes.py [--cache-dir DIR] [--variance 0.99] [--repeats 3]
+                                                [--threads N] [--device cuda] [--precision]
 
 Workload: one checkpoint of the paper's MLP (784-128-512-2048-2048-10, ReLU) trained for one epoch on
 the full real MNIST training set with 40 % corrupted labels (SGD lr 1e-3, momentum 0.9, batch 32).
@@ -21,7 +22,8 @@ two probes are timed apart and the table shows both.
 
 Each method runs in its own subprocess per layer, so that its peak resident memory (VmHWM) is its
 own; the figure includes the interpreter, the imports (torch, for ours) and the memory-mapped pages
-read.  Per layer the two run back to back, so that both see about the same background load.
+read.  Per layer ours runs before and after the baseline (``--repeats``, median counts), so that
+both see about the same background load.
 The last line printed is the speed ratio, e.g. ``speedup: 37.2x``.
 """
 
@@ -246,17 +248,43 @@ def child_main(method: str, layer: str, cache_dir: Path, variance: float, out_di
 def run_child(method: str, layer: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> dict:
     command = [sys.executable, __file__, "--child", method, "--layer", layer, "--cache-dir", str(cache_dir),
                "--variance", str(variance), "--out-dir", str(out_dir), "--device", device]
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, env=_child_environment())
     return json.loads((out_dir / f"{method}_{layer}.json").read_text())
 
 
-def run_interleaved(cache_dir: Path, variance: float, out_dir: Path, device: str) -> dict[str, dict]:
-    """Per layer, one process per method, back to back: both see the same background load."""
+_THREADS: int | None = None  # --threads: the same CPU thread count for both methods
+
+
+def _child_environment() -> dict[str, str]:
+    """With --threads N, both numpy's BLAS/LAPACK (the baseline) and torch (ours) use N threads."""
+    if _THREADS is None:
+        return dict(os.environ)
+    count = str(_THREADS)
+    return {**os.environ, "OMP_NUM_THREADS": count, "OPENBLAS_NUM_THREADS": count, "MKL_NUM_THREADS": count}
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median total time, its per-probe times kept together; peak memory of all."""
+    median = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
+    return {**median, "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+            "work_mib": max(r["work_mib"] for r in runs), "all_seconds": [r["seconds"] for r in runs]}
+
+
+def run_interleaved(cache_dir: Path, variance: float, out_dir: Path, device: str, repeats: int) -> dict[str, dict]:
+    """Per layer: ours, the baseline, then ours again (``repeats`` runs in all), each in its own process.
+
+    The baseline takes minutes and so averages the background load over its run; ours takes seconds
+    and can land on a spike of someone else's work, so it runs before and after the baseline and the
+    median run counts.
+    """
     results: dict[str, dict] = {"baseline": {}, "ours": {}}
     for layer in LAYERS:
-        for method in ("baseline", "ours"):
-            results[method][layer] = run_child(method, layer, cache_dir, variance, out_dir, device)
-            print(f"  {layer} {method}: {results[method][layer]['seconds']:.2f} s", flush=True)
+        ours_runs = [run_child("ours", layer, cache_dir, variance, out_dir, device)]
+        results["baseline"][layer] = run_child("baseline", layer, cache_dir, variance, out_dir, device)
+        ours_runs += [run_child("ours", layer, cache_dir, variance, out_dir, device) for _ in range(repeats - 1)]
+        results["ours"][layer] = _median_run(ours_runs)
+        print(f"  {layer}: baseline {results['baseline'][layer]['seconds']:.2f} s, ours "
+              f"{', '.join(f'{seconds:.2f}' for seconds in results['ours'][layer]['all_seconds'])} s", flush=True)
     return results
 
 
@@ -298,8 +326,9 @@ def report(results: dict[str, dict], out_dir: Path, truth: np.ndarray, load_befo
     print(f"peak memory (MiB, whole process incl. interpreter, imports, mapped pages): "
           f"baseline {peak['baseline']:.0f}, ours {peak['ours']:.0f}; "
           f"above the RSS after imports: baseline {work['baseline']:.0f}, ours {work['ours']:.0f}")
-    print(f"load average (1 min) before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
-          "(other processes slow both methods)")
+    threads = f"{_THREADS} thread(s) for both" if _THREADS else "default threads (torch, OpenBLAS)"
+    print(f"load average (1 min) before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, "
+          f"{threads} (other processes slow both methods)")
     print(f"speedup: {all_base / all_ours:.1f}x")
 
 
@@ -362,6 +391,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--variance", type=float, default=0.99)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of ours per layer (the median counts)")
+    parser.add_argument("--threads", type=int, help="CPU threads for both methods (default: their libraries' own)")
     parser.add_argument("--device", default="cpu", help="where ours computes, e.g. cuda (the baseline is numpy)")
     parser.add_argument("--precision", action="store_true",
                         help="instead of timing, compare float32/float64 choices for the eigenpairs")
@@ -369,6 +400,8 @@ def main() -> None:
     parser.add_argument("--layer", choices=LAYERS, help=argparse.SUPPRESS)
     parser.add_argument("--out-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global _THREADS
+    _THREADS = args.threads
     if args.child:
         child_main(args.child, args.layer, args.cache_dir, args.variance, args.out_dir, args.device)
         return
@@ -380,7 +413,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench_probes_") as scratch:
         out_dir = Path(scratch)
-        results = run_interleaved(cache_dir, args.variance, out_dir, args.device)
+        results = run_interleaved(cache_dir, args.variance, out_dir, args.device, args.repeats)
         report(results, out_dir, np.load(cache_dir / "test_labels.npy"), load_before)
 
 
