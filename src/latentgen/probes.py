@@ -672,8 +672,10 @@ class VeLPIC(_ClassGeometryProbe):
         self.explained_variance_ratio_ = np.array([ratio for _, ratio in per_class], dtype=np.float64)
 
     def _scoring_weights(self, device: torch.device) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(self.vectors_.T, dtype=np.float32)).to(device)  # (d, K)
+        return torch.from_numpy(np.ascontiguousarray(self.vectors_, dtype=np.float32)).to(device)  # (K, d)
 
     def _score_rows(self, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        with _large_products(2.0 * rows.numel() * weights.shape[1]):
-            return rows @ weights  # (n, K) projections ⟨v_c, x⟩
+        # F.linear is the very operation of the transferred model's bias-free head (weights = the same
+        # float32 (K, d) rows), so on equal activations the two agree bit for bit, near-ties included.
+        with _large_products(2.0 * rows.numel() * weights.shape[0]):
+            return torch.nn.functional.linear(rows, weights)  # (n, K) projections ⟨v_c, x⟩
