@@ -102,7 +102,7 @@ class DeviceData:
     @classmethod
     def from_arrays(cls, data: TrainData, device: torch.device) -> DeviceData:
         def put(array: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+            return torch.from_numpy(np.array(array, order="C")).to(device)  # a writable copy: labels from Arrow are read-only
 
         return cls(put(data.train_images), put(data.train_noisy), put(data.train_true),
                    put(data.test_images), put(data.test_labels))
