@@ -29,7 +29,7 @@ import pytest
 import torch
 
 from slurm_cluster import read_sbatch_calls, slurm  # noqa: F401  (slurm: a session fixture)
-from workflow_helpers import REPO, SNAKEMAKE, copy_workflow, deep_update, tiny_config, write_config
+from workflow_helpers import REPO, SNAKEMAKE, copy_workflow, deep_update, job_stats, tiny_config, write_config
 
 PROFILE = REPO / "slurm"
 GPU_RULES = {"train", "extract", "score"}
@@ -69,17 +69,6 @@ def _dry_run(cwd: Path, *args: str) -> str:
     return text
 
 
-def _job_stats(text: str) -> Counter:
-    table = text.split("Job stats:", 1)[1]
-    counts = Counter()
-    for line in table.splitlines()[3:]:
-        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not match:
-            break
-        counts[match.group(1)] = int(match.group(2))
-    return counts
-
-
 def _planned_jobs(text: str) -> list[tuple[str, str, dict[str, str]]]:
     """(kind, rule, resources) of each job a dry run lists; kind is rule or checkpoint."""
     jobs = []
@@ -97,7 +86,7 @@ def _planned_jobs(text: str) -> list[tuple[str, str, dict[str, str]]]:
 def test_profile_plans_the_paper_grid_from_the_repo_root(tmp_path):
     root = _repo_root_copy(tmp_path / "repo")
     text = _dry_run(root, "--profile", "slurm", "-n", "-j", "50")  # exactly as typed
-    stats = _job_stats(text)
+    stats = job_stats(text)
     assert stats["train"] == 108, stats  # 6 pairs x 6 rates x 3 seeds
     assert stats["prepare_dataset"] == 4 and stats["corrupt_labels"] == 12 and stats["collect_run"] == 108
     assert stats["aggregate"] == 1 and stats["summary"] == 1 and stats["figure"] == 14, stats

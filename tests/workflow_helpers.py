@@ -90,6 +90,11 @@ def planned_jobs(workdir: Path, config_path: Path, *targets: str) -> Counter:
     text = result.stdout + result.stderr
     if "Nothing to be done" in text:
         return Counter()
+    return job_stats(text)
+
+
+def job_stats(text: str) -> Counter:
+    """The 'Job stats' table of a dry run's output as rule -> job count (the total row left out)."""
     table = text.split("Job stats:", 1)[1]
     counts = Counter()
     for line in table.splitlines()[3:]:
