@@ -49,8 +49,10 @@ as configured (dense or Krylov) is identical.  So products are float32 and eigen
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -79,8 +81,9 @@ KRYLOV_FIRST_CHECK = 2
 # The Krylov space may grow to this fraction of min(n_c, d) columns before the dense path takes over:
 # by then its products have cost about as much as forming the Gram.
 KRYLOV_MAX_FRACTION = 0.25
-# Rows per chunk when scoring: bounds the float32 copy of a float16/memory-mapped input.
-SCORE_CHUNK_ROWS = 16384
+# Rows per chunk when scoring: bounds the float32 copy of a float16/memory-mapped input (16 MB at
+# d = 2048, reused from chunk to chunk).
+SCORE_CHUNK_ROWS = 2048
 # numpy dtypes accepted as they are; anything else (ints, object) is converted to float64 by sklearn.
 _KEPT_FLOAT_DTYPES = [np.float64, np.float32, np.float16]
 
@@ -119,14 +122,25 @@ def _rank_tolerance(trace: float, n: int, d: int) -> float:
 _PRODUCT_THREADS: ContextVar[int | None] = ContextVar("latentgen_probe_product_threads", default=None)
 
 
+def _class_workers(device: torch.device, classes: int) -> int:
+    """How many classes a CPU fit works on at once: one per torch thread (see ``_cpu_thread_policy``)."""
+    if device.type != "cpu" or _PRODUCT_THREADS.get() is not None:
+        return 1
+    return max(1, min(torch.get_num_threads(), classes))
+
+
 @contextmanager
-def _cpu_thread_policy(device: torch.device) -> Iterator[None]:
-    """Within: one CPU thread, except inside ``_large_products``; the caller's count is restored after."""
+def _cpu_thread_policy(device: torch.device, parallel_classes: bool = False) -> Iterator[None]:
+    """Within: one CPU thread, except inside ``_large_products``; the caller's count is restored after.
+
+    With ``parallel_classes`` every product stays on one thread too: the caller's threads then each fit
+    a class of their own (``_fit_classes_concurrently``).
+    """
     if device.type != "cpu" or _PRODUCT_THREADS.get() is not None:
         yield
         return
     caller_threads = torch.get_num_threads()
-    token = _PRODUCT_THREADS.set(caller_threads)
+    token = _PRODUCT_THREADS.set(1 if parallel_classes else caller_threads)
     torch.set_num_threads(1)
     try:
         yield
@@ -236,7 +250,31 @@ def _second_moment_times(class_data: torch.Tensor, vectors: torch.Tensor) -> tor
     """G_c @ vectors = X_cᵀ(X_c vectors) without forming G_c: (d, b) float64 from float32 products."""
     basis = vectors.to(class_data.dtype)
     with _large_products(4.0 * class_data.numel() * basis.shape[1]):
+        if class_data.device.type == "cpu" and torch.get_num_threads() == 1:
+            return _cache_blocked_second_moment_times(class_data, basis).double()
         return (class_data.T @ (class_data @ basis)).double()
+
+
+# Bytes of class rows per chunk in ``_cache_blocked_second_moment_times``: about one core's L2 cache.
+PRODUCT_CHUNK_BYTES = 1 << 20
+
+
+def _cache_blocked_second_moment_times(class_data: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """Xᵀ(X B) on one CPU thread, reading X from memory once instead of twice.
+
+    Both products are memory-bound (a 6,000x2048 float32 class is 49 MB, a block B 16 columns), so
+    each chunk of rows is used for Xᵢᵀ(Xᵢ B) while it is still in cache.  Measured with two classes
+    fitted at once on 2 cores: 21 ms per pair of products against 45 ms for two whole-matrix products.
+    Row blocks (BᵀXᵢᵀ)Xᵢ are the orientation MKL's single-threaded kernels run fastest.
+    """
+    n, d = class_data.shape
+    rows = max(16, PRODUCT_CHUNK_BYTES // (d * class_data.element_size()))
+    basis_rows = basis.T.contiguous()  # (b, d)
+    product = class_data.new_zeros((basis.shape[1], d))
+    for start in range(0, n, rows):
+        chunk = class_data[start : start + rows]
+        product.addmm_(basis_rows @ chunk.T, chunk)
+    return product.T
 
 
 def _orthonormal_block(block: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
@@ -311,6 +349,14 @@ def _converged_ritz_pairs(space: _KrylovSpace, variance: float, trace: float, pr
     return None, None, bound
 
 
+def _start_block(class_data: torch.Tensor, block_size: int) -> torch.Tensor:
+    """An orthonormal (d, block_size) float64 start: a seeded Gaussian drawn on the CPU."""
+    d = class_data.shape[1]
+    start = torch.randn(d, block_size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with _single_threaded_on_cpu(start.device):
+        return torch.linalg.qr(start).Q.to(class_data.device)
+
+
 def _krylov_spectrum(class_data: torch.Tensor, variance: float, trace: float | None = None) -> ClassSpectrum | None:
     """Top eigenpairs by block Krylov + Rayleigh-Ritz; None when a dense eigh would be cheaper.
 
@@ -330,9 +376,7 @@ def _krylov_spectrum(class_data: torch.Tensor, variance: float, trace: float | N
         return None
     trace = _frobenius_sq(class_data) if trace is None else trace
     space = _KrylovSpace(class_data, steps * block_size)
-    start = torch.randn(d, block_size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    with _single_threaded_on_cpu(start.device):
-        block = torch.linalg.qr(start).Q.to(class_data.device)
+    block = _start_block(class_data, block_size)
     bound = float("inf")
     for step in range(1, steps + 1):
         space.add(block)
@@ -418,23 +462,44 @@ def _as_source_tensor(X) -> torch.Tensor:
     return X if isinstance(X, torch.Tensor) else _numpy_as_tensor(X)
 
 
-def _rows_as_float32(source: torch.Tensor, rows: np.ndarray | slice, device: torch.device) -> torch.Tensor:
-    """Selected rows of the input (any float dtype, possibly over a memory map) as float32 on ``device``.
+class _Float32Rows:
+    """Rows of the input (any float dtype, possibly over a memory map) as float32 on the compute device,
+    written into two buffers that every call reuses.
 
-    Rows are gathered by torch in the input's dtype and widened afterwards: measured for a 6,000x2048
-    float16 class from a memory map, 70-80 ms (against 60-150 ms for numpy fancy indexing and 270-400
-    ms with numpy's ``astype``).  Raises ValueError for NaN or infinite values, checked here on float32
-    data rather than by scikit-learn, whose check falls back to a slow element-wise pass for float16
-    (the float16 sum of a large array overflows).
+    Fresh tensors of this size cost their page faults: for a 6,000x2048 float16 class from a memory map,
+    gathering and widening into new tensors took 29 ms, into reused buffers 4 ms (2-core VM; a fit of the
+    MLP's 2048-unit layers gathers ten such classes per probe).  Rows are gathered by torch in the
+    input's dtype and widened by ``copy_`` (numpy fancy indexing plus ``astype`` took 60-65 ms).
+    A returned tensor is a view of the buffer: it is valid until the next call.
+    Raises ValueError for NaN or infinite values, checked here on float32 data rather than by
+    scikit-learn, whose check falls back to a slow element-wise pass for float16 (the float16 sum of a
+    large array overflows).
     """
-    if isinstance(rows, slice):
-        selected = source[rows]
-    else:
-        selected = source.index_select(0, torch.as_tensor(rows, device=source.device))
-    block = selected.to(device=device, dtype=torch.float32)
-    if not bool(torch.isfinite(block.sum(dim=1)).all()):  # a NaN or inf anywhere makes its row sum so
-        raise ValueError("Input X contains NaN or infinity (or values too large for float32).")
-    return block
+
+    def __init__(self, source: torch.Tensor, device: torch.device, max_rows: int) -> None:
+        self.source = source
+        shape = (max_rows, source.shape[1])
+        self._widened = torch.empty(shape, dtype=torch.float32, device=device)
+        gathers_in_place = source.dtype == torch.float32 and source.device == self._widened.device
+        self._staging = None if gathers_in_place else source.new_empty(shape)
+
+    def __call__(self, rows: np.ndarray | slice) -> torch.Tensor:
+        if isinstance(rows, slice):
+            selected = self.source[rows]
+            widened = self._widened[: selected.shape[0]]
+            widened.copy_(selected)
+        else:
+            index = torch.as_tensor(rows, device=self.source.device)
+            widened = self._widened[: len(rows)]
+            if self._staging is None:
+                torch.index_select(self.source, 0, index, out=widened)
+            else:
+                staged = self._staging[: len(rows)]
+                torch.index_select(self.source, 0, index, out=staged)
+                widened.copy_(staged)
+        if not bool(torch.isfinite(widened.sum(dim=1)).all()):  # a NaN or inf anywhere makes its row sum so
+            raise ValueError("Input X contains NaN or infinity (or values too large for float32).")
+        return widened
 
 
 class _ClassGeometryProbe(ClassifierMixin, BaseEstimator):
@@ -497,12 +562,29 @@ class _ClassGeometryProbe(ClassifierMixin, BaseEstimator):
         X, y = self._validate_fit_input(X, y)
         device = _compute_device(X, self.device)
         source = _as_source_tensor(X)
-        with _cpu_thread_policy(device):
-            per_class = [
-                self._fit_class(_rows_as_float32(source, rows, device)) for rows in self._class_rows(y)
-            ]
+        class_rows = self._class_rows(y)
+        max_rows = max(len(rows) for rows in class_rows)
+        workers = _class_workers(device, len(class_rows))
+        with _cpu_thread_policy(device, parallel_classes=workers > 1):
+            if workers > 1:
+                per_class = self._fit_classes_concurrently(source, device, class_rows, max_rows, workers)
+            else:
+                class_data = _Float32Rows(source, device, max_rows)
+                per_class = [self._fit_class(class_data(rows)) for rows in class_rows]
         self._store(per_class)
         return self
+
+    def _fit_classes_concurrently(self, source, device, class_rows, max_rows, workers) -> list:
+        """Classes fitted by ``workers`` threads at once, each with one CPU thread and its own buffers."""
+        buffers = threading.local()
+
+        def fit_one(rows: np.ndarray):
+            if not hasattr(buffers, "class_data"):
+                buffers.class_data = _Float32Rows(source, device, max_rows)
+            return self._fit_class(buffers.class_data(rows))
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(fit_one, class_rows))
 
     # -- scoring -----------------------------------------------------------------------------------
 
@@ -513,8 +595,9 @@ class _ClassGeometryProbe(ClassifierMixin, BaseEstimator):
         source = _as_source_tensor(X)
         weights = self._scoring_weights(device)
         with _cpu_thread_policy(device):
+            chunk = _Float32Rows(source, device, max_rows=min(SCORE_CHUNK_ROWS, X.shape[0]))
             chunks = [
-                self._score_rows(_rows_as_float32(source, slice(start, start + SCORE_CHUNK_ROWS), device), weights)
+                self._score_rows(chunk(slice(start, start + SCORE_CHUNK_ROWS)), weights)
                 for start in range(0, X.shape[0], SCORE_CHUNK_ROWS)
             ]
         return torch.cat(chunks).double().cpu().numpy()
