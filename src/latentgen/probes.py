@@ -295,6 +295,7 @@ class _KrylovSpace:
         self.class_data = class_data
         self._basis = class_data.new_zeros((d, capacity), dtype=torch.float64)
         self._image = class_data.new_zeros((d, capacity), dtype=torch.float64)
+        self._projected = class_data.new_zeros((capacity, capacity), dtype=torch.float64)  # QᵀGQ
         self.size = 0
 
     @property
@@ -307,10 +308,17 @@ class _KrylovSpace:
 
     def add(self, block: torch.Tensor) -> None:
         """Append an orthonormal block (d, b) and its image G_c @ block (the one product with X_c)."""
-        end = self.size + block.shape[1]
-        self._basis[:, self.size : end] = block
-        self._image[:, self.size : end] = _second_moment_times(self.class_data, block)
+        start, end = self.size, self.size + block.shape[1]
+        self._basis[:, start:end] = block
+        self._image[:, start:end] = _second_moment_times(self.class_data, block)
         self.size = end
+        # QᵀGQ grows by the new block's rows and columns only: Qᵀ(G Q_new), mirrored, its diagonal
+        # block symmetrized (it is symmetric up to rounding).
+        cross = self.basis.T @ self._image[:, start:end]  # (end, b)
+        self._projected[:end, start:end] = cross
+        self._projected[start:end, :start] = cross[:start].T
+        new = cross[start:end]
+        self._projected[start:end, start:end] = (new + new.T) / 2
 
     def next_block(self, block_size: int) -> torch.Tensor:
         """G times the newest block, made orthogonal to the basis: the next Krylov block."""
@@ -318,8 +326,7 @@ class _KrylovSpace:
 
     def ritz_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Ritz values (m,) descending and coefficients S (m, m): Ritz vectors are Q S, G Q S = (GQ) S."""
-        projected = self.basis.T @ self.image  # (m, m) = Qᵀ G Q, symmetric up to rounding
-        return _descending_eigh((projected + projected.T) / 2)
+        return _descending_eigh(self._projected[: self.size, : self.size])
 
 
 def _subspace_residual(space: _KrylovSpace, kept: int, values, coefficients) -> tuple[float, torch.Tensor]:
