@@ -3,8 +3,9 @@
 #   bash benchmarks/gpu_check.sh
 # Prints: the device; training throughput against a DataLoader loop for MLP-MNIST and the CNN at
 # batch 32 (target: >= 3x for MLP-MNIST), with fused-optimizer / torch.compile / CUDA-graph variants;
-# the probe benchmark on the GPU when benchmarks/bench_probes.py exists and takes --device; the MLP
-# again against a DataLoader with 4 worker processes (a stronger baseline).
+# the probe benchmark on the GPU when benchmarks/bench_probes.py exists and takes --device; the paper
+# grid's projected GPU-hours (benchmarks/projection.py); the MLP again against a DataLoader with 4
+# worker processes (a stronger baseline).
 # Needs no internet and installs nothing: it uses the repository's .venv (carried to the GPU machine;
 # same torch build) and the offline datasets; prepared copies in resources/datasets are read if there.
 # Every step runs under `timeout`, cut to what is left of the 8-minute budget, so the script always ends
@@ -111,7 +112,11 @@ else
     run_step "probe benchmark" 120 "$PY" benchmarks/bench_probes.py --device "$DEVICE"
 fi
 
-# 3. A stronger baseline, so the ratio is not against a straw man: 4 loader processes, pinned memory.
+# 3. Per-stage costs of every pair on this GPU, and the paper grid's projected GPU-hours and wall time
+# on 1, 8 and 50 GPUs (the table docs/performance.md asks for).
+run_step "projection of the paper grid" 110 "$PY" benchmarks/projection.py --device "$DEVICE"
+
+# 4. A stronger baseline, so the ratio is not against a straw man: 4 loader processes, pinned memory.
 run_step "training throughput vs DataLoader with 4 workers (mlp-mnist)" 60 \
     "$PY" benchmarks/bench_training.py --device "$DEVICE" --pairs mlp-mnist --variants ours,graph \
     --loader-workers 4 --data-dir "$DATA_DIR" "${EXTRA[@]}"

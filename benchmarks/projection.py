@@ -14,9 +14,10 @@
    * the fixed start-up of a job (a fresh interpreter importing torch and latentgen).
 2. **Builds the grid's jobs** from the config: per run (pair x corruption x seed) one training job of
    E epochs, then an extract and a score job per checkpoint of the pair's schedule.  How many epochs a
-   run needs until it memorizes is not known before it runs; the assumption (``--epochs``) is the one
-   benchmarks/bench_planning.py uses, 60 epochs at 0 % corruption rising linearly to 300 at 100 %,
-   and the table repeats the projection with every run reaching the 500-epoch cap (an upper bound).
+   run needs until it memorizes is not known before it runs; the assumption is the one
+   benchmarks/bench_planning.py uses (``stop_epoch``): 60 epochs at 0 % corruption rising linearly to
+   300 at 100 %, and the table repeats the projection with every run reaching the 500-epoch cap (an
+   upper bound).
 3. **Schedules** them on 1, 8 and 50 devices, as a cluster would run them: a run's checkpoint jobs become
    ready when its training ends (the workflow learns them from run.json); ready jobs take the next free
    device, training before checkpoint jobs and longest first.
@@ -42,8 +43,9 @@ import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+sys.path[:0] = [str(REPO / "src"), str(REPO / "benchmarks")]
 
+from bench_planning import checkpoint_epochs, stop_epoch  # noqa: E402  the same assumed grid
 from latentgen.activations import extract_activations  # noqa: E402
 from latentgen.datasets import dataset_info  # noqa: E402
 from latentgen.models import build  # noqa: E402
@@ -169,18 +171,6 @@ def measure_startup() -> float:
 # --------------------------------------------------------------------------------------------------
 
 
-def assumed_epochs(corruption: int, max_epochs: int) -> int:
-    """Epochs until the stop accuracy: 60 at 0 % corruption to 300 at 100 % (bench_planning's assumption)."""
-    return min(max_epochs, 60 + round(2.4 * corruption))
-
-
-def checkpoint_count(epochs: int, schedule: dict) -> int:
-    early = range(0, min(epochs, schedule["early_until"]) + 1, schedule["early_every"])
-    late = range(schedule["early_until"] + schedule["late_every"], epochs + 1, schedule["late_every"])
-    final = 0 if epochs in early or epochs in late else 1
-    return len(early) + len(late) + final
-
-
 @dataclass
 class Run:
     train: float  # seconds of the training job
@@ -189,16 +179,17 @@ class Run:
 
 
 def grid_runs(config: dict, costs: dict[str, PairCosts], startup: float, epochs_of) -> list[Run]:
+    """One Run per (pair, corruption, seed); ``epochs_of(corruption, seed, max_epochs)`` gives its stop epoch."""
     runs = []
     for name, pair in config["pairs"].items():
         n_train, n_test = dataset_info(pair["dataset"]).sizes
-        cost = costs[name]
-        extract, score = cost.checkpoint(n_train, n_test)
+        extract, score = costs[name].checkpoint(n_train, n_test)
         for corruption in config["corruption"]:
-            epochs = epochs_of(corruption, pair["max_epochs"])
-            train = startup + epochs * cost.epoch(n_train, n_test, pair["batch_size"])
-            checkpoints = checkpoint_count(epochs, pair["checkpoints"])
-            runs.extend(Run(train, checkpoints, 2 * startup + extract + score) for _ in config["seeds"])
+            for seed in config["seeds"]:
+                epochs = epochs_of(corruption, seed, pair["max_epochs"])
+                train = startup + epochs * costs[name].epoch(n_train, n_test, pair["batch_size"])
+                checkpoints = len(checkpoint_epochs(pair, epochs))
+                runs.append(Run(train, checkpoints, 2 * startup + extract + score))
     return runs
 
 
@@ -247,8 +238,8 @@ def report(config: dict, costs: dict[str, PairCosts], startup: float, device_nam
         epoch = costs[name].epoch(n_train, n_test, pair["batch_size"])
         print(f"{name:24} {costs[name].step:8.4f} {epoch:9.1f} {extract:15.1f} {score:13.1f}")
     scenarios = {
-        "stop epochs 60 (0 %) to 300 (100 %)": assumed_epochs,
-        "every run to its 500-epoch cap": lambda corruption, max_epochs: max_epochs,
+        "stop epochs 60 (0 %) to 300 (100 %)": stop_epoch,
+        "every run to its 500-epoch cap": lambda corruption, seed, max_epochs: max_epochs,
     }
     ratio = 0.0
     print(f"\n| epochs assumed | devices | device-hours | wall time (h) | busy |")

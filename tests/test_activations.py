@@ -1,4 +1,4 @@
-"""Activation files: float16 on disk gives (nearly) the same probe predictions as float32."""
+"""Activation files: float16 on disk gives the same probe predictions as float32 (>= 99.9 % at paper scale)."""
 
 import numpy as np
 import pytest
@@ -13,39 +13,66 @@ from latentgen.fileio import load_torch
 from latentgen.models import build
 
 
-@pytest.fixture(scope="module")
-def trained_mlp(prepared_datasets, tmp_path_factory):
-    """The paper's MLP trained 2 epochs on 2,000 real MNIST images with 40 % corrupted labels."""
-    mnist = datasets.load(prepared_datasets / "mnist", mmap=True)
-    index = datasets.subset_indices(mnist.train_labels, per_class=200)
+def _trained_mlp(mnist, index: np.ndarray, test_count: int, epochs: int, lr: float, run_dir):
+    """The paper's MLP trained on ``mnist``'s rows ``index`` with 40 % corrupted labels (SGD, batch 32)."""
     true = np.asarray(mnist.train_labels[index])
     noisy, _ = corrupt_labels(true, 0.4, 10, seed=0)
     data = TrainData(np.asarray(mnist.train_images[index]), noisy, true,
-                     np.asarray(mnist.test_images[:2000]), np.asarray(mnist.test_labels[:2000]), 10)
-    run_dir = tmp_path_factory.mktemp("run")
-    settings = TrainSettings(model="mlp", optimizer="sgd", lr=0.01, momentum=0.9, batch_size=32, max_epochs=2,
-                             stop_accuracy=1.0, seed=0, schedule=Schedule(2, 2, 2))
+                     np.asarray(mnist.test_images[:test_count]), np.asarray(mnist.test_labels[:test_count]), 10)
+    settings = TrainSettings(model="mlp", optimizer="sgd", lr=lr, momentum=0.9, batch_size=32, max_epochs=epochs,
+                             stop_accuracy=1.0, seed=0, schedule=Schedule(epochs, epochs, epochs))
     train(data, settings, run_dir)
     model = build("mlp", (1, 28, 28), 10)
-    model.load_state_dict(load_torch(run_dir / "checkpoints" / "epoch_0002.pt"))
+    model.load_state_dict(load_torch(run_dir / "checkpoints" / f"epoch_{epochs:04d}.pt"))
     return model, data
 
 
-# Measured here: VeLPIC 100 % identical on every layer; MASC 99.65 % on fc1 (7 of 2,000 test samples, near-ties
-# between class subspaces), >= 99.9 % on the other layers. MASC therefore misses the 99.9 % bar on fc1, which is
-# why config.yaml stores float32 (float16 stays an option for disk-bound runs; see docs/performance.md).
-@pytest.mark.parametrize("probe,required", [(MASC, 0.995), (VeLPIC, 0.999)])
-def test_float16_activations_give_the_same_predictions_as_float32(trained_mlp, tmp_path, probe, required):
-    model, data = trained_mlp
+@pytest.fixture(scope="module")
+def trained_mlp(prepared_datasets, tmp_path_factory):
+    """The paper's MLP trained 2 epochs (lr 1e-2) on 2,000 real MNIST images, 2,000 test images."""
+    mnist = datasets.load(prepared_datasets / "mnist", mmap=True)
+    index = datasets.subset_indices(mnist.train_labels, per_class=200)
+    return _trained_mlp(mnist, index, 2000, epochs=2, lr=0.01, run_dir=tmp_path_factory.mktemp("run"))
+
+
+@pytest.fixture(scope="module")
+def paper_scale_mlp(prepared_datasets, tmp_path_factory):
+    """The paper's MLP after one epoch at the paper's settings (lr 1e-3) on all 60,000 / 10,000 MNIST images."""
+    mnist = datasets.load(prepared_datasets / "mnist", mmap=True)
+    index = np.arange(len(mnist.train_labels))
+    return _trained_mlp(mnist, index, len(mnist.test_labels), epochs=1, lr=1e-3,
+                        run_dir=tmp_path_factory.mktemp("paper_scale_run"))
+
+
+def _float16_agreement(model, data, probe, directory) -> dict[str, float]:
+    """Per layer: the share of test predictions that are the same from float16 and float32 activation files."""
     predictions = {}
     for dtype in ("float16", "float32"):
-        extract_activations(model, data.train_images, data.test_images, tmp_path / dtype, dtype=dtype)
-        acts = read_activations(tmp_path / dtype)
+        extract_activations(model, data.train_images, data.test_images, directory / dtype, dtype=dtype)
+        acts = read_activations(directory / dtype)
         predictions[dtype] = {
             layer: probe().fit(acts.train[layer], data.train_noisy).predict(acts.test[layer]) for layer in acts.train
         }
-    for layer, expected in predictions["float32"].items():
-        agreement = np.mean(predictions["float16"][layer] == expected)
+    return {layer: float(np.mean(predictions["float16"][layer] == expected))
+            for layer, expected in predictions["float32"].items()}
+
+
+# The bar (>= 99.9 %) at the paper's scale. Measured on this fixture: MASC 99.98 / 99.97 / 100 / 99.99 % (fc1..fc4,
+# of 10,000 test predictions), VeLPIC 99.99 / 100 / 100 / 100 %; on bench_probes.py's checkpoint (another batch
+# order) MASC 99.94 % on fc1 (6 differ), 99.99-100 % elsewhere.
+@pytest.mark.parametrize("probe", [MASC, VeLPIC])
+def test_float16_activations_give_the_same_predictions_at_paper_scale(paper_scale_mlp, tmp_path, probe):
+    for layer, agreement in _float16_agreement(*paper_scale_mlp, probe, tmp_path).items():
+        assert agreement >= 0.999, f"{probe.__name__} on {layer}: {agreement:.4%} identical"
+
+
+# A stress case: 200 images per class after 2 epochs, MASC's class subspaces hold 54-79 of fc1's 128 dimensions
+# and the median margin between the two best cosines is 0.0027, so float16 rounding (relative 2.4e-4) decides
+# near-ties. Measured: VeLPIC 100 % identical on every layer; MASC 99.65 % on fc1 (7 of 2,000; one class also keeps
+# one component fewer), 100 % on the other layers.
+@pytest.mark.parametrize("probe,required", [(MASC, 0.995), (VeLPIC, 0.999)])
+def test_float16_activations_give_nearly_the_same_predictions_on_a_small_run(trained_mlp, tmp_path, probe, required):
+    for layer, agreement in _float16_agreement(*trained_mlp, probe, tmp_path).items():
         assert agreement >= required, f"{probe.__name__} on {layer}: {agreement:.4%} identical"
 
 
