@@ -47,6 +47,7 @@ sys.path[:0] = [str(REPO / "src"), str(REPO / "benchmarks")]
 
 from bench_planning import checkpoint_epochs, stop_epoch  # noqa: E402  the same assumed grid
 from latentgen.activations import extract_activations  # noqa: E402
+from latentgen.config import validate_schema  # noqa: E402
 from latentgen.datasets import dataset_info  # noqa: E402
 from latentgen.models import build  # noqa: E402
 from latentgen.pipeline import train_settings  # noqa: E402
@@ -264,7 +265,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = yaml.safe_load(args.config.read_text())
+    config = validate_schema(yaml.safe_load(args.config.read_text()))  # fills the defaults, as the workflow does
     device = torch.device(args.device)
     variance = float(config["scoring"]["masc_variance"])
     costs = {}
