@@ -35,24 +35,37 @@ def trained_mlp(prepared_datasets, tmp_path_factory):
     return _trained_mlp(mnist, index, 2000, epochs=2, lr=0.01, run_dir=tmp_path_factory.mktemp("run"))
 
 
+def _both_dtypes(model, data, directory) -> dict:
+    """The checkpoint's activation files written as float16 and as float32, read back."""
+    activations = {}
+    for dtype in ("float16", "float32"):
+        extract_activations(model, data.train_images, data.test_images, directory / dtype, dtype=dtype)
+        activations[dtype] = read_activations(directory / dtype)
+    return activations
+
+
 @pytest.fixture(scope="module")
-def paper_scale_mlp(prepared_datasets, tmp_path_factory):
+def paper_scale_activations(prepared_datasets, tmp_path_factory):
     """The paper's MLP after one epoch at the paper's settings (lr 1e-3) on all 60,000 / 10,000 MNIST images."""
     mnist = datasets.load(prepared_datasets / "mnist", mmap=True)
     index = np.arange(len(mnist.train_labels))
-    return _trained_mlp(mnist, index, len(mnist.test_labels), epochs=1, lr=1e-3,
-                        run_dir=tmp_path_factory.mktemp("paper_scale_run"))
+    model, data = _trained_mlp(mnist, index, len(mnist.test_labels), epochs=1, lr=1e-3,
+                               run_dir=tmp_path_factory.mktemp("paper_scale_run"))
+    return _both_dtypes(model, data, tmp_path_factory.mktemp("paper_scale_activations")), data
 
 
-def _float16_agreement(model, data, probe, directory) -> dict[str, float]:
+@pytest.fixture(scope="module")
+def small_run_activations(trained_mlp, tmp_path_factory):
+    model, data = trained_mlp
+    return _both_dtypes(model, data, tmp_path_factory.mktemp("small_run_activations")), data
+
+
+def _float16_agreement(activations: dict, data, probe) -> dict[str, float]:
     """Per layer: the share of test predictions that are the same from float16 and float32 activation files."""
-    predictions = {}
-    for dtype in ("float16", "float32"):
-        extract_activations(model, data.train_images, data.test_images, directory / dtype, dtype=dtype)
-        acts = read_activations(directory / dtype)
-        predictions[dtype] = {
-            layer: probe().fit(acts.train[layer], data.train_noisy).predict(acts.test[layer]) for layer in acts.train
-        }
+    predictions = {
+        dtype: {layer: probe().fit(acts.train[layer], data.train_noisy).predict(acts.test[layer]) for layer in acts.train}
+        for dtype, acts in activations.items()
+    }
     return {layer: float(np.mean(predictions["float16"][layer] == expected))
             for layer, expected in predictions["float32"].items()}
 
@@ -61,8 +74,8 @@ def _float16_agreement(model, data, probe, directory) -> dict[str, float]:
 # of 10,000 test predictions), VeLPIC 99.99 / 100 / 100 / 100 %; on bench_probes.py's checkpoint (another batch
 # order) MASC 99.94 % on fc1 (6 differ), 99.99-100 % elsewhere.
 @pytest.mark.parametrize("probe", [MASC, VeLPIC])
-def test_float16_activations_give_the_same_predictions_at_paper_scale(paper_scale_mlp, tmp_path, probe):
-    for layer, agreement in _float16_agreement(*paper_scale_mlp, probe, tmp_path).items():
+def test_float16_activations_give_the_same_predictions_at_paper_scale(paper_scale_activations, probe):
+    for layer, agreement in _float16_agreement(*paper_scale_activations, probe).items():
         assert agreement >= 0.999, f"{probe.__name__} on {layer}: {agreement:.4%} identical"
 
 
@@ -71,8 +84,8 @@ def test_float16_activations_give_the_same_predictions_at_paper_scale(paper_scal
 # near-ties. Measured: VeLPIC 100 % identical on every layer; MASC 99.65 % on fc1 (7 of 2,000; one class also keeps
 # one component fewer), 100 % on the other layers.
 @pytest.mark.parametrize("probe,required", [(MASC, 0.995), (VeLPIC, 0.999)])
-def test_float16_activations_give_nearly_the_same_predictions_on_a_small_run(trained_mlp, tmp_path, probe, required):
-    for layer, agreement in _float16_agreement(*trained_mlp, probe, tmp_path).items():
+def test_float16_activations_give_nearly_the_same_predictions_on_a_small_run(small_run_activations, probe, required):
+    for layer, agreement in _float16_agreement(*small_run_activations, probe).items():
         assert agreement >= required, f"{probe.__name__} on {layer}: {agreement:.4%} identical"
 
 

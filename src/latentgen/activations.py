@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from latentgen.fileio import DamagedFileError, read_json, remove_stale_temporaries, write_json
+from latentgen.fileio import DamagedFileError, read_json, remove_stale_temporaries, tensor_over, write_json
 from latentgen.models import ProbedNetwork
 from latentgen.training import to_unit_float
 
@@ -52,7 +52,7 @@ def _extract_split(model: ProbedNetwork, images: np.ndarray, out_dir: Path, spli
     outputs: dict[str, np.memmap] = {}
     predictions = np.empty(n, dtype=np.int64)
     for start in range(0, n, batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+        batch = tensor_over(np.ascontiguousarray(images[start:start + batch_size])).to(device)
         activations, logits = model.features_and_logits(to_unit_float(batch))
         for layer, values in activations.items():
             if layer not in outputs:

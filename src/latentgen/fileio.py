@@ -15,10 +15,12 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -98,6 +100,18 @@ def save_torch(obj: Any, path: Path | str) -> str:
         torch.save(obj, tmp)
         digest = file_sha256(tmp)
     return digest
+
+
+def tensor_over(array: np.ndarray) -> torch.Tensor:
+    """A CPU tensor over the same memory, a read-only memmap included: callers only ever read it.
+
+    (``torch.from_numpy`` warns about read-only arrays; a job log full of that warning hides real ones.)
+    """
+    if array.dtype.byteorder not in "=|" or not (array.flags.c_contiguous or array.flags.f_contiguous):
+        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(array)
 
 
 def load_torch(path: Path | str, what: str = "checkpoint", map_location: str | torch.device = "cpu",

@@ -50,7 +50,6 @@ as configured (dense or Krylov) is identical.  So products are float32 and eigen
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -62,6 +61,8 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from latentgen.fileio import tensor_over
 
 # min(n_c, d) up to which the full Gram (or dual Gram) is diagonalized; eigh of 1024×1024 in float64
 # takes ~0.2 s on 2 CPU cores, 2048×2048 ~1.7 s, which is when the Krylov path starts to pay.
@@ -462,18 +463,9 @@ def _compute_device(X, requested) -> torch.device:
     return torch.device("cpu")
 
 
-def _numpy_as_tensor(array: np.ndarray) -> torch.Tensor:
-    """A CPU tensor over the same memory (a read-only memmap included: it is only ever read)."""
-    if array.dtype.byteorder not in "=|" or not (array.flags.c_contiguous or array.flags.f_contiguous):
-        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
-    with warnings.catch_warnings():  # torch warns that it could write to a read-only array; it won't
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(array)
-
-
 def _as_source_tensor(X) -> torch.Tensor:
     """The validated input as a tensor without copying: numpy (memory-mapped too) or a tensor as is."""
-    return X if isinstance(X, torch.Tensor) else _numpy_as_tensor(X)
+    return X if isinstance(X, torch.Tensor) else tensor_over(X)
 
 
 class _Float32Rows:

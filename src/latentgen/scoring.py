@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from latentgen.activations import Activations, read_activations
-from latentgen.fileio import load_torch
+from latentgen.fileio import load_torch, tensor_over
 from latentgen.models import build
 from latentgen.probes import MASC, VeLPIC
 from latentgen.training import TrainData, to_unit_float
@@ -45,7 +45,7 @@ def _rows(layer: str, probe: str, accuracies: dict[str, float], n_components: fl
 
 def _as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     """Probes compute in float32 on the device; float16 activations are widened once here."""
-    return torch.from_numpy(np.asarray(array, dtype=np.float32)).to(device)
+    return tensor_over(np.asarray(array, dtype=np.float32)).to(device)
 
 
 def _fit_and_score(probe: Any, train_x: torch.Tensor, test_x: torch.Tensor, data: TrainData
@@ -61,7 +61,7 @@ def _fit_and_score(probe: Any, train_x: torch.Tensor, test_x: torch.Tensor, data
 def _predict(model: torch.nn.Module, images: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
     predictions = []
     for start in range(0, images.shape[0], batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+        batch = tensor_over(np.ascontiguousarray(images[start:start + batch_size])).to(device)
         predictions.append(model(to_unit_float(batch)).argmax(1).cpu())
     return torch.cat(predictions).numpy()
 
