@@ -114,7 +114,7 @@ fi
 
 # 3. Per-stage costs of every pair on this GPU, and the paper grid's projected GPU-hours and wall time
 # on 1, 8 and 50 GPUs (the table docs/performance.md asks for).
-run_step "projection of the paper grid" 110 "$PY" benchmarks/projection.py --device "$DEVICE"
+run_step "projection of the paper grid" 110 "$PY" benchmarks/projection.py --device "$DEVICE" --min-time 0.5
 
 # 4. A stronger baseline, so the ratio is not against a straw man: 4 loader processes, pinned memory.
 run_step "training throughput vs DataLoader with 4 workers (mlp-mnist)" 60 \

@@ -55,7 +55,8 @@ from latentgen.probes import MASC, VeLPIC  # noqa: E402
 from latentgen.training import (DeviceData, TrainData, build_model, build_optimizer, evaluate,  # noqa: E402
                                 train_one_epoch)
 
-MIN_TIMED_SECONDS = 2.0  # each measurement repeats until it has run at least this long
+# Each measurement repeats until it has run at least this long (``--min-time``; the probes' a quarter of it).
+DEFAULT_MIN_TIME = 2.0
 DEVICE_COUNTS = (1, 8, 50)
 
 
@@ -75,7 +76,7 @@ class PairCosts:
         return (n_train + n_test) * self.extract_image, self.score_checkpoint
 
 
-def _timed(action, minimum: float = MIN_TIMED_SECONDS) -> float:
+def _timed(action, minimum: float) -> float:
     """Seconds per call of ``action``, after one untimed call, repeated for at least ``minimum`` s."""
     action()
     calls, started = 0, time.perf_counter()
@@ -100,7 +101,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_training(pair_config: dict, device: torch.device) -> tuple[float, float]:
+def measure_training(pair_config: dict, device: torch.device, min_time: float) -> tuple[float, float]:
     """(seconds per step, seconds per evaluated image) of the pair's real training loop."""
     settings = train_settings(pair_config, seed=0)
     steps = 8 if pair_config["model"] == "alexnet" else 40
@@ -117,10 +118,11 @@ def measure_training(pair_config: dict, device: torch.device) -> tuple[float, fl
         evaluate(model, on_device.train_images, [on_device.train_noisy], settings.eval_batch_size)
         _sync(device)
 
-    return _timed(one_epoch) / steps, _timed(one_evaluation) / data.train_images.shape[0]
+    return _timed(one_epoch, min_time) / steps, _timed(one_evaluation, min_time) / data.train_images.shape[0]
 
 
-def measure_checkpoint(pair_config: dict, device: torch.device, variance: float) -> tuple[float, float]:
+def measure_checkpoint(pair_config: dict, device: torch.device, variance: float, min_time: float
+                       ) -> tuple[float, float]:
     """(seconds per extracted image, seconds to score one checkpoint) at the pair's full scale."""
     info = dataset_info(pair_config["dataset"])
     n_train, n_test = info.sizes
@@ -133,7 +135,7 @@ def measure_checkpoint(pair_config: dict, device: torch.device, variance: float)
             extract_activations(model, data.train_images, data.test_images, Path(tmp) / "acts", dtype="float32",
                                 batch_size=1000, device=device)
 
-        per_image = _timed(extract) / (data.train_images.shape[0] + data.test_images.shape[0])
+        per_image = _timed(extract, min_time) / (data.train_images.shape[0] + data.test_images.shape[0])
         features = _class_features(model, data.train_images, device)
     one_class = np.zeros(class_rows, dtype=np.int64)
     predictions_per_probe = (n_train + n_test) / class_rows
@@ -141,8 +143,8 @@ def measure_checkpoint(pair_config: dict, device: torch.device, variance: float)
     for activations in features.values():
         rows = torch.from_numpy(activations).to(device)
         for probe in (MASC(variance=variance), VeLPIC()):
-            fit = _timed(lambda: probe.fit(rows, one_class), minimum=0.5)
-            predict = _timed(lambda: probe.predict(rows), minimum=0.5)
+            fit = _timed(lambda: probe.fit(rows, one_class), min_time / 4)
+            predict = _timed(lambda: probe.predict(rows), min_time / 4)
             score += info.num_classes * fit + predictions_per_probe * predict * info.num_classes
     return per_image, score
 
@@ -262,6 +264,8 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own)")
+    parser.add_argument("--min-time", type=float, default=DEFAULT_MIN_TIME,
+                        help="seconds each training/extraction measurement runs at least (probes: a quarter)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -271,8 +275,8 @@ def main() -> None:
     costs = {}
     for name, pair in config["pairs"].items():
         started = time.perf_counter()
-        step, eval_image = measure_training(pair, device)
-        extract_image, score = measure_checkpoint(pair, device, variance)
+        step, eval_image = measure_training(pair, device, args.min_time)
+        extract_image, score = measure_checkpoint(pair, device, variance, args.min_time)
         costs[name] = PairCosts(step, eval_image, extract_image, score)
         print(f"measured {name} in {time.perf_counter() - started:.0f} s", flush=True)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
