@@ -24,7 +24,7 @@ Each method runs in its own subprocess per layer, so that its peak resident memo
 own; the figure includes the interpreter, the imports (torch, for ours) and the memory-mapped pages
 read.  Per layer ours runs before and after the baseline (``--repeats``, median counts), so that
 both see about the same background load.
-The last line printed is the speed ratio, e.g. ``speedup: 37.2x``.
+The last line printed is the speed ratio, e.g. ``speedup: 23.7x``.
 """
 
 from __future__ import annotations
