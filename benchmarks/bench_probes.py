@@ -65,24 +65,13 @@ def _load_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 def _train_one_epoch(train_images: np.ndarray, noisy_labels: np.ndarray):
     """The paper's MLP after one epoch of SGD (lr 1e-3, momentum 0.9, batch 32) on the noisy labels."""
-    import torch
+    from latentgen.training import TrainData, TrainSettings, train_in_memory
 
-    from latentgen.models import build
-    from latentgen.training import to_unit_float
-
-    torch.manual_seed(SEED)
-    model = build("mlp", (1, 28, 28), 10)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    images = to_unit_float(torch.from_numpy(train_images))  # (60000, 1, 28, 28) in [0, 1]
-    labels = torch.from_numpy(noisy_labels)
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(SEED))
-    for start in range(0, len(labels), 32):
-        batch = order[start:start + 32]
-        loss = torch.nn.functional.cross_entropy(model(images[batch]), labels[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return model.eval()
+    settings = TrainSettings(model="mlp", optimizer="sgd", lr=1e-3, momentum=0.9, batch_size=32, max_epochs=1,
+                             stop_accuracy=1.0, seed=SEED)
+    no_test = train_images[:0], noisy_labels[:0]  # the training steps need no test set
+    data = TrainData(train_images, noisy_labels, noisy_labels, *no_test, num_classes=10)
+    return train_in_memory(data, settings, epochs=range(1))  # epoch 0's batch order: the cached activations' model
 
 
 def _write_features(model, images: np.ndarray, split: str, out_dir: Path) -> None:

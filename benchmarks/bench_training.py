@@ -54,6 +54,7 @@ from latentgen.training import (
     build_model,
     build_optimizer,
     epoch_order,
+    epoch_seed,
     evaluate,
     to_unit_float,
     train_one_epoch,
@@ -223,7 +224,7 @@ class DataLoaderArm:
         ``randperm`` lazily at the first batch.  Seeding in between gives epoch_order's permutation, so both
         arms then do the very same computation.  With workers the sampler starts at once: orders differ."""
         batches = iter(loader)
-        self.generator.manual_seed(self.settings.seed * 1_000_003 + epoch)
+        self.generator.manual_seed(epoch_seed(self.settings.seed, epoch))
         return batches
 
     def same_order_as_ours(self, n: int, epoch: int) -> bool:

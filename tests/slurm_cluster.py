@@ -129,6 +129,21 @@ def read_sbatch_calls(log: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
+def without_wrap(argv: list[str]) -> list[str]:
+    """sbatch argv without the (long) --wrap payload."""
+    return [a for a in argv if not a.startswith("--wrap")]
+
+
+def sbatch_option(argv: list[str], name: str) -> str | None:
+    """Value of `name VALUE` or `name=VALUE` in an sbatch argv."""
+    for i, a in enumerate(argv):
+        if a == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
 def _cluster_env(conf: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))}
     env["SLURM_CONF"] = str(conf)

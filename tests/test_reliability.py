@@ -8,7 +8,6 @@ lists them all.  Sizes: one pair (MLP-MNIST), one rate, 200 real training images
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import os
@@ -18,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from latentgen.config import ConfigError, check_config
 from latentgen.fileio import DamagedFileError, file_sha256, load_torch, read_json, write_json
 from latentgen.figure_specs import buildable_figures
 from latentgen.models import build, probe_layers_of
+from latentgen.probes import torch_threads
 from latentgen.training import TrainingDivergedError
 from workflow_helpers import (REPO, SNAKEMAKE, copy_workflow, deep_update, planned_jobs, snakemake, tiny_config,
                               write_config)
@@ -423,16 +422,10 @@ def test_snakemake_refuses_a_damaged_checkpoint_and_its_advice_retrains_the_run(
 # --------------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def job_threads() -> Iterator[None]:
+def job_threads():
     """Torch's thread count of a Snakemake job of the small config (compute.*.threads: 1).  Floating-point
     sums depend on how they are split across threads, so bit-identical comparisons need the same count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    return torch_threads(1)
 
 
 class Run:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from slurm_cluster import read_sbatch_calls, slurm, slurm_cluster  # noqa: E402,F401  (slurm: session fixture)
+from slurm_cluster import read_sbatch_calls, sbatch_option, without_wrap, slurm, slurm_cluster  # noqa: E402,F401  (slurm: session fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "slurm"
@@ -107,21 +107,6 @@ def _job_of(path: Path) -> str:
     return m.group(1)
 
 
-def _options(argv: list[str]) -> list[str]:
-    """sbatch argv without the (long) --wrap payload."""
-    return [a for a in argv if not a.startswith("--wrap")]
-
-
-def _opt(argv: list[str], name: str) -> str | None:
-    """Value of `name VALUE` or `name=VALUE` in argv."""
-    for i, a in enumerate(argv):
-        if a == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith(name + "="):
-            return a.split("=", 1)[1]
-    return None
-
-
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_profile_on_real_slurm(slurm, tmp_path):
@@ -178,9 +163,9 @@ def test_profile_on_real_slurm(slurm, tmp_path):
     # Every non-local job went through sbatch; local ones did not.
     calls = read_sbatch_calls(main_calls)
     assert all(c["returncode"] == 0 for c in calls), calls
-    by_comment = {_opt(c["argv"], "--comment"): c for c in calls}
+    by_comment = {sbatch_option(c["argv"], "--comment"): c for c in calls}
     assert sorted(by_comment) == ["rule_checkpoint_jobs_extract_score", "rule_fit"], [
-        _options(c["argv"]) for c in calls
+        without_wrap(c["argv"]) for c in calls
     ]
     submitted = {c["stdout"].strip().split(";")[0] for c in calls}
     fit_job = _job_of(main_dir / "model/weights.txt")
@@ -195,24 +180,24 @@ def test_profile_on_real_slurm(slurm, tmp_path):
 
     # The GPU job's options: the profile's defaults plus --gpus=1; the SLURM job saw one (fake) GPU.
     fit_argv = by_comment["rule_fit"]["argv"]
-    assert "--gpus=1" in fit_argv, _options(fit_argv)
-    assert _opt(fit_argv, "-p") == "gpu"
-    assert _opt(fit_argv, "--mem") == "4000" and _opt(fit_argv, "-t") == "60"
+    assert "--gpus=1" in fit_argv, without_wrap(fit_argv)
+    assert sbatch_option(fit_argv, "-p") == "gpu"
+    assert sbatch_option(fit_argv, "--mem") == "4000" and sbatch_option(fit_argv, "-t") == "60"
     assert "gpus=0" in (main_dir / "model/weights.txt").read_text()  # CUDA_VISIBLE_DEVICES from the GRES
     # The group (2 checkpoints x extract, score) is ONE submission with ONE GPU and one job's memory;
     # runtime is the sum over the 4 jobs run one after the other.
     group_argv = by_comment["rule_checkpoint_jobs_extract_score"]["argv"]
-    assert "--gpus=1" in group_argv and _opt(group_argv, "--mem") == "4000", _options(group_argv)
-    assert _opt(group_argv, "-t") == "240", _options(group_argv)
+    assert "--gpus=1" in group_argv and sbatch_option(group_argv, "--mem") == "4000", without_wrap(group_argv)
+    assert sbatch_option(group_argv, "-t") == "240", without_wrap(group_argv)
 
     # The cancelled job: snakemake retried it (profile: retries 2, resources scaled by attempt) and
     # then failed, reporting SLURM's CANCELLED state.
     cancel_text = cancel_log.read_text()
     assert cancel_rc != 0, cancel_text[-4000:]
     attempts = read_sbatch_calls(cancel_calls)
-    assert [_opt(c["argv"], "--comment") for c in attempts] == ["rule_sleepy"] * 3, attempts
-    assert [_opt(c["argv"], "--mem") for c in attempts] == ["4000", "8000", "12000"]
-    assert [_opt(c["argv"], "-t") for c in attempts] == ["60", "120", "180"]
+    assert [sbatch_option(c["argv"], "--comment") for c in attempts] == ["rule_sleepy"] * 3, attempts
+    assert [sbatch_option(c["argv"], "--mem") for c in attempts] == ["4000", "8000", "12000"]
+    assert [sbatch_option(c["argv"], "-t") for c in attempts] == ["60", "120", "180"]
     assert all("--gpus" not in " ".join(c["argv"]) for c in attempts)
     assert len(cancelled) == 3, (cancelled, cancel_text[-4000:])
     assert cancel_text.count("SLURM status is: 'CANCELLED'") == 3, cancel_text[-4000:]
@@ -230,7 +215,7 @@ def test_profile_on_real_slurm(slurm, tmp_path):
     assert rerun_rc == 0, (cancel_dir / "rerun.log").read_text()[-4000:]
     last = read_sbatch_calls(cancel_calls)[-1]
     assert _job_of(cancel_dir / "sleepy/done.txt") == last["stdout"].strip()
-    assert _opt(last["argv"], "--mem") == "4000"  # a new run starts again at attempt 1
+    assert sbatch_option(last["argv"], "--mem") == "4000"  # a new run starts again at attempt 1
 
     total = time.monotonic() - t0
     print(
@@ -238,9 +223,9 @@ def test_profile_on_real_slurm(slurm, tmp_path):
         f" 3 cancelled attempts until snakemake exits {t_cancel:.1f} s (in parallel); rerun {t_rerun:.1f} s;"
         f" test total {total:.1f} s"
     )
-    print(f"[slurm harness] GPU job sbatch options: {' '.join(_options(fit_argv))}")
-    print(f"[slurm harness] group job sbatch options: {' '.join(_options(group_argv))}")
-    print(f"[slurm harness] CPU job (attempt 1) options: {' '.join(_options(attempts[0]['argv']))}")
+    print(f"[slurm harness] GPU job sbatch options: {' '.join(without_wrap(fit_argv))}")
+    print(f"[slurm harness] group job sbatch options: {' '.join(without_wrap(group_argv))}")
+    print(f"[slurm harness] CPU job (attempt 1) options: {' '.join(without_wrap(attempts[0]['argv']))}")
 
 
 def test_fixture_skips_without_root_but_fails_in_ci(monkeypatch, tmp_path_factory):

@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 import torch
 
-from slurm_cluster import read_sbatch_calls, slurm  # noqa: F401  (slurm: a session fixture)
+from slurm_cluster import read_sbatch_calls, sbatch_option, without_wrap, slurm  # noqa: F401  (slurm: a session fixture)
 from workflow_helpers import REPO, SNAKEMAKE, copy_workflow, deep_update, job_stats, tiny_config, write_config
 
 PROFILE = REPO / "slurm"
@@ -143,24 +143,10 @@ def _finish(proc: subprocess.Popen, log: Path, deadline: float) -> str:
     return text
 
 
-def _opt(argv: list[str], name: str) -> str | None:
-    for i, a in enumerate(argv):
-        if a == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith(name + "="):
-            return a.split("=", 1)[1]
-    return None
-
-
-def _options(argv: list[str]) -> list[str]:
-    """sbatch argv without the (long) --wrap payload."""
-    return [a for a in argv if not a.startswith("--wrap")]
-
-
 def _site_options(argv: list[str]) -> list[str]:
     """sbatch options without the payload, job name, log path and working directory (for the record)."""
     out, skip = [], False
-    for a in _options(argv):
+    for a in without_wrap(argv):
         if skip:
             skip = False
         elif a in ("--job-name", "--output", "-D"):
@@ -293,21 +279,21 @@ def test_real_workflow_on_slurm_equals_a_local_run_and_interrupted_training_resu
     assert submitted == expected, submitted
     for c in calls:
         assert {rule for rule, _ in _target_jobs(c["argv"])} <= GPU_RULES
-        assert "--gpus=1" in c["argv"], _options(c["argv"])
-        assert _opt(c["argv"], "-p") == "gpu" and _opt(c["argv"], "--cpus-per-task") == "1"
-        assert "--requeue" in c["argv"], _options(c["argv"])
+        assert "--gpus=1" in c["argv"], without_wrap(c["argv"])
+        assert sbatch_option(c["argv"], "-p") == "gpu" and sbatch_option(c["argv"], "--cpus-per-task") == "1"
+        assert "--requeue" in c["argv"], without_wrap(c["argv"])
     # The per-checkpoint jobs went in one submission, sized as one job (memory) on one GPU, for the sum of
     # the runtimes; the light stages ran on the submit host.
-    [group] = [c for c in calls if _opt(c["argv"], "--comment") == "rule_checkpoint_jobs_extract_score"]
+    [group] = [c for c in calls if sbatch_option(c["argv"], "--comment") == "rule_checkpoint_jobs_extract_score"]
     n_jobs = len(_target_jobs(group["argv"]))
-    assert _opt(group["argv"], "--mem") == "1500" and _opt(group["argv"], "-t") == str(10 * n_jobs), group
+    assert sbatch_option(group["argv"], "--mem") == "1500" and sbatch_option(group["argv"], "-t") == str(10 * n_jobs), group
     for light in ("corrupt_labels", "collect_run", "aggregate"):
         assert f"localrule {light}:" in cluster_text, light
 
     # --- the cancelled job: reported as failed, retried with twice the memory and time.
     assert cluster_text.count("SLURM status is: 'CANCELLED'") == 1, cluster_text[-6000:]
     assert f"SLURM-job '{cancelled_job}' failed" in cluster_text
-    assert [(_opt(c["argv"], "--mem"), _opt(c["argv"], "-t")) for c in _train_calls(calls_log)] == [
+    assert [(sbatch_option(c["argv"], "--mem"), sbatch_option(c["argv"], "-t")) for c in _train_calls(calls_log)] == [
         ("1500", "10"), ("3000", "20")]
     states = {j["id"]: j["state"] for j in slurm.jobs()}
     assert states[cancelled_job] == "CANCELLED" and states[requeued_job] == "COMPLETED", states

@@ -113,6 +113,20 @@ def _rank_tolerance(trace: float, n: int, d: int) -> float:
     return trace * float(torch.finfo(torch.float32).eps) * max(n, d) ** 0.5
 
 
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's CPU thread count set to ``count`` within the block, the previous one restored after."""
+    previous = torch.get_num_threads()
+    if previous == count:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 # CPU thread policy.  A fit or scoring call on the CPU runs on one thread, except the large products
 # with the class data (``_large_products``), which get the caller's torch thread count back.  The rest
 # (eigh, QR, reductions, copies and fills of a few MB) consists of short parallel regions that end in
@@ -146,13 +160,11 @@ def _cpu_thread_policy(device: torch.device, parallel_classes: bool = False) -> 
     if device.type != "cpu" or _PRODUCT_THREADS.get() is not None:
         yield
         return
-    caller_threads = torch.get_num_threads()
-    token = _PRODUCT_THREADS.set(1 if parallel_classes else caller_threads)
-    torch.set_num_threads(1)
+    token = _PRODUCT_THREADS.set(1 if parallel_classes else torch.get_num_threads())
     try:
-        yield
+        with torch_threads(1):
+            yield
     finally:
-        torch.set_num_threads(caller_threads)
         _PRODUCT_THREADS.reset(token)
 
 
@@ -166,28 +178,21 @@ PARALLEL_PRODUCT_FLOPS = 2e8
 def _large_products(flops: float) -> Iterator[None]:
     """Inside a CPU thread policy: the caller's thread count for a product of ``flops`` operations."""
     threads = _PRODUCT_THREADS.get()
-    if threads is None or threads == torch.get_num_threads() or flops < PARALLEL_PRODUCT_FLOPS:
+    if threads is None or flops < PARALLEL_PRODUCT_FLOPS:
         yield
         return
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         yield
-    finally:
-        torch.set_num_threads(1)
 
 
 @contextmanager
 def _single_threaded_on_cpu(device: torch.device) -> Iterator[None]:
     """One CPU thread for a LAPACK call, also when a helper is called outside a fit (see above)."""
-    if device.type != "cpu" or torch.get_num_threads() == 1:
+    if device.type != "cpu":
         yield
         return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _descending_eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,17 +208,17 @@ def _drop_null(eigenvalues: torch.Tensor, vectors: torch.Tensor, trace: float, s
     return eigenvalues[keep], vectors[:, keep]
 
 
-def primal_spectrum(class_data: torch.Tensor) -> ClassSpectrum:
+def primal_spectrum(class_data: torch.Tensor, trace: float | None = None) -> ClassSpectrum:
     """Dense eigenpairs from the d×d Gram X_cᵀX_c (float32 products, float64 eigh)."""
     n, d = class_data.shape
     with _large_products(2.0 * n * d * d):
         gram = (class_data.T @ class_data).double()  # (d, d)
-    trace = _frobenius_sq(class_data)
+    trace = _frobenius_sq(class_data) if trace is None else trace
     eigenvalues, eigenvectors = _drop_null(*_descending_eigh(gram), trace, class_data.shape)
     return ClassSpectrum(eigenvalues, eigenvectors, trace)
 
 
-def dual_spectrum(class_data: torch.Tensor) -> ClassSpectrum:
+def dual_spectrum(class_data: torch.Tensor, trace: float | None = None) -> ClassSpectrum:
     """The same eigenpairs from the n×n dual X_cX_cᵀ, cheaper when n_c < d.
 
     X_cX_cᵀu = λu gives X_cᵀX_c(X_cᵀu) = λ(X_cᵀu) and ‖X_cᵀu‖ = √λ, so v = X_cᵀu/√λ.
@@ -221,7 +226,7 @@ def dual_spectrum(class_data: torch.Tensor) -> ClassSpectrum:
     n, d = class_data.shape
     with _large_products(2.0 * n * n * d):
         dual_gram = (class_data @ class_data.T).double()  # (n, n)
-    trace = _frobenius_sq(class_data)
+    trace = _frobenius_sq(class_data) if trace is None else trace
     eigenvalues, left_vectors = _drop_null(*_descending_eigh(dual_gram), trace, class_data.shape)
     with _large_products(2.0 * n * d * left_vectors.shape[1]):
         mapped = (class_data.double().T @ left_vectors) / eigenvalues.sqrt()  # (d, m)
@@ -237,10 +242,10 @@ def _reorthonormalized(vectors: torch.Tensor) -> torch.Tensor:
     return q * torch.where(signs == 0, torch.ones_like(signs), signs)
 
 
-def dense_spectrum(class_data: torch.Tensor) -> ClassSpectrum:
-    """Primal or dual, whichever matrix is smaller."""
+def dense_spectrum(class_data: torch.Tensor, trace: float | None = None) -> ClassSpectrum:
+    """Primal or dual, whichever matrix is smaller (``trace``: ‖X_c‖_F² when the caller has it)."""
     n, d = class_data.shape
-    return dual_spectrum(class_data) if n < d else primal_spectrum(class_data)
+    return dual_spectrum(class_data, trace) if n < d else primal_spectrum(class_data, trace)
 
 
 def _frobenius_sq(class_data: torch.Tensor) -> float:
@@ -440,7 +445,7 @@ def class_spectrum(class_data: torch.Tensor, variance: float) -> ClassSpectrum:
         spectrum = _krylov_spectrum(class_data, variance, trace)
         if spectrum is not None:
             return spectrum
-    return dense_spectrum(class_data)
+    return dense_spectrum(class_data, trace)
 
 
 # --------------------------------------------------------------------------------------------------

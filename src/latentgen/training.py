@@ -141,9 +141,14 @@ def build_optimizer(settings: TrainSettings, model: nn.Module) -> torch.optim.Op
     raise ValueError(f"unknown optimizer {settings.optimizer!r}; choose 'sgd' or 'adam'")
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The generator seed of one epoch's sample order."""
+    return seed * 1_000_003 + epoch
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The shuffled sample order of one epoch, a function of (seed, epoch) only."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
     return torch.randperm(n, generator=generator)
 
 
@@ -188,6 +193,18 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, dev: Dev
         optimizer.step()
         loss_sum += loss.detach() * index.shape[0]
     return loss_sum.item() / n
+
+
+def train_in_memory(data: TrainData, settings: TrainSettings, epochs: range,
+                    device: torch.device | str = "cpu") -> ProbedNetwork:
+    """The model after ``epochs`` of ``train_one_epoch`` (their numbers seed the batch orders), in eval
+    mode: the steps of ``train`` without evaluation, checkpoints or files, for benchmarks and tests."""
+    model = build_model(settings, data).to(device)
+    optimizer = build_optimizer(settings, model)
+    on_device = DeviceData.from_arrays(data, torch.device(device))
+    for epoch in epochs:
+        train_one_epoch(model, optimizer, on_device, settings, epoch, progress=False)
+    return model.eval()
 
 
 def measure_epoch(model: nn.Module, dev: DeviceData, settings: TrainSettings, epoch: int,
@@ -366,10 +383,11 @@ def train(data: TrainData, settings: TrainSettings, run_dir: Path | str,
 
 def _finish(files: RunFiles, settings: TrainSettings, history: list[dict[str, Any]], reason: str,
             provenance: dict[str, Any] | None, device: torch.device,
-            checkpoint_sha256: dict[str, str] | None = None) -> dict[str, Any]:
+            checkpoint_sha256: dict[str, str]) -> dict[str, Any]:
     final_epoch = history[-1]["epoch"]
     epochs = [row["epoch"] for row in history
               if row["epoch"] == final_epoch or settings.schedule.is_checkpoint(row["epoch"])]
+    paths = [files.checkpoint(epoch) for epoch in epochs]
     summary = {
         **(provenance or {}),
         "settings": dataclasses.asdict(settings),
@@ -377,8 +395,7 @@ def _finish(files: RunFiles, settings: TrainSettings, history: list[dict[str, An
         "final_epoch": final_epoch,
         "checkpoint_epochs": epochs,
         # recorded when each checkpoint was saved (a resume state from before hashes existed: hashed now)
-        "checkpoint_sha256": {files.checkpoint(e).name: (checkpoint_sha256 or {}).get(files.checkpoint(e).name)
-                              or file_sha256(files.checkpoint(e)) for e in epochs},
+        "checkpoint_sha256": {path.name: checkpoint_sha256.get(path.name) or file_sha256(path) for path in paths},
         "stop_reason": reason,
         "final": {k: v for k, v in history[-1].items() if k != "epoch"},
         "device": str(device),
