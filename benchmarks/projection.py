@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO / "benchmarks")]
 
 from bench_planning import checkpoint_epochs, stop_epoch  # noqa: E402  the same assumed grid
-from latentgen.activations import extract_activations  # noqa: E402
+from latentgen.activations import extract_activations, read_activations  # noqa: E402
 from latentgen.config import validate_schema  # noqa: E402
 from latentgen.datasets import dataset_info  # noqa: E402
 from latentgen.models import build  # noqa: E402
@@ -136,7 +136,8 @@ def measure_checkpoint(pair_config: dict, device: torch.device, variance: float,
                                 batch_size=1000, device=device)
 
         per_image = _timed(extract, min_time) / (data.train_images.shape[0] + data.test_images.shape[0])
-        features = _class_features(model, data.train_images, device)
+        extracted = read_activations(Path(tmp) / "acts")  # the class's activations, as scoring reads them
+        features = {layer: np.array(extracted.train[layer]) for layer in extracted.train}
     one_class = np.zeros(class_rows, dtype=np.int64)
     predictions_per_probe = (n_train + n_test) / class_rows
     score = 0.0
@@ -147,14 +148,6 @@ def measure_checkpoint(pair_config: dict, device: torch.device, variance: float,
             predict = _timed(lambda: probe.predict(rows), min_time / 4)
             score += info.num_classes * fit + predictions_per_probe * predict * info.num_classes
     return per_image, score
-
-
-@torch.no_grad()
-def _class_features(model, images: np.ndarray, device: torch.device) -> dict[str, np.ndarray]:
-    model = model.to(device)
-    batches = [torch.from_numpy(images[i:i + 500]).to(device).float().div_(255) for i in range(0, len(images), 500)]
-    outputs = [model.features_and_logits(batch)[0] for batch in batches]
-    return {layer: torch.cat([o[layer] for o in outputs]).flatten(1).cpu().numpy() for layer in outputs[0]}
 
 
 def measure_startup() -> float:
