@@ -68,7 +68,7 @@ def prepare_inputs(cache: Path) -> dict[str, str]:
         quick = cache / "labels_quick.parquet"
         write_label_table(prepared, quick, 0, {"size": 6000, "seed": 0}, {"size": 1000, "seed": 0})
         pair = {"model": "mlp", "optimizer": "sgd", "lr": 0.001, "momentum": 0.9, "batch_size": 32,
-                "max_epochs": 1, "stop_accuracy": 1.0, "normalize": "none",
+                "max_epochs": 1, "stop_accuracy": 1.0, "normalize": "unit",
                 "checkpoints": {"early_every": 1, "early_until": 1, "late_every": 1}}
         train_stage(prepared, quick, run_dir, "mlp-mnist", 40, 0, pair, "cpu")
     return {"prepared": str(prepared), "labels": str(labels), "run_json": str(run_dir / "run.json"),

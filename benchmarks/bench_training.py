@@ -283,8 +283,9 @@ class OursArm:
                           self.dev.test_images, self.dev.test_labels)
 
     def train_epoch(self, data: TrainData, epoch: int) -> float:
-        return train_one_epoch(self.step_model, self.optimizer, self._device_data(data), self.settings, epoch,
-                               progress=False)
+        loss, _ = train_one_epoch(self.step_model, self.optimizer, self._device_data(data), self.settings, epoch,
+                                  progress=False)
+        return loss
 
     def test_accuracy(self) -> float:
         (accuracy,), _ = evaluate(self.model, self.dev.test_images, [self.dev.test_labels], 1000)

@@ -40,7 +40,7 @@ def _mnist() -> tuple[np.ndarray, ...]:
 
 # One epoch with the paper's optimizer for each model.
 PAPER_OPTIMIZERS = {
-    "mlp": dict(optimizer="sgd", lr=1e-3, momentum=0.9, normalize="none"),
+    "mlp": dict(optimizer="sgd", lr=1e-3, momentum=0.9, normalize="unit"),
     "cnn": dict(optimizer="adam", lr=2e-4, normalize="per_channel"),
 }
 

@@ -67,6 +67,17 @@ def validate_schema(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> 
     return filled
 
 
+# The authors' input scaling per dataset (their cnn_create.py / mlp_mnist.py loaders), the default
+# when a pair gives no `normalize`.
+AUTHORS_NORMALIZATION = {"mnist": "half", "fashion_mnist": "half", "cifar10": "half", "tiny_imagenet": "imagenet"}
+
+
+def _fill_pair_defaults(config: dict[str, Any]) -> None:
+    """Defaults the schema cannot state because they depend on the pair's dataset."""
+    for pair in config["pairs"].values():
+        pair.setdefault("normalize", AUTHORS_NORMALIZATION.get(pair["dataset"], "half"))
+
+
 def _check_pair(name: str, pair: dict[str, Any], config: dict[str, Any]) -> Iterator[str]:
     key = f"pairs.{name}"
     if name != f"{pair['model']}-{pair['dataset']}":
@@ -80,6 +91,12 @@ def _check_pair(name: str, pair: dict[str, Any], config: dict[str, Any]) -> Iter
             yield f"config key '{key}.layers': {unknown} are not layers of the {pair['model']} model; allowed: {available}"
     if pair["optimizer"] == "adam" and pair.get("momentum", 0.0):
         yield f"config key '{key}.momentum': momentum applies to optimizer 'sgd' only; remove it for 'adam'"
+    if pair.get("normalize") == "imagenet" and pair["dataset"] in ("mnist", "fashion_mnist"):
+        yield f"config key '{key}.normalize': 'imagenet' needs RGB images; {pair['dataset']} is grayscale"
+    max_epochs = pair["max_epochs"]
+    beyond = [e for e in pair["checkpoints"].get("extra_epochs", []) if e > max_epochs]
+    if beyond:
+        yield f"config key '{key}.checkpoints.extra_epochs': {beyond} lie beyond max_epochs ({max_epochs})"
     if pair["model"] == "alexnet" and pair["dataset"] != "tiny_imagenet":
         yield f"config key '{key}.model': alexnet needs 64x64 images; allowed dataset: tiny_imagenet"
 
@@ -150,6 +167,7 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
 def check_config(config: dict[str, Any]) -> dict[str, Any]:
     """Validate everything; return the config with defaults filled.  Raises ConfigError."""
     filled = validate_schema(config)
+    _fill_pair_defaults(filled)
     errors = semantic_errors(filled)
     if errors:
         raise ConfigError("\n".join(errors))

@@ -63,9 +63,14 @@ def labels_stage(prepared_dir: Path | str, out: Path | str, seed: int, train_sub
     log.info("wrote label table %s", out)
 
 
+TRAIN_SETTING_KEYS = ("model", "optimizer", "lr", "batch_size", "max_epochs", "stop_accuracy", "momentum",
+                      "normalize", "shuffle", "stop_on")
+
+
 def train_settings(pair_config: dict[str, Any], seed: int) -> TrainSettings:
-    keys = ("model", "optimizer", "lr", "batch_size", "max_epochs", "stop_accuracy", "momentum", "normalize")
-    return TrainSettings(**{k: pair_config[k] for k in keys}, seed=int(seed),
+    """A pair's validated config (defaults filled by latentgen.config) as the trainer's settings."""
+    given = {k: pair_config[k] for k in TRAIN_SETTING_KEYS if k in pair_config}
+    return TrainSettings(**given, seed=int(seed),
                          schedule=Schedule(**pair_config["checkpoints"]))
 
 

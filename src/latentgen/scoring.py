@@ -1,4 +1,5 @@
-"""Scoring one checkpoint: MASC and VeLPIC on every probed layer, the model itself, and the transfer.
+"""Scoring one checkpoint: MASC and VeLPIC on every probed layer, the model itself, and the transfer
+(bias zeroed, and for heads with a bias also the bias kept: ``transfer_bias``).
 
 Probes are fitted on the *corrupted* training labels (as the paper) and scored three ways:
 ``train_corrupted`` (against the labels the model was trained on), ``train_true`` (against the clean
@@ -93,11 +94,23 @@ def velpic_for_every_class(velpic: VeLPIC, num_classes: int) -> VeLPIC:
 
 def transfer_rows(model: torch.nn.Module, velpic: VeLPIC, data: TrainData, last_layer: str,
                   batch_size: int, device: torch.device) -> list[dict[str, Any]]:
-    """Accuracy of the real modified model (forward passes), not of VeLPIC relabelled."""
-    transferred = apply_velpic(model, velpic_for_every_class(velpic, data.num_classes)).to(device).eval()
-    accuracies = _accuracies(_predict(transferred, data.train_images, batch_size, device),
-                             _predict(transferred, data.test_images, batch_size, device), data)
-    return _rows(last_layer, "transfer", accuracies, None, 0.0)
+    """Accuracy of the real modified model (forward passes), not of VeLPIC relabelled.
+
+    ``transfer`` zeroes the head's bias (so it equals VeLPIC on the last layer exactly);
+    ``transfer_bias`` keeps the trained bias, the authors' second score, for heads that have one
+    (MLP, AlexNet; the CNN head has no bias).
+    """
+    velpic = velpic_for_every_class(velpic, data.num_classes)
+    variants = {"transfer": False}
+    if model.head.bias is not None:
+        variants["transfer_bias"] = True
+    rows = []
+    for probe, keep_bias in variants.items():
+        transferred = apply_velpic(model, velpic, keep_bias=keep_bias).to(device).eval()
+        accuracies = _accuracies(_predict(transferred, data.train_images, batch_size, device),
+                                 _predict(transferred, data.test_images, batch_size, device), data)
+        rows += _rows(last_layer, probe, accuracies, None, 0.0)
+    return rows
 
 
 def score_activations(activations: Activations, data: TrainData, layers: list[str], variance: float,

@@ -3,9 +3,14 @@
 The whole dataset lives on the device as one uint8 tensor; a batch is an index into it, so there is
 no per-sample Python work.  Every source of randomness is derived from the run's seed:
   * initialization: ``torch.manual_seed(seed)`` right before the model is built;
-  * batch order: a fresh generator seeded with (seed, epoch) each epoch.
+  * batch order: the dataset's own order (``shuffle=False``, as the authors' corrupted-label loader),
+    or, with ``shuffle=True``, a fresh generator seeded with (seed, epoch) each epoch.
 Because the order of epoch e does not depend on how many epochs ran in this process, a run resumed
 from its saved state (model, optimizer, history) continues exactly as an uninterrupted run would.
+
+Defaults follow the authors' code (docs/architecture.md, "Paper text, authors' code, latentgen"):
+inputs in [-1, 1] (``normalize="half"``), no shuffling, and the stop rule of their trainers: the
+*running* accuracy of an epoch (over its minibatches, on the corrupted labels) reaching the threshold.
 """
 
 from __future__ import annotations
@@ -38,15 +43,27 @@ class TrainingDivergedError(RuntimeError):
     """The loss stopped being finite: scores from such a run would be meaningless."""
 
 
+NORMALIZATIONS = ("unit", "half", "per_channel", "imagenet")
+STOP_RULES = ("running", "full_pass")
+IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
 @dataclass(frozen=True)
 class Schedule:
-    """Checkpoint epochs: 0, every ``early_every`` up to ``early_until``, then every ``late_every``."""
+    """Checkpoint epochs: 0, every ``early_every`` up to ``early_until``, then every ``late_every``,
+    plus ``extra_epochs`` (the authors' ``select_model`` also probes epoch 1)."""
 
     early_every: int = 2
     early_until: int = 20
     late_every: int = 5
+    extra_epochs: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra_epochs", tuple(sorted(int(e) for e in self.extra_epochs)))
 
     def is_checkpoint(self, epoch: int) -> bool:
+        if epoch in self.extra_epochs:
+            return True
         if epoch <= self.early_until:
             return epoch % self.early_every == 0
         return (epoch - self.early_until) % self.late_every == 0
@@ -64,9 +81,19 @@ class TrainSettings:
     stop_accuracy: float  # fraction of corrupted training labels fitted that ends training
     seed: int
     momentum: float = 0.0
-    normalize: str = "none"  # "none" (pixels / 255) or "per_channel" (mean/std of the training set)
+    # input scaling (see input_statistics): "unit" pixels / 255 (the paper's text), "half" [-1, 1] (the
+    # authors' Normalize(0.5, 0.5)), "per_channel" training-set mean/std, "imagenet" ImageNet mean/std
+    normalize: str = "half"
+    shuffle: bool = False  # the authors' corrupted-label loader keeps the dataset order
+    stop_on: str = "running"  # "running": the epoch's minibatch accuracy (authors); "full_pass": eval after it
     schedule: Schedule = field(default_factory=Schedule)
     eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.stop_on not in STOP_RULES:
+            raise ValueError(f"stop_on must be one of {STOP_RULES}, got {self.stop_on!r}")
 
     def fingerprint(self) -> str:
         blob = json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -125,11 +152,23 @@ def channel_statistics(images_uint8: np.ndarray) -> tuple[torch.Tensor, torch.Te
     return torch.tensor(scaled.mean(axis=axes)), torch.tensor(scaled.std(axis=axes))
 
 
+def input_statistics(normalize: str, images_uint8: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel (mean, std) applied to [0, 1]-scaled inputs, for each ``normalize`` choice."""
+    channels = images_uint8.shape[1]
+    if normalize == "per_channel":
+        return channel_statistics(images_uint8)
+    if normalize == "imagenet":
+        if channels != 3:
+            raise ValueError(f"normalize 'imagenet' needs RGB images, these have {channels} channel(s)")
+        return tuple(torch.tensor(values) for values in IMAGENET_MEAN_STD)  # type: ignore[return-value]
+    value = {"unit": (0.0, 1.0), "half": (0.5, 0.5)}[normalize]
+    return torch.full((channels,), value[0]), torch.full((channels,), value[1])
+
+
 def build_model(settings: TrainSettings, data: TrainData) -> ProbedNetwork:
     torch.manual_seed(settings.seed)
     model = build(settings.model, data.input_shape, data.num_classes)
-    if settings.normalize == "per_channel":
-        model.set_input_normalization(*channel_statistics(data.train_images))
+    model.set_input_normalization(*input_statistics(settings.normalize, data.train_images))
     return model
 
 
@@ -146,8 +185,10 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """The shuffled sample order of one epoch, a function of (seed, epoch) only."""
+def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> torch.Tensor:
+    """The sample order of one epoch: the dataset's order, or shuffled as a function of (seed, epoch) only."""
+    if not shuffle:
+        return torch.arange(n)
     generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
     return torch.randperm(n, generator=generator)
 
@@ -170,15 +211,17 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: list[torch.Tensor],
 
 
 def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, dev: DeviceData,
-                    settings: TrainSettings, epoch: int, progress: bool) -> float:
-    """One pass over the shuffled training set; returns the mean minibatch loss.
+                    settings: TrainSettings, epoch: int, progress: bool) -> tuple[float, float]:
+    """One pass over the training set; returns the mean minibatch loss and the running accuracy on the
+    corrupted labels (each minibatch's predictions before its update, what the authors' stop rule reads).
 
-    The loss is accumulated on the device and read once at the end, so a GPU never waits on the host.
+    Both are accumulated on the device and read once at the end, so a GPU never waits on the host.
     """
     model.train()
     n = dev.train_images.shape[0]
-    order = epoch_order(n, settings.seed, epoch).to(dev.train_images.device)
+    order = epoch_order(n, settings.seed, epoch, settings.shuffle).to(dev.train_images.device)
     loss_sum = torch.zeros((), device=dev.train_images.device)
+    correct = torch.zeros((), device=dev.train_images.device, dtype=torch.int64)
     starts = range(0, n, settings.batch_size)
     if progress:
         from tqdm import tqdm
@@ -192,7 +235,8 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, dev: Dev
         loss.backward()
         optimizer.step()
         loss_sum += loss.detach() * index.shape[0]
-    return loss_sum.item() / n
+        correct += (logits.detach().argmax(1) == dev.train_noisy[index]).sum()
+    return loss_sum.item() / n, correct.item() / n
 
 
 def train_in_memory(data: TrainData, settings: TrainSettings, epochs: range,
@@ -208,14 +252,17 @@ def train_in_memory(data: TrainData, settings: TrainSettings, epochs: range,
 
 
 def measure_epoch(model: nn.Module, dev: DeviceData, settings: TrainSettings, epoch: int,
-                  train_loss: float | None, seconds: float) -> dict[str, Any]:
+                  running: tuple[float, float] | None, seconds: float) -> dict[str, Any]:
+    """One history row; ``running`` is the epoch's (mean minibatch loss, running accuracy), None at epoch 0."""
     (acc_noisy, acc_true), eval_loss = evaluate(
         model, dev.train_images, [dev.train_noisy, dev.train_true], settings.eval_batch_size)
     (acc_test,), test_loss = evaluate(model, dev.test_images, [dev.test_labels], settings.eval_batch_size)
+    # epoch 0 has no minibatches: its loss and running accuracy are those of a full pass at initialization
+    train_loss, running_accuracy = running if running is not None else (eval_loss, acc_noisy)
     return {
         "epoch": epoch,
-        # epoch 0 has no minibatches: its loss is the full-pass loss of the initialization
-        "train_loss": eval_loss if train_loss is None else train_loss,
+        "train_loss": train_loss,
+        "train_accuracy_running": running_accuracy,
         "train_accuracy_corrupted": acc_noisy,
         "train_accuracy_true": acc_true,
         "test_accuracy": acc_test,
@@ -309,8 +356,16 @@ def _save_checkpoint(files: RunFiles, model: nn.Module, epoch: int, checkpoint_s
     checkpoint_sha256[path.name] = save_torch(model.state_dict(), path)
 
 
+def _stop_accuracy(row: dict[str, Any], settings: TrainSettings) -> float:
+    """The accuracy the stop rule reads (a resume state from before running accuracies: the full pass)."""
+    if settings.stop_on == "running":
+        return row.get("train_accuracy_running", row["train_accuracy_corrupted"])
+    return row["train_accuracy_corrupted"]
+
+
 def _stop_reason(row: dict[str, Any], settings: TrainSettings) -> str | None:
-    if row["train_accuracy_corrupted"] >= settings.stop_accuracy:
+    # epoch 0 never stops a run: its "running" accuracy is the initialization's full pass
+    if row["epoch"] > 0 and _stop_accuracy(row, settings) >= settings.stop_accuracy:
         return "reached_stop_accuracy"
     if row["epoch"] >= settings.max_epochs:
         return "reached_max_epochs"
@@ -328,9 +383,28 @@ def _check_finite(row: dict[str, Any], files: RunFiles, model: nn.Module) -> Non
             "epoch was kept. Lower the learning rate for this model and rerun.")
 
 
+NOT_LEARNING_EPOCH = 3  # the epoch at which a run whose loss is still at chance is flagged
+NOT_LEARNING_TOLERANCE = 0.01  # "at chance": the training loss within 1 % of ln K
+
+
+def not_learning(train_loss: float, num_classes: int) -> bool:
+    """A training loss still within 1 % of ln K, the loss of predicting every class equally."""
+    chance = float(np.log(num_classes))
+    return abs(train_loss - chance) <= NOT_LEARNING_TOLERANCE * chance
+
+
+def _warn_if_not_learning(row: dict[str, Any], num_classes: int, files: RunFiles) -> None:
+    """A dead network would make every figure of its run meaningless: say so in the job log."""
+    if row["epoch"] == NOT_LEARNING_EPOCH and not_learning(row["train_loss"], num_classes):
+        log.warning("run %s did not learn: training loss %.4f after epoch %d is within %d %% of ln K = %.4f "
+                    "(chance); its probes and figures show an untrained network. Lower the learning rate or "
+                    "check the data.", files.root, row["train_loss"], row["epoch"],
+                    round(100 * NOT_LEARNING_TOLERANCE), np.log(num_classes))
+
+
 def _log_epoch(row: dict[str, Any]) -> None:
-    log.info("epoch %4d  loss %.4f  train(corrupted) %.4f  train(true) %.4f  test %.4f  %.1fs",
-             row["epoch"], row["train_loss"], row["train_accuracy_corrupted"],
+    log.info("epoch %4d  loss %.4f  running %.4f  train(corrupted) %.4f  train(true) %.4f  test %.4f  %.1fs",
+             row["epoch"], row["train_loss"], row["train_accuracy_running"], row["train_accuracy_corrupted"],
              row["train_accuracy_true"], row["test_accuracy"], row["seconds"])
 
 
@@ -367,12 +441,13 @@ def train(data: TrainData, settings: TrainSettings, run_dir: Path | str,
     while reason is None:
         epoch = history[-1]["epoch"] + 1
         started = time.perf_counter()
-        loss = train_one_epoch(model, optimizer, dev, settings, epoch, progress)
-        row = measure_epoch(model, dev, settings, epoch, loss, 0.0)
+        running = train_one_epoch(model, optimizer, dev, settings, epoch, progress)
+        row = measure_epoch(model, dev, settings, epoch, running, 0.0)
         row["seconds"] = time.perf_counter() - started
         _check_finite(row, files, model)
         history.append(row)
         _log_epoch(row)
+        _warn_if_not_learning(row, data.num_classes, files)
         reason = _stop_reason(row, settings)
         if reason is not None or settings.schedule.is_checkpoint(epoch):
             _save_checkpoint(files, model, epoch, hashes)

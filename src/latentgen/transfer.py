@@ -55,11 +55,13 @@ def _class_vectors(velpic: VeLPIC, head: nn.Linear) -> np.ndarray:
     return vectors
 
 
-def apply_velpic(model: nn.Module, velpic: VeLPIC) -> nn.Module:
+def apply_velpic(model: nn.Module, velpic: VeLPIC, keep_bias: bool = False) -> nn.Module:
     """A deep copy of ``model`` whose ``head`` weight is ``velpic.vectors_`` and whose bias is zero.
 
     ``velpic`` must be fitted on the activations of ``model.probe_layers[-1]`` (the input of
-    ``model.head``) with labels 0..K-1.  The original model is not modified.
+    ``model.head``) with labels 0..K-1.  The original model is not modified.  ``keep_bias=True`` keeps
+    the trained bias instead (the authors' second transfer score for the MLP and AlexNet); the model
+    then no longer predicts exactly what VeLPIC predicts.
     """
     head = _head_of(model)
     vectors = _class_vectors(velpic, head)
@@ -68,6 +70,6 @@ def apply_velpic(model: nn.Module, velpic: VeLPIC) -> nn.Module:
     with torch.no_grad():
         weight = torch.from_numpy(vectors).to(dtype=new_head.weight.dtype, device=new_head.weight.device)
         new_head.weight.copy_(weight)  # (K, d): logit c = ⟨v_c, h⟩
-        if new_head.bias is not None:
+        if new_head.bias is not None and not keep_bias:
             new_head.bias.zero_()
     return transferred

@@ -50,8 +50,16 @@ def prepared_input(wildcards):
     return f"{prepared_dir(wildcards)}/meta.json"
 
 
+def label_seed(run_seed):
+    """The corruption a run trains on: the shared draw of `label_seed` (the authors' one fixed draw),
+    or, with `label_seed: null`, the run's own seed."""
+    shared = config["label_seed"]
+    return int(run_seed) if shared is None else shared
+
+
 def labels_input(wildcards):
-    return f"{RESULTS}/labels/{pair_dataset(wildcards)}/s{wildcards.seed}.parquet"
+    seed = label_seed(wildcards.seed)
+    return f"{RESULTS}/labels/{pair_dataset(wildcards)}/s{seed}.parquet"
 
 
 def all_runs(pairs=None, rates=None):
