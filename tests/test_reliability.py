@@ -373,7 +373,8 @@ def test_sigkill_during_training_and_during_scoring_then_rerun_equals_uninterrup
     history = pd.read_parquet(results / "runs" / RUN / "history.parquet").drop(columns="seconds")
     pd.testing.assert_frame_equal(history, pd.read_parquet(run.run_dir / "history.parquet").drop(columns="seconds"))
     scores = pd.read_parquet(results / SCORES_TARGET.split("/", 1)[1])
-    assert len(scores) == 2 * (1 + len(LAYERS) * 2 + 1) * 3  # epochs 0, 2 x (model, 4 layers x 2, transfer) x 3
+    # epochs 0, 2 x (model, 4 layers x 2, transfer, transfer_bias) x 3 splits
+    assert len(scores) == 2 * (1 + len(LAYERS) * 2 + 2) * 3
     assert_finite_scores(scores)
     assert_same_scores(scores, pd.concat([pd.read_parquet(run.fragment(e)) for e in (0, 2)], ignore_index=True))
 
@@ -785,7 +786,8 @@ def test_full_corruption_and_empty_or_single_sample_classes_score_finite(edge_ru
     counts = np.bincount(labels.loc[labels.split == "train", "c100"], minlength=10)
     assert counts.sum() == 10 and (counts == 0).any() and (counts == 1).any(), counts  # the cases were exercised
     scores = pd.read_parquet(workdir / SCORES_TARGET)
-    assert set(scores.corruption) == {100} and set(scores.probe) == {"model", "masc", "velpic", "transfer"}
+    assert set(scores.corruption) == {100} and set(scores.probe) == {"model", "masc", "velpic", "transfer",
+                                                                                "transfer_bias"}
     assert_finite_scores(scores)
     # the transfer pads the absent classes with zero vectors and still predicts what VeLPIC predicts
     keys = ["epoch", "layer", "split"]

@@ -15,11 +15,17 @@ import torch
 
 from latentgen.fileio import load_torch
 from latentgen.training import (
+    IMAGENET_MEAN_STD,
     Schedule,
     TrainData,
     TrainingDivergedError,
     TrainSettings,
+    build_model,
     checkpoint_path,
+    epoch_order,
+    input_statistics,
+    not_learning,
+    to_unit_float,
     train,
 )
 
@@ -56,6 +62,59 @@ def test_schedule_matches_the_paper():
     assert [e for e in range(21, 51) if alexnet.is_checkpoint(e)] == [30, 40, 50]
 
 
+def test_schedule_with_epoch_one_matches_the_authors_select_model():
+    # select_model (the seed repository's MASC_code.py): the initialization, epoch 1, every 2nd epoch
+    # to 20, then every 5th
+    authors = Schedule(early_every=2, early_until=20, late_every=5, extra_epochs=[1])
+    assert [e for e in range(0, 36) if authors.is_checkpoint(e)] == [0, 1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20,
+                                                                      25, 30, 35]
+
+
+@pytest.mark.parametrize("normalize, pixel_0, pixel_255", [("unit", 0.0, 1.0), ("half", -1.0, 1.0)])
+def test_input_scaling_choices_map_pixels_as_documented(normalize, pixel_0, pixel_255):
+    data = synthetic_data(n_train=16, n_test=4)
+    model = build_model(settings(normalize=normalize), data)
+    pixels = to_unit_float(torch.tensor([0, 255], dtype=torch.uint8)).view(2, 1, 1, 1)
+    assert model._normalize(pixels).flatten().tolist() == [pixel_0, pixel_255]
+
+
+def test_per_channel_and_imagenet_statistics():
+    data = synthetic_data(n_train=64, n_test=4)
+    mean, std = input_statistics("per_channel", data.train_images)
+    assert mean.item() == pytest.approx(data.train_images.mean() / 255) and std.item() > 0
+    rgb = np.zeros((2, 3, 4, 4), dtype=np.uint8)
+    assert [t.tolist() for t in input_statistics("imagenet", rgb)] == [list(v) for v in IMAGENET_MEAN_STD]
+    with pytest.raises(ValueError, match="needs RGB"):
+        input_statistics("imagenet", data.train_images)
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        settings(normalize="none")
+
+
+def test_unshuffled_order_is_the_dataset_order_for_every_seed_and_epoch():
+    assert torch.equal(epoch_order(7, seed=0, epoch=1, shuffle=False), torch.arange(7))
+    assert torch.equal(epoch_order(7, seed=3, epoch=9, shuffle=False), torch.arange(7))
+    assert not torch.equal(epoch_order(50, seed=0, epoch=1), epoch_order(50, seed=1, epoch=1))
+
+
+@pytest.mark.parametrize("stop_on, column", [("running", "train_accuracy_running"),
+                                             ("full_pass", "train_accuracy_corrupted")])
+def test_each_stop_rule_reads_its_own_accuracy(tmp_path, stop_on, column):
+    summary = train(synthetic_data(), settings(max_epochs=50, stop_accuracy=0.5, lr=0.05, stop_on=stop_on),
+                    tmp_path)
+    assert summary["stop_reason"] == "reached_stop_accuracy"
+    history = pd.read_parquet(tmp_path / "history.parquet")
+    assert history[column].iloc[-1] >= 0.5
+    assert (history[column].iloc[1:-1] < 0.5).all()  # epoch 0 never stops a run
+    assert summary["final_epoch"] in summary["checkpoint_epochs"]
+
+
+def test_a_run_that_does_not_learn_is_flagged_in_the_log(tmp_path, caplog):
+    assert not_learning(2.30, 10) and not not_learning(2.0, 10)
+    with caplog.at_level("WARNING", logger="latentgen"):
+        train(synthetic_data(n_train=64, n_test=16), settings(lr=1e-12, max_epochs=3), tmp_path)
+    assert "did not learn" in caplog.text and "ln K" in caplog.text
+
+
 def test_run_writes_checkpoints_history_and_provenance(tmp_path):
     summary = train(synthetic_data(), settings(max_epochs=6), tmp_path, provenance={"run": "mlp-x/c25/s0"})
     # 0, 2, 4 (every 2 to 4), 7 would be next (every 3 after 4); 6 is the final epoch
@@ -65,22 +124,14 @@ def test_run_writes_checkpoints_history_and_provenance(tmp_path):
     assert not checkpoint_path(tmp_path, 5).exists()
     history = pd.read_parquet(tmp_path / "history.parquet")
     assert list(history.epoch) == list(range(7))
-    assert {"train_loss", "train_accuracy_corrupted", "train_accuracy_true", "test_accuracy", "seconds"} <= set(history)
+    assert {"train_loss", "train_accuracy_running", "train_accuracy_corrupted", "train_accuracy_true",
+            "test_accuracy", "seconds"} <= set(history)
     on_disk = json.loads((tmp_path / "run.json").read_text())
     assert on_disk["run"] == "mlp-x/c25/s0" and on_disk["settings"]["seed"] == 0
     assert on_disk["latentgen_version"] and on_disk["stop_reason"] == "reached_max_epochs"
     assert not (tmp_path / "resume.pt").exists()
     state = load_torch(checkpoint_path(tmp_path, 6))
     assert set(state) >= {"head.weight", "input_mean"}
-
-
-def test_stops_at_the_accuracy_threshold(tmp_path):
-    summary = train(synthetic_data(), settings(max_epochs=50, stop_accuracy=0.5, lr=0.05), tmp_path)
-    assert summary["stop_reason"] == "reached_stop_accuracy"
-    history = pd.read_parquet(tmp_path / "history.parquet")
-    assert history.train_accuracy_corrupted.iloc[-1] >= 0.5
-    assert (history.train_accuracy_corrupted.iloc[:-1] < 0.5).all()
-    assert summary["final_epoch"] in summary["checkpoint_epochs"]
 
 
 def test_same_seed_reproduces_and_other_seed_differs(tmp_path):

@@ -160,9 +160,9 @@ def input_statistics(normalize: str, images_uint8: np.ndarray) -> tuple[torch.Te
     if normalize == "imagenet":
         if channels != 3:
             raise ValueError(f"normalize 'imagenet' needs RGB images, these have {channels} channel(s)")
-        return tuple(torch.tensor(values) for values in IMAGENET_MEAN_STD)  # type: ignore[return-value]
-    value = {"unit": (0.0, 1.0), "half": (0.5, 0.5)}[normalize]
-    return torch.full((channels,), value[0]), torch.full((channels,), value[1])
+        return tuple(torch.tensor(values, dtype=torch.float64) for values in IMAGENET_MEAN_STD)  # type: ignore
+    mean, std = {"unit": (0.0, 1.0), "half": (0.5, 0.5)}[normalize]
+    return torch.full((channels,), mean, dtype=torch.float64), torch.full((channels,), std, dtype=torch.float64)
 
 
 def build_model(settings: TrainSettings, data: TrainData) -> ProbedNetwork:
