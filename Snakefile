@@ -34,6 +34,7 @@ localrules:
     collect_run,
     aggregate,
     summary,
+    claims,
     figure,
 
 
@@ -42,4 +43,5 @@ rule all:
     input:
         scores=f"{RESULTS}/scores.parquet",
         summary=f"{RESULTS}/summary.csv",
+        claims=f"{RESULTS}/claims.csv",
         figures=figure_targets(),

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from latentgen.figure_specs import APPENDIX_PAIRS, MAIN_PAIRS, buildable_figures
+from latentgen.figure_specs import ALL_RATES, APPENDIX_PAIRS, MAIN_PAIRS, buildable_figures
 from latentgen.figures import (
     FIGURES,
+    correct_labels_percent,
     figure_pairs_and_rates,
     figure_plot_data,
     final_epoch_summary,
@@ -91,7 +92,26 @@ def test_figures_without_configured_pairs_or_rates_are_empty() -> None:
         assert figure_pairs_and_rates(number, PAIRS, RATES) == ([], [])
     assert figure_pairs_and_rates(1, PAIRS, [0, 100]) == ([], [])
     assert buildable_figures(PAIRS, RATES) == [1, 2, 3, 4, 6, 8, 9, 11, 13]
-    assert buildable_figures(list(APPENDIX_PAIRS), [0]) == [10, 12, 14]
+    assert buildable_figures(list(APPENDIX_PAIRS), [0]) == [5, 7, 10, 12, 14]
+
+
+def test_every_pair_and_rate_is_in_a_masc_and_a_velpic_figure() -> None:
+    """Figures 5 and 7 show the appendix pairs at every rate, as 10, 12 and 14 do (the main pairs split them
+    over 1/2 and 4/6)."""
+    for probe in ("masc", "velpic"):
+        for pair in MAIN_PAIRS + APPENDIX_PAIRS:
+            shown = {rate for spec in FIGURES.values() if spec.probe == probe and pair in spec.pairs
+                     for rate in spec.rates}
+            assert shown == set(ALL_RATES), (probe, pair)
+    for number in (5, 7, 10, 12, 14):
+        assert FIGURES[number].rates == ALL_RATES
+
+
+def test_the_correct_labels_line_is_on_the_training_accuracy_figures() -> None:
+    assert {n for n, spec in FIGURES.items() if spec.correct_labels_line} == {13, 14}
+    assert correct_labels_percent("mlp-mnist", 0) == 100.0
+    assert correct_labels_percent("mlp-mnist", 80) == pytest.approx(28.0)  # 1 - 0.8 * (1 - 1/10)
+    assert correct_labels_percent("alexnet-tiny_imagenet", 100) == pytest.approx(0.5)  # 1/200
 
 
 def test_unknown_figure_number_is_a_value_error() -> None:
@@ -119,6 +139,21 @@ def test_layer_figure_data_is_mean_min_max_over_seeds_in_percent(scores: pd.Data
     assert row["n_seeds"] == 2 and row["label"] == "FC2" and row["role"] == "probe"
     reference = data[data["role"] == "reference"]
     assert set(reference["series"]) == {"model"} and set(reference["label"]) == {"Model (standard training)"}
+
+
+def test_a_run_that_stopped_counts_with_its_final_values() -> None:
+    """Seed 0 stops at epoch 4, seed 1 at 8: at 6 and 8 seed 0's epoch-4 value enters the mean and range."""
+    table = make_scores(epochs_by_seed={0: [0, 2, 4], 1: [0, 2, 4, 6, 8]})
+    data = figure_plot_data(table, 2, LAYER_ORDER)
+    line = data[(data["pair"] == "mlp-mnist") & (data["corruption"] == 40) & (data["series"] == "fc3")]
+    line = line.set_index("epoch")
+    stopped = 100 * synthetic_value("mlp-mnist", 40, 0, 4, "fc3", "velpic", "test")
+    for epoch in (6, 8):
+        running = 100 * synthetic_value("mlp-mnist", 40, 1, epoch, "fc3", "velpic", "test")
+        assert line.loc[epoch, "mean"] == pytest.approx((stopped + running) / 2)
+        assert line.loc[epoch, "min"] == pytest.approx(min(stopped, running))
+        assert line.loc[epoch, "max"] == pytest.approx(max(stopped, running))
+    assert line["n_seeds"].tolist() == [2] * 5 and line["n_carried"].tolist() == [0, 0, 0, 1, 1]
 
 
 def test_difference_is_velpic_minus_masc_per_seed_in_points(scores: pd.DataFrame) -> None:

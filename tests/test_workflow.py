@@ -49,6 +49,21 @@ def test_end_to_end_outputs(finished):
     assert {"model_test_accuracy", "velpic_test_accuracy", "transfer_test_accuracy"} <= set(summary.columns)
 
 
+def test_claims_table_of_the_tiny_run(finished):
+    """The claims rule reads the scores and every run's history: setting rows at 80 % only, one row per run."""
+    workdir, _ = finished
+    claims = pd.read_csv(workdir / "results" / "claims.csv")
+    settings = claims[claims.claim != "run_learned"]
+    assert set(settings.corruption) == {80} and set(settings.pair) == {"mlp-mnist", "cnn-fashion_mnist"}
+    assert set(claims.holds) <= {"yes", "no"} and claims.criterion.notna().all()
+    exact = settings[settings.claim == "transfer_equals_velpic"]
+    assert len(exact) == 2 and set(exact.holds) == {"yes"} and set(exact.value) == {0.0}
+    learned = claims[claims.claim == "run_learned"]
+    assert sorted(zip(learned.pair, learned.corruption)) == [("cnn-fashion_mnist", 0), ("cnn-fashion_mnist", 80),
+                                                            ("mlp-mnist", 0), ("mlp-mnist", 80)]
+    assert set(learned.epoch) == {2}  # two epochs trained: the last one is checked
+
+
 def test_transfer_accuracy_equals_velpic_on_the_last_layer(finished):
     workdir, _ = finished
     scores = pd.read_parquet(workdir / "results" / "scores.parquet")

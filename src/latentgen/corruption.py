@@ -52,3 +52,12 @@ def corruption_table(
     for rate in sorted(rates_percent):
         columns[f"c{rate}"] = corrupt_labels(labels, rate / 100.0, num_classes, seed)[0]
     return columns
+
+
+def expected_correct_fraction(rate: float, num_classes: int) -> float:
+    """Expected fraction of labels still correct after corruption at ``rate`` (a fraction): 1 - rate (1 - 1/K).
+
+    A re-drawn label is right with probability 1/K. Figures 13 and 14 draw it as the level a model that fits
+    the corrupted labels only where they are correct would reach on them.
+    """
+    return 1.0 - rate * (1.0 - 1.0 / num_classes)

@@ -20,6 +20,9 @@ ALL_RATES: tuple[int, ...] = (0, 20, 40, 60, 80, 100)
 MIDDLE_RATES: tuple[int, ...] = (20, 40, 60, 80)
 EXTREME_RATES: tuple[int, ...] = (0, 100)
 
+# The appendix has no separate 0 % / 100 % figures (the main pairs have 4, 6, 9 and 11), so its MASC and VeLPIC
+# figures 5 and 7 show every rate, as its difference, transfer and training figures 10, 12 and 14 do.
+
 # The difference figures subtract the second probe from the first, per seed, epoch and layer.
 DIFFERENCE_PROBES: tuple[str, str] = ("velpic", "masc")
 
@@ -36,6 +39,8 @@ class FigureSpec:
     split: which accuracy is plotted, for the probe and for the model reference alike.
     pair_group: ``"main"`` or ``"appendix"`` (see PAIR_GROUPS).
     rates: corruption percentages shown as rows, in row order.
+    correct_labels_line: draw the fraction of correct training labels, 1 - c (1 - 1/K), in every panel
+        (figures 13 and 14, whose caption compares the training accuracy against it).
     """
 
     number: int
@@ -45,6 +50,11 @@ class FigureSpec:
     pair_group: str
     rates: tuple[int, ...]
     title: str
+
+    @property
+    def correct_labels_line(self) -> bool:
+        # Accuracy on the corrupted training labels: the fraction still correct is the natural level to compare.
+        return self.split == "train_corrupted"
 
     @property
     def pairs(self) -> tuple[str, ...]:
@@ -67,11 +77,11 @@ FIGURES: dict[int, FigureSpec] = {
               "Model test accuracy with the VeLPIC weight intervention vs standard training"),
         _spec(4, "layers", "masc", "test", "main", EXTREME_RATES,
               "MASC test accuracy of each layer during training, 0 % and 100 % corruption"),
-        _spec(5, "layers", "masc", "test", "appendix", MIDDLE_RATES,
+        _spec(5, "layers", "masc", "test", "appendix", ALL_RATES,
               "MASC test accuracy of each layer during training (appendix pairs)"),
         _spec(6, "layers", "velpic", "test", "main", EXTREME_RATES,
               "VeLPIC test accuracy of each layer during training, 0 % and 100 % corruption"),
-        _spec(7, "layers", "velpic", "test", "appendix", MIDDLE_RATES,
+        _spec(7, "layers", "velpic", "test", "appendix", ALL_RATES,
               "VeLPIC test accuracy of each layer during training (appendix pairs)"),
         _spec(8, "difference", "velpic-masc", "test", "main", MIDDLE_RATES,
               "Test accuracy difference VeLPIC \u2212 MASC per layer, in percentage points (pp)"),

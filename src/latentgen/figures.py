@@ -1,7 +1,8 @@
 """The paper's figures 1-14 from the tidy scores table, and the final-epoch summary for the report.
 
 Every figure is a grid: one column per model-dataset pair, one row per corruption rate, epochs on x.
-Lines are the mean over seeds and the shading the min-max range over seeds. The aggregation is a pure
+Lines are the mean over seeds and the shading the min-max range over seeds, a run that stopped earlier counted
+with its final values up to the setting's last epoch (``latentgen.seed_means``). The aggregation is a pure
 function (``figure_plot_data``) so what is drawn can be tested without looking at pixels.
 
 Figures are built on ``matplotlib.figure.Figure`` objects, never through pyplot: no display is needed,
@@ -26,6 +27,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from latentgen.corruption import expected_correct_fraction
+from latentgen.datasets import DATASETS
 from latentgen.figure_specs import (
     DIFFERENCE_PROBES,
     FIGURES,
@@ -33,6 +36,7 @@ from latentgen.figure_specs import (
     figure_pairs_and_rates,
     figure_spec,
 )
+from latentgen.seed_means import run_final_epochs, seed_spread
 
 __all__ = [
     "FIGURES",
@@ -70,7 +74,8 @@ DATASET_NAMES = {
 }
 
 RUN_KEYS = ["pair", "model", "dataset", "corruption", "seed"]
-PLOT_DATA_COLUMNS = ["pair", "corruption", "epoch", "series", "label", "role", "mean", "min", "max", "n_seeds"]
+PLOT_DATA_COLUMNS = ["pair", "corruption", "epoch", "series", "label", "role", "mean", "min", "max", "n_seeds",
+                     "n_carried"]
 
 # Series keys besides layer names, and how the legend names them.
 MODEL_SERIES = "model"
@@ -82,6 +87,10 @@ SERIES_LABELS = {
 # The reference is black so it never shares a colour with a layer; dotted as in the paper.
 REFERENCE_COLOR = "black"
 REFERENCE_LINESTYLE = ":"
+# The fraction of correct labels (figures 13, 14): grey and dashed, apart from the dotted model line.
+CORRECT_LABELS_COLOR = "0.45"
+CORRECT_LABELS_LINESTYLE = "--"
+CORRECT_LABELS_LABEL = "Correct labels, 1 \u2212 c(1 \u2212 1/K)"
 RANGE_ALPHA = 0.18
 # Accuracies are plotted on 0-100 %; a little headroom keeps lines at exactly 0 or 100 visible.
 ACCURACY_LIMITS = (-3.0, 103.0)
@@ -112,6 +121,13 @@ def series_label(series: str) -> str:
 
 def rate_label(rate: int) -> str:
     return f"Corruption {rate} %"
+
+
+def correct_labels_percent(pair: str, rate: int) -> float:
+    """Percent of training labels still correct at ``rate`` % corruption of ``pair``'s dataset (K from its
+    facts in ``latentgen.datasets``)."""
+    dataset = pair.partition("-")[2]
+    return 100.0 * expected_correct_fraction(rate / 100.0, DATASETS[dataset].num_classes)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -148,17 +164,6 @@ def merge_layer_orders(orders: list[list[str]]) -> list[str]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _seed_spread(values: pd.DataFrame, value_column: str, keys: list[str]) -> pd.DataFrame:
-    """Mean, min, max and count over seeds of ``value_column`` per ``keys``.
-
-    Runs stop at different epochs (training ends at an accuracy threshold), so late epochs may average fewer
-    seeds; ``n_seeds`` records how many contributed.
-    """
-    grouped = values.groupby(keys, sort=True, observed=True)[value_column]
-    spread = grouped.agg(["mean", "min", "max", "count"]).rename(columns={"count": "n_seeds"})
-    return spread.reset_index()
-
-
 def _select(scores: pd.DataFrame, probe: str, split: str, pairs: list[str], rates: list[int]) -> pd.DataFrame:
     rows = scores[
         (scores["probe"] == probe)
@@ -171,7 +176,7 @@ def _select(scores: pd.DataFrame, probe: str, split: str, pairs: list[str], rate
 
 def _layer_series(scores: pd.DataFrame, spec: FigureSpec) -> pd.DataFrame:
     rows = _select(scores, spec.probe, spec.split, list(spec.pairs), list(spec.rates))
-    return _seed_spread(rows, "percent", ["pair", "corruption", "epoch", "layer"]).rename(columns={"layer": "series"})
+    return seed_spread(rows, "percent", ["layer"]).rename(columns={"layer": "series"})
 
 
 def _transfer_series(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[str, list[str]] | None) -> pd.DataFrame:
@@ -185,7 +190,7 @@ def _transfer_series(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[s
         last_layer = max(pair_rows["layer"].unique(), key=order.index)
         keep.append(pair_rows[pair_rows["layer"] == last_layer])
     rows = pd.concat(keep) if keep else rows
-    spread = _seed_spread(rows, "percent", ["pair", "corruption", "epoch"])
+    spread = seed_spread(rows, "percent")
     return spread.assign(series=TRANSFER_SERIES)
 
 
@@ -198,13 +203,13 @@ def _difference_series(scores: pd.DataFrame, spec: FigureSpec) -> pd.DataFrame:
     second = _select(scores, subtrahend, spec.split, list(spec.pairs), list(spec.rates))[keys + ["percent"]]
     both = first.merge(second, on=keys, suffixes=("_minuend", "_subtrahend"), validate="one_to_one")
     both = both.assign(difference=both["percent_minuend"] - both["percent_subtrahend"])
-    spread = _seed_spread(both, "difference", ["pair", "corruption", "epoch", "layer"])
+    spread = seed_spread(both, "difference", ["layer"])
     return spread.rename(columns={"layer": "series"})
 
 
 def _model_reference(scores: pd.DataFrame, spec: FigureSpec) -> pd.DataFrame:
     rows = _select(scores, "model", spec.split, list(spec.pairs), list(spec.rates))
-    return _seed_spread(rows, "percent", ["pair", "corruption", "epoch"]).assign(series=MODEL_SERIES)
+    return seed_spread(rows, "percent").assign(series=MODEL_SERIES)
 
 
 def figure_plot_data(
@@ -214,7 +219,8 @@ def figure_plot_data(
 
     Columns: pair, corruption, epoch, series (layer name, ``"transfer"`` or ``"model"``), label (legend text),
     role (``"probe"`` for the compared lines, ``"reference"`` for the dotted model line), mean, min, max
-    (over seeds, in % accuracy; in percentage points for the difference figures), n_seeds.
+    (over seeds, in % accuracy; in percentage points for the difference figures), n_seeds (always every run of
+    the panel) and n_carried (how many of them had stopped and count with their final values).
     Only the figure's own pairs and rates are kept. The difference figures have no reference rows: their
     reference is the constant zero line.
     """
@@ -232,6 +238,7 @@ def figure_plot_data(
     data = data.assign(label=data["series"].map(series_label))
     data["corruption"] = data["corruption"].astype(int)
     data["n_seeds"] = data["n_seeds"].astype(int)
+    data["n_carried"] = data["n_carried"].astype(int)
     return data[PLOT_DATA_COLUMNS].sort_values(["pair", "corruption", "role", "series", "epoch"], ignore_index=True)
 
 
@@ -337,6 +344,9 @@ def _legend_handles(spec: FigureSpec, series_order: list[str], colors: dict[str,
     if spec.kind == "difference":
         handles.append(Line2D([], [], color=REFERENCE_COLOR, linestyle=REFERENCE_LINESTYLE, linewidth=1.2,
                               label="Zero (no difference)"))
+    if spec.correct_labels_line:
+        handles.append(Line2D([], [], color=CORRECT_LABELS_COLOR, linestyle=CORRECT_LABELS_LINESTYLE,
+                              linewidth=1.2, label=CORRECT_LABELS_LABEL))
     if shade:
         handles.append(Patch(facecolor="0.5", alpha=0.35, linewidth=0, label=f"Min\u2013max range over {seeds_text}"))
     return handles
@@ -351,8 +361,7 @@ def _seeds_text(plot_data: pd.DataFrame) -> str:
 
 
 def _runs_stop_at_different_epochs(plot_data: pd.DataFrame) -> bool:
-    runs_per_panel = plot_data.groupby(["pair", "corruption"])["n_seeds"].transform("max")
-    return bool((plot_data["n_seeds"] < runs_per_panel).any())
+    return bool((plot_data["n_carried"] > 0).any())
 
 
 def _figure_title(spec: FigureSpec, note: str, width_inches: float, font_size: float) -> str:
@@ -366,8 +375,9 @@ def _figure_note(plot_data: pd.DataFrame, seeds_text: str, shaded: bool) -> str:
     shading = ", shading: min\u2013max range" if shaded else ""
     note = f"Lines: mean over {seeds_text}{shading}; columns: model \u2013 dataset; rows: label corruption rate."
     if _runs_stop_at_different_epochs(plot_data):
-        # Training stops at an accuracy threshold, so seeds end at different epochs; say why lines may step.
-        note += " Runs stop at different epochs; later points average the runs still training."
+        # Training stops at an accuracy threshold, so seeds end at different epochs; say what the later points are.
+        note += (" A run that stopped earlier counts with its final values up to the last epoch of the setting's "
+                 "longest run.")
     return note
 
 
@@ -455,6 +465,9 @@ def _build_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[str], r
                 _draw_panel(ax, panel, series_order, colors, style["shade_range"])
             if spec.kind == "difference":
                 ax.axhline(0.0, color=REFERENCE_COLOR, linestyle=REFERENCE_LINESTYLE, linewidth=1.2, zorder=4)
+            if spec.correct_labels_line:
+                ax.axhline(correct_labels_percent(pair, rate), color=CORRECT_LABELS_COLOR,
+                           linestyle=CORRECT_LABELS_LINESTYLE, linewidth=1.2, zorder=1.5)
             if row == 0:
                 ax.set_title(pair_title(pair), fontweight="bold")
             if col == 0:
@@ -512,7 +525,7 @@ def final_epoch_summary(scores: pd.DataFrame, layer_order: dict[str, list[str]] 
     Accuracies are fractions in [0, 1], as in ``scores``. Runs end at different epochs (accuracy threshold), so
     the final epoch is taken per run, never a global maximum.
     """
-    final_epochs = scores.groupby(RUN_KEYS, observed=True)["epoch"].max().rename("final_epoch").reset_index()
+    final_epochs = run_final_epochs(scores, ["pair", "model", "dataset", "corruption"])
     at_final = scores[scores["split"] == "test"].merge(final_epochs, on=RUN_KEYS)
     at_final = at_final[at_final["epoch"] == at_final["final_epoch"]]
     run_and_epoch = RUN_KEYS + ["final_epoch"]

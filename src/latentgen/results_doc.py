@@ -1,6 +1,7 @@
-"""docs/results.md from a finished scores table: final-epoch numbers per pair, rate and layer.
+"""docs/results.md from a finished scores table: final-epoch numbers per pair, rate and layer, and the claims.
 
-    python -m latentgen.results_doc results/quickstart/scores.parquet docs/results.md "make quickstart"
+    python -m latentgen.results_doc results/quickstart/scores.parquet docs/results.md "make quickstart" \
+        [results/quickstart/claims.csv]
 """
 
 from __future__ import annotations
@@ -31,7 +32,41 @@ def _table(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
-def results_markdown(scores: pd.DataFrame, command: str) -> str:
+# How a claim's value and reference read in the table, by unit.
+UNIT_FORMATS = {"pp": "{:.2f} pp", "%": "{:.2f} %", "nats": "{:.3f} nats", "layers": "{:g}"}
+
+
+def _claim_number(value: float, unit: str) -> str:
+    return "" if pd.isna(value) else UNIT_FORMATS.get(unit, "{:g}").format(value)
+
+
+def _claim_runs(row: pd.Series) -> str:
+    return f"mean of {row.n_seeds}" if pd.isna(row.seed) else f"seed {int(row.seed)}"
+
+
+def _cell(text: object) -> str:
+    """Table cell text: a criterion such as "max |transfer - VeLPIC|" must not split its row."""
+    return "" if pd.isna(text) else str(text).replace("|", "\\|")
+
+
+def claims_markdown(claims: pd.DataFrame) -> str:
+    """The claims table (``latentgen.claims.claims_table`` or claims.csv read back) as Markdown, one line each."""
+    held = int((claims["holds"] == "yes").sum())
+    lines = [f"{held} of {len(claims)} claims hold (criteria on seed means of the test accuracy, each stopped "
+             "run counted with its final values up to its setting's last epoch; run_learned is per run).", "",
+             "| pair | corruption % | runs | claim | subject | layer | epoch | value | reference | criterion | "
+             "detail | holds |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in claims.itertuples(index=False):
+        epoch = "" if pd.isna(row.epoch) else int(row.epoch)
+        lines.append(f"| {row.pair} | {row.corruption} | {_claim_runs(row)} | {row.claim} | {row.subject} | "
+                     f"{row.layer} | {epoch} | {_claim_number(row.value, row.unit)} | "
+                     f"{_claim_number(row.reference, row.unit)} | {_cell(row.criterion)} | {_cell(row.detail)} | "
+                     f"{row.holds} |")
+    return "\n".join(lines) + "\n"
+
+
+def results_markdown(scores: pd.DataFrame, command: str, claims: pd.DataFrame | None = None) -> str:
     summary = final_epoch_summary(scores)
     header = [
         "# Results",
@@ -42,12 +77,16 @@ def results_markdown(scores: pd.DataFrame, command: str) -> str:
         "*transfer* is the model with its pre-softmax weights replaced by the VeLPIC vectors of the last layer.",
         "",
     ]
-    return "\n".join(header + _table(summary)) + "\n"
+    text = "\n".join(header + _table(summary)) + "\n"
+    if claims is not None:
+        text += "\n## Claims\n\n" + claims_markdown(claims)
+    return text
 
 
 def main(argv: list[str]) -> None:
     scores_path, out, command = argv[1], argv[2], argv[3]
-    text = results_markdown(read_parquet(scores_path, what="scores table"), command)
+    claims = pd.read_csv(argv[4]) if len(argv) > 4 else None
+    text = results_markdown(read_parquet(scores_path, what="scores table"), command, claims)
     with atomic_path(Path(out)) as tmp:
         tmp.write_text(text)
 

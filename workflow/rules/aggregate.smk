@@ -1,4 +1,4 @@
-# Every run's scores in one tidy table, and the final-epoch summary (for the report).
+# Every run's scores in one tidy table, the final-epoch summary and the claims table (for the report).
 
 
 rule aggregate:
@@ -38,3 +38,21 @@ rule summary:
         layer_order=layer_order(),
     script:
         "../scripts/summary.py"
+
+
+rule claims:
+    input:
+        scores=f"{RESULTS}/scores.parquet",
+        histories=run_histories(),
+    output:
+        table=report(
+            f"{RESULTS}/claims.csv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
+    log:
+        f"{RESULTS}/logs/claims.log",
+    conda:
+        "../../environment.yml"
+    script:
+        "../scripts/claims.py"

@@ -115,6 +115,14 @@ def run_tables(pairs=None, rates=None):
     ]
 
 
+def run_histories(pairs=None, rates=None):
+    """Training histories of the runs: the claims table checks from them that each run learned."""
+    return [
+        f"{RESULTS}/runs/{run_path(*run)}/history.parquet"
+        for run in all_runs(pairs, rates)
+    ]
+
+
 def layer_order():
     return {config["pairs"][p]["model"]: scored_layers(p) for p in config["pairs"]}
 
