@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
+from latentgen.claims import has_learned
 from latentgen.fileio import load_torch
 from latentgen.training import (
     IMAGENET_MEAN_STD,
@@ -24,7 +25,6 @@ from latentgen.training import (
     checkpoint_path,
     epoch_order,
     input_statistics,
-    not_learning,
     to_unit_float,
     train,
 )
@@ -109,7 +109,7 @@ def test_each_stop_rule_reads_its_own_accuracy(tmp_path, stop_on, column):
 
 
 def test_a_run_that_does_not_learn_is_flagged_in_the_log(tmp_path, caplog):
-    assert not_learning(2.30, 10) and not not_learning(2.0, 10)
+    assert not has_learned(2.30, 10) and has_learned(2.0, 10)
     with caplog.at_level("WARNING", logger="latentgen"):
         train(synthetic_data(n_train=64, n_test=16), settings(lr=1e-12, max_epochs=3), tmp_path)
     assert "did not learn" in caplog.text and "ln K" in caplog.text

@@ -190,6 +190,11 @@ def _setting_claims(means: pd.DataFrame, runs: pd.DataFrame, pair: str,
     return [{**row, "seed": pd.NA, "n_seeds": n_seeds} for row in rows]
 
 
+def has_learned(train_loss: float, num_classes: int) -> bool:
+    """A training loss more than 1 % below ln K, the loss of a uniform guess (the job log warns otherwise)."""
+    return train_loss < (1.0 - LEARNING_TOLERANCE) * math.log(num_classes)
+
+
 def learning_rows(histories: pd.DataFrame) -> list[dict]:
     """One row per run below 100 % corruption: did its training loss leave ln K by epoch 3 (or its last)?
 
@@ -201,7 +206,7 @@ def learning_rows(histories: pd.DataFrame) -> list[dict]:
         epoch = min(LEARNING_CHECK_EPOCH, int(history["epoch"].max()))
         loss = float(history.loc[history["epoch"] == epoch, "train_loss"].iloc[0])
         uniform = math.log(int(history["num_classes"].iloc[0]))
-        learned = loss < (1.0 - LEARNING_TOLERANCE) * uniform
+        learned = has_learned(loss, int(history["num_classes"].iloc[0]))
         rows.append({"pair": pair, "corruption": int(corruption), "seed": int(seed), "n_seeds": 1,
                      **_row("run_learned", "model", "output", epoch, loss, uniform, "nats",
                             f"training loss at epoch {epoch} more than {100 * LEARNING_TOLERANCE:.0f} % below "

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from latentgen import __version__
+from latentgen.claims import LEARNING_CHECK_EPOCH, LEARNING_TOLERANCE, has_learned
 from latentgen.devices import assign_device
 from latentgen.fileio import file_sha256, load_torch, save_torch, write_json, write_parquet
 from latentgen.models import ProbedNetwork, build
@@ -383,23 +384,14 @@ def _check_finite(row: dict[str, Any], files: RunFiles, model: nn.Module) -> Non
             "epoch was kept. Lower the learning rate for this model and rerun.")
 
 
-NOT_LEARNING_EPOCH = 3  # the epoch at which a run whose loss is still at chance is flagged
-NOT_LEARNING_TOLERANCE = 0.01  # "at chance": the training loss within 1 % of ln K
-
-
-def not_learning(train_loss: float, num_classes: int) -> bool:
-    """A training loss still within 1 % of ln K, the loss of predicting every class equally."""
-    chance = float(np.log(num_classes))
-    return abs(train_loss - chance) <= NOT_LEARNING_TOLERANCE * chance
-
-
 def _warn_if_not_learning(row: dict[str, Any], num_classes: int, files: RunFiles) -> None:
-    """A dead network would make every figure of its run meaningless: say so in the job log."""
-    if row["epoch"] == NOT_LEARNING_EPOCH and not_learning(row["train_loss"], num_classes):
-        log.warning("run %s did not learn: training loss %.4f after epoch %d is within %d %% of ln K = %.4f "
-                    "(chance); its probes and figures show an untrained network. Lower the learning rate or "
-                    "check the data.", files.root, row["train_loss"], row["epoch"],
-                    round(100 * NOT_LEARNING_TOLERANCE), np.log(num_classes))
+    """A dead network would make every figure of its run meaningless: say so in the job log (the claims
+    table flags the same runs by the same rule)."""
+    if row["epoch"] == LEARNING_CHECK_EPOCH and not has_learned(row["train_loss"], num_classes):
+        log.warning("run %s did not learn: training loss %.4f after epoch %d is within %d %% of ln K = %.4f, "
+                    "the loss of a uniform guess (expected only when every label is random); its probes and "
+                    "figures show an untrained network. Lower the learning rate or check the data.",
+                    files.root, row["train_loss"], row["epoch"], round(100 * LEARNING_TOLERANCE), np.log(num_classes))
 
 
 def _log_epoch(row: dict[str, Any]) -> None:
