@@ -196,6 +196,18 @@ def test_velpic_sign_rule_makes_mean_projection_non_negative(real):
     np.testing.assert_allclose(flipped.vectors_, -VeLPIC().fit(data.train, real.noisy_labels).vectors_, atol=1e-6)
 
 
+def test_velpic_sign_rule_equals_the_authors_all_data_rule_on_non_negative_layers(real):
+    """The authors flip a class vector when the mean projection of *all* training activations is negative;
+    ours looks at the class's own activations.  On post-ReLU layers (every probed layer) both pick the same
+    sign: the top eigenvector of a non-negative class is a non-negative vector up to sign."""
+    for layer in ("fc1", "fc4"):
+        X = real.layers[layer].train
+        assert X.min() >= 0
+        velpic = VeLPIC().fit(X, real.noisy_labels)
+        projections_of_all_data = X @ velpic.vectors_.T  # (n, K)
+        assert np.all(projections_of_all_data.mean(axis=0) >= 0)
+
+
 def test_velpic_sign_rule_on_a_hand_made_class():
     """All-negative class data: the top eigenvector points into the negative orthant after the rule."""
     X = -np.abs(np.random.default_rng(0).normal(size=(40, 6))) - 1.0
