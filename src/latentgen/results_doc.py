@@ -83,12 +83,24 @@ def results_markdown(scores: pd.DataFrame, command: str, claims: pd.DataFrame | 
     return text
 
 
+# Everything from this line on in docs/results.md is written by hand (measurements of other commands) and
+# survives a regeneration of the page.
+HAND_WRITTEN_MARKER = "<!-- hand-written below: kept when this page is regenerated -->"
+
+
+def hand_written_part(path: Path) -> str:
+    """The page's hand-written tail (from the marker on), or nothing."""
+    text = path.read_text() if path.exists() else ""
+    return text[text.index(HAND_WRITTEN_MARKER):] if HAND_WRITTEN_MARKER in text else ""
+
+
 def main(argv: list[str]) -> None:
-    scores_path, out, command = argv[1], argv[2], argv[3]
+    scores_path, out, command = argv[1], Path(argv[2]), argv[3]
     claims = pd.read_csv(argv[4]) if len(argv) > 4 else None
     text = results_markdown(read_parquet(scores_path, what="scores table"), command, claims)
-    with atomic_path(Path(out)) as tmp:
-        tmp.write_text(text)
+    tail = hand_written_part(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text + ("\n" + tail if tail else ""))
 
 
 if __name__ == "__main__":
