@@ -64,6 +64,7 @@ def copy_workflow(workdir: Path) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "Snakefile", workdir / "Snakefile")
     shutil.copytree(REPO / "workflow", workdir / "workflow", dirs_exist_ok=True)
+    shutil.copytree(REPO / "profiles", workdir / "profiles", dirs_exist_ok=True)
     shutil.copytree(REPO / "src", workdir / "src", dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copy(REPO / "environment.yml", workdir / "environment.yml")
