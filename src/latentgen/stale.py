@@ -101,7 +101,7 @@ def report(jobs: Iterable[PlannedJob]) -> str:
     for stage, stage_jobs in stages.items():
         reasons = sorted({reason for job in stage_jobs for reason in why(job, producers)})
         lines.append(f"{stage}: {len(stage_jobs)} job{'s' * (len(stage_jobs) != 1)} ({'; '.join(reasons)})")
-        lines.extend(f"    {job.output[0] if job.output else '(no output)'}" for job in stage_jobs)
+        lines.extend(sorted(f"    {job.output[0] if job.output else '(no output)'}" for job in stage_jobs))
     if "train" in stages:
         lines.append("(the extract and score jobs of retrained runs are planned once training ran: "
                      "their checkpoints are known only then)")
