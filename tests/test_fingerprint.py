@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from latentgen import fingerprint
-from workflow_helpers import REPO, copy_workflow, edited
+from workflow_helpers import REAL_CHANGE, REPO, copy_workflow, edited, inserted
 
 STAGES = ["extract", "score", "collect_run", "aggregate", "summary", "figure", *fingerprint.TRAINING_STAGES]
 RECORD_COMMAND = "python -m latentgen.fingerprint --record"
@@ -55,7 +55,7 @@ def test_comments_docstrings_formatting_and_times_change_no_fingerprint(copy):
     before = all_stage_sources(copy)
     probes, script = copy / "src/latentgen/probes.py", copy / "workflow/scripts/score.py"
     with (edited(probes, "DENSE_LIMIT = 1024", "DENSE_LIMIT = (\n    1024  # a comment\n)"),
-          edited(probes, "``predict_scores`` returns the projections", "``predict_scores`` returns THE projections"),
+          inserted(probes, "VeLPIC", '"""A second docstring."""'),
           edited(script, "wc = snakemake.wildcards", "# a comment\nwc  =  snakemake.wildcards")):
         script.touch()
         assert all_stage_sources(copy) == before
@@ -63,7 +63,7 @@ def test_comments_docstrings_formatting_and_times_change_no_fingerprint(copy):
 
 def test_a_real_change_changes_exactly_the_stages_that_run_it(copy):
     before = all_stage_sources(copy)
-    with edited(copy / "src/latentgen/probes.py", "DENSE_LIMIT = 1024", "DENSE_LIMIT = 1025"):
+    with inserted(copy / "src/latentgen/probes.py", "VeLPIC", REAL_CHANGE):
         after = all_stage_sources(copy)
     assert [stage for stage in STAGES if after[stage] != before[stage]] == ["score"]
     assert {name for name in after["score"] if after["score"][name] != before["score"][name]} == {"latentgen.probes"}
@@ -72,8 +72,7 @@ def test_a_real_change_changes_exactly_the_stages_that_run_it(copy):
 def test_a_model_change_is_caught_by_the_training_record_and_retrains_nothing_by_itself(copy):
     """A changed CNN changes what training produces: the record test above fails until it is recorded."""
     train_code = fingerprint.stage_code("train", copy / "workflow", copy / "src/latentgen")
-    with edited(copy / "src/latentgen/models.py", "_conv_block(32, 64), nn.Flatten()",
-                "_conv_block(32, 64), nn.Flatten(start_dim=1)"):
+    with inserted(copy / "src/latentgen/models.py", "CNN", REAL_CHANGE):
         assert fingerprint.training_code_drift(copy / "workflow", copy / "src/latentgen") == ["latentgen.models"]
         assert fingerprint.stage_code("train", copy / "workflow", copy / "src/latentgen") == train_code
         fingerprint.record_training_code(copy / "workflow", package_dir=copy / "src/latentgen")

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from latentgen import fingerprint, stale
-from workflow_helpers import (copy_workflow, dry_run, edited, plan_of, planned_jobs, snakemake, tiny_config,
-                              write_config)
+from workflow_helpers import (REAL_CHANGE, copy_workflow, dry_run, edited, inserted, plan_of, planned_jobs, snakemake,
+                              tiny_config, write_config)
 
 pytestmark = pytest.mark.slow
 
@@ -108,15 +108,15 @@ def test_adding_a_seed_or_rate_adds_only_the_new_runs(finished):
 
 # What a code change reruns: the finished copy's own scripts and package are edited (and restored).
 SCORING_AND_AFTER = {"score": 8, "collect_run": 4, "aggregate": 1, "summary": 1, "figure": 9, "all": 1}
-PROBE_CHANGE = ("src/latentgen/probes.py", "DENSE_LIMIT = 1024", "DENSE_LIMIT = 1025")
+PROBE_CHANGE = ("src/latentgen/probes.py", "VeLPIC", REAL_CHANGE)
 
 
 def test_a_touch_a_comment_or_a_docstring_reruns_nothing(finished):
     workdir, config = finished
     script = workdir / "workflow" / "scripts" / "score.py"
     with (edited(script, "wc = snakemake.wildcards", "# a comment\nwc = snakemake.wildcards"),
-          edited(workdir / "src/latentgen/probes.py", "DENSE_LIMIT = 1024", "DENSE_LIMIT = 1024  # a comment"),
-          edited(workdir / "src/latentgen/figures.py", "-> ``\"FC3\"``", "-> ``\"FC3\"`` (a docstring)")):
+          inserted(workdir / "src/latentgen/probes.py", "VeLPIC", "# a comment"),
+          inserted(workdir / "src/latentgen/figures.py", "rate_label", '"""A docstring."""')):
         for path in (workdir / "workflow" / "scripts").iterdir():
             path.touch()
         assert planned_jobs(workdir, write_config(workdir, config, "same.yaml")) == {}
@@ -124,7 +124,7 @@ def test_a_touch_a_comment_or_a_docstring_reruns_nothing(finished):
 
 def test_a_probe_change_rescores_every_run_and_never_retrains_or_reextracts(finished):
     workdir, config = finished
-    with edited(workdir / PROBE_CHANGE[0], *PROBE_CHANGE[1:]):
+    with inserted(workdir / PROBE_CHANGE[0], *PROBE_CHANGE[1:]):
         text = dry_run(workdir, write_config(workdir, config, "same.yaml"))
     assert plan_of(text) == SCORING_AND_AFTER  # score: both checkpoints of all 4 runs
     assert "Params have changed since last execution" in text and "{'stage': 'score'" in text
@@ -135,14 +135,14 @@ def test_a_probe_change_rescores_every_run_and_never_retrains_or_reextracts(fini
 
 def test_figure_code_reruns_figures_only(finished):
     workdir, config = finished
-    with edited(workdir / "src/latentgen/figures.py", 'return f"Corruption {rate} %"', 'return f"Corruption: {rate} %"'):
+    with inserted(workdir / "src/latentgen/figures.py", "rate_label", REAL_CHANGE):
         plan = planned_jobs(workdir, write_config(workdir, config, "same.yaml"))
     assert plan == {"figure": 9, "all": 1}
 
 
 def test_extraction_code_reruns_extraction_and_scoring(finished):
     workdir, config = finished
-    with edited(workdir / "src/latentgen/activations.py", "n = images.shape[0]", "n = len(images)"):
+    with inserted(workdir / "src/latentgen/activations.py", "_extract_split", REAL_CHANGE):
         plan = planned_jobs(workdir, write_config(workdir, config, "same.yaml"))
     assert plan == {"extract": 8, **SCORING_AND_AFTER}
 
@@ -152,19 +152,19 @@ def test_training_code_reruns_nothing_until_its_version_is_raised(finished):
     (test_fingerprint.py fails until it is recorded); raising training_code_version retrains every run."""
     workdir, config = finished
     config_path = write_config(workdir, config, "same.yaml")
-    with edited(workdir / "src/latentgen/training.py", "def epoch_seed(seed: int, epoch: int) -> int:\n",
-                "def epoch_seed(seed: int, epoch: int) -> int:\n    seed = int(seed)\n"):
+    with inserted(workdir / "src/latentgen/training.py", "train", REAL_CHANGE):
         assert planned_jobs(workdir, config_path) == {}
-    with edited(workdir / "src/latentgen/models.py", "_conv_block(32, 64), nn.Flatten()",
-                "_conv_block(32, 64), nn.Flatten(start_dim=1)"):
+    with inserted(workdir / "src/latentgen/models.py", "CNN", REAL_CHANGE):
         plan = planned_jobs(workdir, config_path)
     assert plan == {"extract": 8, **SCORING_AND_AFTER}  # extraction and scoring run the model's code too
-    with edited(workdir / "workflow" / fingerprint.RECORD_NAME, '"training_code_version": 1', '"training_code_version": 2'):
+    version = fingerprint.read_record(workdir / "workflow")["training_code_version"]
+    with edited(workdir / "workflow" / fingerprint.RECORD_NAME, f'"training_code_version": {version}',
+                f'"training_code_version": {version + 1}'):
         text = dry_run(workdir, config_path)
     plan = plan_of(text)
     # extract and score are planned once the runs are retrained (train is a checkpoint)
     assert plan["train"] == 4 and plan["corrupt_labels"] == 2, plan
-    assert "training code version 1 -> 2" in stale.report(stale.planned_jobs(text))
+    assert f"training code version {version} -> {version + 1}" in stale.report(stale.planned_jobs(text))
 
 
 def test_after_the_rerun_of_a_code_change_nothing_is_planned(finished, tmp_path):
@@ -174,7 +174,7 @@ def test_after_the_rerun_of_a_code_change_nothing_is_planned(finished, tmp_path)
     shutil.copytree(workdir, rerun, symlinks=True)
     config_path = write_config(rerun, config, "same.yaml")
     target = "results/scores/mlp-mnist/c80/s0/epoch_0000.parquet"
-    with edited(rerun / PROBE_CHANGE[0], *PROBE_CHANGE[1:]):
+    with inserted(rerun / PROBE_CHANGE[0], *PROBE_CHANGE[1:]):
         assert planned_jobs(rerun, config_path, target) == {"score": 1}
         snakemake(rerun, config_path, "--cores", "2", target)
         assert planned_jobs(rerun, config_path, target) == {}

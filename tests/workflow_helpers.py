@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import copy
 import os
@@ -76,7 +77,34 @@ def edited(path: Path, old: str, new: str) -> Iterator[None]:
     """``path`` with its one ``old`` replaced by ``new`` for the duration (then restored, also on failure)."""
     original = path.read_text()
     assert original.count(old) == 1, f"{old!r} is not once in {path}"
-    path.write_text(original.replace(old, new))
+    with _rewritten(path, original.replace(old, new)):
+        yield
+
+
+REAL_CHANGE = "_changed = True  # not a comment: the code's syntax tree differs"
+
+
+@contextlib.contextmanager
+def inserted(path: Path, definition: str, line: str) -> Iterator[None]:
+    """``line`` as the first line of the body of the top-level function or class ``definition`` (after its
+    docstring) for the duration: a change there whatever else the definition holds."""
+    original = path.read_text()
+    node = next(n for n in ast.parse(original).body if getattr(n, "name", None) == definition)
+    first = node.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):  # after the docstring
+        at = first.end_lineno
+    else:  # before the first statement, its decorators included
+        at = min([first.lineno, *(d.lineno for d in getattr(first, "decorator_list", []))]) - 1
+    lines = original.splitlines(keepends=True)
+    lines.insert(at, " " * first.col_offset + line + "\n")
+    with _rewritten(path, "".join(lines)):
+        yield
+
+
+@contextlib.contextmanager
+def _rewritten(path: Path, text: str) -> Iterator[None]:
+    original = path.read_text()
+    path.write_text(text)
     try:
         yield
     finally:

@@ -7,7 +7,7 @@ not ``figures``, although all stages live in one ``pipeline`` module.  The code 
 imported: this runs each time Snakemake parses the workflow, without torch.
 
 A definition's fingerprint is a hash of its syntax tree without docstrings, so a comment, a docstring,
-formatting or a file's time never changes it, and a change to what the code does always does.  What is not
+formatting or a file's time never changes it, and any other change to code a stage reaches does.  What is not
 followed: code outside the package (third-party libraries; their versions are the environment's business)
 and names looked up dynamically by string.
 
@@ -57,9 +57,9 @@ def _is_empty(value: Any) -> bool:
 def canonical(node: Any) -> str:
     """The syntax tree as text: no docstrings, positions or comments (ast has none).
 
-    Written out here rather than with ``ast.dump`` because its output changes between Python versions
-    (3.13 leaves out empty fields): fields that are None or empty lists are always left out, so a Python
-    upgrade does not rerun every stage.
+    Written out here rather than with ``ast.dump``, whose output changes between Python versions (3.13
+    leaves out empty fields): fields that are None or empty lists are always left out, so a Python upgrade
+    changes a fingerprint only where the syntax tree itself changed.
     """
     if isinstance(node, ast.AST):
         fields = ",".join(f"{name}={canonical(value)}" for name, value in ast.iter_fields(node)
@@ -209,6 +209,7 @@ class Reach:
         self.sources: dict[str, Source] = {}
         self.reached: dict[str, set[int]] = {}
         self.pending: list[tuple[str, int]] = []
+        self.resolved: set[Reference] = set()  # each once: also ends a cycle of re-exports
 
     def add_script(self, path: Path, name: str) -> None:
         source = self.sources[name] = parse_source(path.read_text(), name, self.package_dir)
@@ -237,6 +238,9 @@ class Reach:
         return self.sources[module]
 
     def _resolve(self, reference: Reference) -> None:
+        if reference in self.resolved:
+            return
+        self.resolved.add(reference)
         module, name = reference
         source = self._open(module)
         if source is None:
