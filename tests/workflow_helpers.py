@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import copy
 import os
 import re
@@ -9,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +63,55 @@ def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]
 
 
 def copy_workflow(workdir: Path) -> Path:
-    """A private copy of the workflow, so a test may edit its scripts."""
+    """A private copy of the workflow and of the package, so a test may edit its scripts and its code
+    (`snakemake` below runs the copy's package)."""
     workdir.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "Snakefile", workdir / "Snakefile")
     shutil.copytree(REPO / "workflow", workdir / "workflow", dirs_exist_ok=True)
+    shutil.copytree(REPO / "profiles", workdir / "profiles", dirs_exist_ok=True)
+    shutil.copytree(REPO / "src", workdir / "src", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copy(REPO / "environment.yml", workdir / "environment.yml")
     return workdir
+
+
+@contextlib.contextmanager
+def edited(path: Path, old: str, new: str) -> Iterator[None]:
+    """``path`` with its one ``old`` replaced by ``new`` for the duration (then restored, also on failure)."""
+    original = path.read_text()
+    assert original.count(old) == 1, f"{old!r} is not once in {path}"
+    with _rewritten(path, original.replace(old, new)):
+        yield
+
+
+REAL_CHANGE = "_changed = True  # not a comment: the code's syntax tree differs"
+
+
+@contextlib.contextmanager
+def inserted(path: Path, definition: str, line: str) -> Iterator[None]:
+    """``line`` as the first line of the body of the top-level function or class ``definition`` (after its
+    docstring) for the duration: a change there whatever else the definition holds."""
+    original = path.read_text()
+    node = next(n for n in ast.parse(original).body if getattr(n, "name", None) == definition)
+    first = node.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):  # after the docstring
+        at = first.end_lineno
+    else:  # before the first statement, its decorators included
+        at = min([first.lineno, *(d.lineno for d in getattr(first, "decorator_list", []))]) - 1
+    lines = original.splitlines(keepends=True)
+    lines.insert(at, " " * first.col_offset + line + "\n")
+    with _rewritten(path, "".join(lines)):
+        yield
+
+
+@contextlib.contextmanager
+def _rewritten(path: Path, text: str) -> Iterator[None]:
+    original = path.read_text()
+    path.write_text(text)
+    try:
+        yield
+    finally:
+        path.write_text(original)
 
 
 def write_config(workdir: Path, config: dict[str, Any], name: str = "config.yaml") -> Path:
@@ -80,6 +126,8 @@ def snakemake(workdir: Path, config_path: Path, *args: str, check: bool = True, 
                *args]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     environment["PATH"] = f"{Path(sys.executable).parent}:{environment.get('PATH', '')}"
+    # the copy's package first (copy_workflow): what Snakemake fingerprints and its jobs run
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(workdir / "src"), environment.get("PYTHONPATH")]))
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
@@ -89,11 +137,18 @@ def snakemake(workdir: Path, config_path: Path, *args: str, check: bool = True, 
 
 def planned_jobs(workdir: Path, config_path: Path, *targets: str) -> Counter:
     """What a dry run would execute, as rule -> job count (empty when nothing is to be done)."""
+    return plan_of(dry_run(workdir, config_path, *targets))
+
+
+def dry_run(workdir: Path, config_path: Path, *targets: str) -> str:
     result = snakemake(workdir, config_path, "-n", *targets)
-    text = result.stdout + result.stderr
-    if "Nothing to be done" in text:
+    return result.stdout + result.stderr
+
+
+def plan_of(dry_run_text: str) -> Counter:
+    if "Nothing to be done" in dry_run_text:
         return Counter()
-    return job_stats(text)
+    return job_stats(dry_run_text)
 
 
 def job_stats(text: str) -> Counter:

@@ -11,6 +11,7 @@ rule aggregate:
     conda:
         "../../environment.yml"
     params:
+        code=stage_code("aggregate"),
         config_summary={
             "pairs": list(config["pairs"]),
             "corruption": config["corruption"],
@@ -35,6 +36,7 @@ rule summary:
     conda:
         "../../environment.yml"
     params:
+        code=stage_code("summary"),
         layer_order=layer_order(),
     script:
         "../scripts/summary.py"

@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+from latentgen import fingerprint
 from latentgen.config import ConfigError, check_config
 from latentgen.figure_specs import (
     buildable_figures,
@@ -18,6 +19,7 @@ except ConfigError as error:
     raise WorkflowError(f"invalid configuration:\n{error}")
 
 RESULTS = config["results"].rstrip("/")
+WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
 DATASETS_DIR = config["datasets_dir"].rstrip("/")
 RUN = "{pair}/c{corruption}/s{seed}"
 PREPARED_FILES = [
@@ -160,3 +162,12 @@ def figure_inputs(wildcards):
 def activations_output(path):
     """Temporary unless activations.keep: the paper grid's activations would need terabytes."""
     return path if config["activations"]["keep"] else temp(path)
+
+
+def stage_code(stage):
+    """The code a stage's jobs run, as their `params: code=`: the params trigger reruns them when it changes.
+
+    Comments, docstrings and file times do not count; training code counts by its recorded version
+    (latentgen.fingerprint, docs/architecture.md "Rerun triggers").
+    """
+    return fingerprint.stage_code(stage, WORKFLOW_DIR)

@@ -17,6 +17,7 @@ rule prepare_dataset:
     conda:
         "../../environment.yml"
     params:
+        code=stage_code("prepare_dataset"),
         source=lambda wildcards: config["datasets"][wildcards.dataset]["source"],
         out_dir=lambda wildcards: f"{DATASETS_DIR}/{wildcards.dataset}",
     script:

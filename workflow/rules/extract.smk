@@ -21,6 +21,7 @@ rule extract:
         runtime=lambda wildcards, attempt: compute("extract", "runtime", 30) * attempt,
         gpu=1,
     params:
+        code=stage_code("extract"),
         prepared_dir=prepared_dir,
         dtype=config["activations"]["dtype"],
         batch_size=config["activations"]["batch_size"],

@@ -15,6 +15,7 @@ rule figure:
     conda:
         "../../environment.yml"
     params:
+        code=stage_code("figure"),
         number=lambda wildcards: int(wildcards.number),
         title=lambda wildcards: figure_spec(int(wildcards.number)).title,
         layer_order=layer_order(),

@@ -12,6 +12,7 @@ rule corrupt_labels:
     conda:
         "../../environment.yml"
     params:
+        code=stage_code("corrupt_labels"),
         prepared_dir=lambda wildcards: f"{DATASETS_DIR}/{wildcards.dataset}",
         train_subset=config["train_subset"],
         test_subset=config["test_subset"],

@@ -20,6 +20,7 @@ rule score:
         runtime=lambda wildcards, attempt: compute("score", "runtime", 30) * attempt,
         gpu=1,
     params:
+        code=stage_code("score"),
         prepared_dir=prepared_dir,
         variance=config["scoring"]["masc_variance"],
         layers=lambda wildcards: scored_layers(wildcards.pair),
@@ -39,5 +40,7 @@ rule collect_run:
         f"{RESULTS}/logs/collect/{RUN}.log",
     conda:
         "../../environment.yml"
+    params:
+        code=stage_code("collect_run"),
     script:
         "../scripts/collect_run.py"

@@ -21,6 +21,7 @@ checkpoint train:
         runtime=lambda wildcards, attempt: compute("train", "runtime", 720) * attempt,
         gpu=1,
     params:
+        code=stage_code("train"),
         prepared_dir=prepared_dir,
         run_dir=lambda wildcards: f"{RESULTS}/runs/{run_path(wildcards.pair, wildcards.corruption, wildcards.seed)}",
         pair_config=lambda wildcards: config["pairs"][wildcards.pair],

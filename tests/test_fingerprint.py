@@ -1,0 +1,83 @@
+"""Code fingerprints per stage (latentgen.fingerprint): what each stage's code is, and the training record.
+
+What a changed fingerprint makes Snakemake rerun is tested by real dry runs in test_workflow.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from latentgen import fingerprint
+from workflow_helpers import REAL_CHANGE, REPO, copy_workflow, edited, inserted
+
+STAGES = ["extract", "score", "collect_run", "aggregate", "summary", "figure", *fingerprint.TRAINING_STAGES]
+RECORD_COMMAND = "python -m latentgen.fingerprint --record"
+
+
+def stage_sources(workdir: Path, stage: str) -> dict[str, str]:
+    return fingerprint.source_fingerprints(workdir / "workflow", [stage], workdir / "src" / "latentgen")
+
+
+def all_stage_sources(workdir: Path) -> dict[str, dict[str, str]]:
+    return {stage: stage_sources(workdir, stage) for stage in STAGES}
+
+
+@pytest.fixture
+def copy(tmp_path) -> Path:
+    return copy_workflow(tmp_path)
+
+
+def test_training_code_is_as_recorded():
+    """Retraining the grid costs GPU-days: a change to the training code is a deliberate decision."""
+    changed = fingerprint.training_code_drift(REPO / "workflow")
+    assert not changed, (
+        f"The training code changed in {', '.join(changed)} (the code of the stages "
+        f"{', '.join(fingerprint.TRAINING_STAGES)}), but workflow/{fingerprint.RECORD_NAME} records the old one. "
+        f"Finished runs are not retrained for it. If trained models stay the same (a refactoring, a new option "
+        f"off by default), record it with `{RECORD_COMMAND}`. If they would differ, run "
+        f"`{RECORD_COMMAND} --bump`: it raises training_code_version, and every run is retrained. "
+        "docs/architecture.md, 'Rerun triggers', has the rule.")
+
+
+def test_each_stage_reaches_exactly_the_modules_it_runs():
+    modules = {stage: set(stage_sources(REPO, stage)) for stage in STAGES}
+    assert "latentgen.probes" in modules["score"] and "latentgen.transfer" in modules["score"]
+    for stage in ("extract", "train", "figure", "collect_run"):
+        assert "latentgen.probes" not in modules[stage], stage
+    assert {stage for stage in STAGES if "latentgen.figures" in modules[stage]} == {"figure", "summary"}
+    assert "latentgen.activations" in modules["extract"] and "latentgen.activations" not in modules["train"]
+    assert "scripts/score.py" in modules["score"] and "scripts/extract.py" not in modules["score"]
+
+
+def test_comments_docstrings_formatting_and_times_change_no_fingerprint(copy):
+    before = all_stage_sources(copy)
+    probes, script = copy / "src/latentgen/probes.py", copy / "workflow/scripts/score.py"
+    with (edited(probes, "DENSE_LIMIT = 1024", "DENSE_LIMIT = (\n    1024  # a comment\n)"),
+          inserted(probes, "VeLPIC", '"""A second docstring."""'),
+          edited(script, "wc = snakemake.wildcards", "# a comment\nwc  =  snakemake.wildcards")):
+        script.touch()
+        assert all_stage_sources(copy) == before
+
+
+def test_a_real_change_changes_exactly_the_stages_that_run_it(copy):
+    before = all_stage_sources(copy)
+    with inserted(copy / "src/latentgen/probes.py", "VeLPIC", REAL_CHANGE):
+        after = all_stage_sources(copy)
+    assert [stage for stage in STAGES if after[stage] != before[stage]] == ["score"]
+    assert {name for name in after["score"] if after["score"][name] != before["score"][name]} == {"latentgen.probes"}
+
+
+def test_a_model_change_is_caught_by_the_training_record_and_retrains_nothing_by_itself(copy):
+    """A changed CNN changes what training produces: the record test above fails until it is recorded."""
+    train_code = fingerprint.stage_code("train", copy / "workflow", copy / "src/latentgen")
+    with inserted(copy / "src/latentgen/models.py", "CNN", REAL_CHANGE):
+        assert fingerprint.training_code_drift(copy / "workflow", copy / "src/latentgen") == ["latentgen.models"]
+        assert fingerprint.stage_code("train", copy / "workflow", copy / "src/latentgen") == train_code
+        fingerprint.record_training_code(copy / "workflow", package_dir=copy / "src/latentgen")
+        assert fingerprint.training_code_drift(copy / "workflow", copy / "src/latentgen") == []
+        assert fingerprint.stage_code("train", copy / "workflow", copy / "src/latentgen") == train_code
+        fingerprint.record_training_code(copy / "workflow", bump=True, package_dir=copy / "src/latentgen")
+        bumped = fingerprint.stage_code("train", copy / "workflow", copy / "src/latentgen")
+    assert bumped["training_code_version"] == train_code["training_code_version"] + 1
