@@ -350,6 +350,8 @@ def _series_colors(series_order: list[str], palette: str, layer_order: dict[str,
     all_layers = merge_layer_orders([*(layer_order or DEFAULT_LAYER_ORDER).values()])
     lines = [s for s in series_order if s != MODEL_SERIES]
     ranked = all_layers + [s for s in lines if s not in all_layers]
+    if not set(lines) & set(all_layers):  # figure 17's lines are probes: the palette's first colours, in order
+        ranked = lines
     positions = {series: (0 if series == TRANSFER_SERIES else ranked.index(series)) for series in lines}
     preference = PALETTE_PREFERENCE.get(palette, [])
     needed = max([*positions.values(), len(preference) - 1, 0]) + 1
