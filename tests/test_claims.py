@@ -157,3 +157,66 @@ def test_claims_render_as_a_markdown_table(claims: pd.DataFrame) -> None:
     assert any("transfer_equals_velpic" in line and line.endswith("| no |") for line in table)
     assert "did not learn" in text
     assert f"{(claims['holds'] == 'yes').sum()} of {len(claims)}" in text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Choices without the test set, transfer from other layers, probe families
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def with_holdout(scores: pd.DataFrame) -> pd.DataFrame:
+    """Held-out rows that rank fc4 above fc3 (the opposite of the test set), a selected choice, transfer on fc3,
+    and a further probe family that beats the paper's on fc3."""
+    test = scores[scores["split"] == "test"]
+    heldout = test[test["probe"].isin(["masc", "velpic", "model"])].assign(split="holdout_corrupted")
+    heldout.loc[heldout["layer"] == "fc4", "accuracy"] += 0.2  # the slice prefers fc4
+    transfer_fc3 = test[(test["probe"] == "velpic") & (test["layer"] == "fc3")].assign(probe="transfer")
+    heldout_transfer = pd.concat([transfer_fc3, test[test["probe"] == "transfer"]]).assign(split="holdout_corrupted")
+    heldout_transfer.loc[heldout_transfer["layer"] == "fc4", "accuracy"] += 0.2
+    chosen = test[(test["probe"] == "velpic") & (test["layer"] == "fc4")].assign(probe="selected", layer="velpic:fc4")
+    knn = test[test["probe"] == "velpic"].assign(probe="knn", accuracy=lambda rows: rows["accuracy"] + 0.01)
+    oracle = test[test["probe"] == "masc"].assign(probe="masc_true", accuracy=0.99)
+    return pd.concat([scores, heldout, transfer_fc3, heldout_transfer, chosen, knn, oracle], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def claims_with_holdout() -> pd.DataFrame:
+    return claims_table(with_holdout(make_scores()), make_histories())
+
+
+def test_best_layer_is_chosen_on_the_test_set_and_on_the_held_out_slice_and_says_which(claims_with_holdout):
+    oracle = claim(claims_with_holdout, "probe_falls_less", subject="velpic")
+    honest = claim(claims_with_holdout, "probe_falls_less_heldout_layer", subject="velpic")
+    assert oracle["layer"] == "fc3" and "test set" in oracle["criterion"]
+    assert honest["layer"] == "fc4" and "held-out slice" in honest["criterion"]
+    # fc4's VeLPIC test curve 10, 52.5, 47.5, 42.5: drop 10 pp against the model's 30
+    assert honest["value"] == pytest.approx(10.0) and honest["holds"] == "yes"
+
+
+def test_without_a_slice_only_the_test_choice_is_reported(claims):
+    assert not claims["claim"].str.endswith("_heldout_layer").any()
+    assert not claims["claim"].isin(["selected_beats_model", "best_probe_family"]).any()
+
+
+def test_the_held_out_choice_against_the_model_and_the_oracle(claims_with_holdout):
+    beats = claim(claims_with_holdout, "selected_beats_model")
+    assert beats["value"] == pytest.approx(42.5 - 25.0) and beats["holds"] == "yes"
+    near = claim(claims_with_holdout, "selected_near_test_best")
+    # best candidate on the test set at epoch 6: knn on fc3, 52.5 + 1 = 53.5 %, against the choice's 42.5 %
+    assert near["layer"] == "knn:fc3" and near["value"] == pytest.approx(11.0) and near["holds"] == "no"
+
+
+def test_transfer_from_another_layer_against_the_last(claims_with_holdout):
+    other = claim(claims_with_holdout, "transfer_other_layer_beats_last")
+    assert (other["layer"], other["value"], other["holds"]) == ("fc3", pytest.approx(52.5 - 42.5), "yes")
+    chosen = claim(claims_with_holdout, "transfer_heldout_layer_vs_last")
+    assert (chosen["layer"], chosen["value"], chosen["holds"]) == ("fc4", 0.0, "yes")
+    assert claim(claims_with_holdout, "transfer_beats_model")["layer"] == "fc4"  # still the last layer
+
+
+def test_probe_families_over_whatever_probes_are_scored(claims_with_holdout):
+    family = claim(claims_with_holdout, "best_probe_family")
+    assert family["subject"] == "knn" and "masc_true" in family["detail"]  # the oracle is reported, never best
+    assert family["holds"] == "no"  # the slice prefers VeLPIC/MASC's fc4 (knn has no held-out rows here)
+    other = claim(claims_with_holdout, "other_probe_beats_paper_probes")
+    assert (other["subject"], other["value"], other["holds"]) == ("knn", pytest.approx(1.0), "yes")

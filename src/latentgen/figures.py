@@ -1,4 +1,5 @@
-"""The paper's figures 1-14 from the tidy scores table, and the final-epoch summary for the report.
+"""The paper's figures 1-14 and latentgen's own (16: transfer from every layer; 17: every probe per layer) from the
+tidy scores table, and the final-epoch summary for the report.
 
 Every figure is a grid: one column per model-dataset pair, one row per corruption rate, epochs on x.
 Lines are the mean over seeds and the shading the min-max range over seeds, a run that stopped earlier counted
@@ -212,6 +213,43 @@ def _model_reference(scores: pd.DataFrame, spec: FigureSpec) -> pd.DataFrame:
     return seed_spread(rows, "percent").assign(series=MODEL_SERIES)
 
 
+# Figure 17 compares probes; these rows are no probe of their own (the model is the dotted reference, the transfer
+# predicts exactly what VeLPIC does, the selected rows repeat a probe's).
+NOT_COMPARED_PROBES = {"model", "transfer", "transfer_bias", "selected"}
+PROBE_LABELS = {"masc": "MASC", "velpic": "VeLPIC", "logreg": "Logistic regression", "ncm": "Nearest class mean",
+                "knn": "k-nearest neighbours", "lda": "LDA", "masc_true": "MASC on true labels (oracle)"}
+
+
+def _at_setting_final_epoch(spread: pd.DataFrame) -> pd.DataFrame:
+    """The rows at each setting's last epoch: with runs carried forward, every run's own final values."""
+    last = spread.groupby(["pair", "corruption"], observed=True)["epoch"].transform("max")
+    return spread[spread["epoch"] == last]
+
+
+def _with_layer_positions(rows: pd.DataFrame, layer_order: dict[str, list[str]] | None) -> pd.DataFrame:
+    def position(row: pd.Series) -> int:
+        model = row["pair"].partition("-")[0]
+        return model_layer_order(model, [row["layer"]], layer_order).index(row["layer"])
+
+    return rows.assign(position=rows.apply(position, axis=1) if len(rows) else pd.Series(dtype=int))
+
+
+def _probe_series(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[str, list[str]] | None) -> pd.DataFrame:
+    """Every probe's seed-mean accuracy per layer at the setting's final epoch (figure 17)."""
+    rows = scores[(scores["split"] == spec.split) & scores["pair"].isin(spec.pairs)
+                  & scores["corruption"].isin(spec.rates) & ~scores["probe"].isin(NOT_COMPARED_PROBES)]
+    spread = seed_spread(rows.assign(percent=rows["accuracy"] * 100.0), "percent", ["probe", "layer"])
+    lines = _with_layer_positions(_at_setting_final_epoch(spread), layer_order)
+    return lines.rename(columns={"probe": "series"})
+
+
+def _final_model_reference(scores: pd.DataFrame, spec: FigureSpec, probe_lines: pd.DataFrame) -> pd.DataFrame:
+    """The model's final-epoch accuracy, repeated at every layer position of its panel (a flat dotted line)."""
+    model = _at_setting_final_epoch(_model_reference(scores, spec)).drop(columns="epoch")
+    positions = probe_lines[["pair", "corruption", "epoch", "layer", "position"]].drop_duplicates()
+    return positions.merge(model, on=["pair", "corruption"])
+
+
 def figure_plot_data(
     scores: pd.DataFrame, number: int, layer_order: dict[str, list[str]] | None = None
 ) -> pd.DataFrame:
@@ -225,6 +263,8 @@ def figure_plot_data(
     reference is the constant zero line.
     """
     spec = figure_spec(number)
+    if spec.kind == "probes":
+        return _probes_plot_data(scores, spec, layer_order)
     if spec.kind == "layers":
         probe_lines = _layer_series(scores, spec)
     elif spec.kind == "transfer":
@@ -234,19 +274,46 @@ def figure_plot_data(
     parts = [probe_lines.assign(role="probe")]
     if spec.kind != "difference":
         parts.append(_model_reference(scores, spec).assign(role="reference"))
-    data = pd.concat(parts, ignore_index=True)
-    data = data.assign(label=data["series"].map(series_label))
+    data = _finish_plot_data(pd.concat(parts, ignore_index=True), series_label)
+    return data[PLOT_DATA_COLUMNS].sort_values(["pair", "corruption", "role", "series", "epoch"], ignore_index=True)
+
+
+def _finish_plot_data(data: pd.DataFrame, label) -> pd.DataFrame:
+    data = data.assign(label=data["series"].map(label))
     data["corruption"] = data["corruption"].astype(int)
     data["n_seeds"] = data["n_seeds"].astype(int)
     data["n_carried"] = data["n_carried"].astype(int)
-    return data[PLOT_DATA_COLUMNS].sort_values(["pair", "corruption", "role", "series", "epoch"], ignore_index=True)
+    return data
+
+
+def probe_label(series: str) -> str:
+    return "Model (standard training)" if series == MODEL_SERIES else PROBE_LABELS.get(series, series)
+
+
+def _probes_plot_data(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[str, list[str]] | None
+                      ) -> pd.DataFrame:
+    """Figure 17's data: as ``figure_plot_data`` plus ``layer`` and ``position`` (its place on x, input side
+    first); ``epoch`` is the setting's final epoch."""
+    probe_lines = _probe_series(scores, spec, layer_order)
+    reference = _final_model_reference(scores, spec, probe_lines)
+    data = _finish_plot_data(pd.concat([probe_lines.assign(role="probe"), reference.assign(role="reference")],
+                                       ignore_index=True), probe_label)
+    data["position"] = data["position"].astype(int)
+    return data[PLOT_DATA_COLUMNS + ["layer", "position"]].sort_values(
+        ["pair", "corruption", "role", "series", "position"], ignore_index=True)
 
 
 def figure_series_order(
     plot_data: pd.DataFrame, pairs: list[str], layer_order: dict[str, list[str]] | None
 ) -> list[str]:
-    """Series keys in legend order: layers input to output across the shown pairs, then transfer, then model."""
+    """Series keys in legend order: layers input to output across the shown pairs, then transfer, then model
+    (figure 17: the paper's probes, the others by name, oracles last, then the model)."""
     probe_series = set(plot_data.loc[plot_data["role"] == "probe", "series"])
+    if "position" in plot_data.columns:
+        known = [p for p in PROBE_LABELS if p in probe_series]
+        others = sorted(probe_series - set(known))
+        ordered = sorted(known + others, key=lambda p: (p.endswith("_true"), known.index(p) if p in known else 99))
+        return ordered + [MODEL_SERIES]
     per_pair_orders = []
     for pair in pairs:
         model = pair.partition("-")[0]
@@ -283,6 +350,8 @@ def _series_colors(series_order: list[str], palette: str, layer_order: dict[str,
     all_layers = merge_layer_orders([*(layer_order or DEFAULT_LAYER_ORDER).values()])
     lines = [s for s in series_order if s != MODEL_SERIES]
     ranked = all_layers + [s for s in lines if s not in all_layers]
+    if not set(lines) & set(all_layers):  # figure 17's lines are probes: the palette's first colours, in order
+        ranked = lines
     positions = {series: (0 if series == TRANSFER_SERIES else ranked.index(series)) for series in lines}
     preference = PALETTE_PREFERENCE.get(palette, [])
     needed = max([*positions.values(), len(preference) - 1, 0]) + 1
@@ -310,23 +379,25 @@ def _symmetric_limit(plot_data: pd.DataFrame) -> float:
     return max(5.0, 5.0 * np.ceil(largest * 1.05 / 5.0))
 
 
-def _draw_panel(ax: Axes, panel: pd.DataFrame, series_order: list[str], colors: dict[str, Any], shade: bool) -> None:
+def _draw_panel(ax: Axes, panel: pd.DataFrame, series_order: list[str], colors: dict[str, Any], shade: bool,
+                x: str = "epoch") -> None:
     # Probe lines first, the reference last so the dotted line stays visible on top of them.
     for series in series_order:
-        rows = panel[panel["series"] == series].sort_values("epoch")
+        rows = panel[panel["series"] == series].sort_values(x)
         if rows.empty:
             continue
         is_reference = series == MODEL_SERIES
         color = colors[series]
         if shade and (rows["max"] > rows["min"]).any():
             ax.fill_between(
-                rows["epoch"], rows["min"], rows["max"], color=color,
+                rows[x], rows["min"], rows["max"], color=color,
                 alpha=RANGE_ALPHA * (0.7 if is_reference else 1.0), linewidth=0, zorder=1,
             )
         ax.plot(
-            rows["epoch"], rows["mean"], color=color,
+            rows[x], rows["mean"], color=color,
             linestyle=REFERENCE_LINESTYLE if is_reference else "-",
             linewidth=1.8 if is_reference else 1.4, zorder=3 if is_reference else 2,
+            marker=None if x == "epoch" or is_reference else "o", markersize=3.5,
         )
 
 
@@ -337,10 +408,11 @@ def _mark_empty(ax: Axes) -> None:
 def _legend_handles(spec: FigureSpec, series_order: list[str], colors: dict[str, Any], seeds_text: str,
                     shade: bool) -> list[Any]:
     handles: list[Any] = []
+    label = probe_label if spec.kind == "probes" else series_label
     for series in series_order:
         is_reference = series == MODEL_SERIES
         handles.append(Line2D([], [], color=colors[series], linestyle=REFERENCE_LINESTYLE if is_reference else "-",
-                              linewidth=1.8 if is_reference else 1.4, label=series_label(series)))
+                              linewidth=1.8 if is_reference else 1.4, label=label(series)))
     if spec.kind == "difference":
         handles.append(Line2D([], [], color=REFERENCE_COLOR, linestyle=REFERENCE_LINESTYLE, linewidth=1.2,
                               label="Zero (no difference)"))
@@ -462,7 +534,10 @@ def _build_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[str], r
             if panel.empty:
                 _mark_empty(ax)
             else:
-                _draw_panel(ax, panel, series_order, colors, style["shade_range"])
+                _draw_panel(ax, panel, series_order, colors, style["shade_range"],
+                            x="position" if spec.kind == "probes" else "epoch")
+                if spec.kind == "probes":
+                    _layer_ticks(ax, panel)
             if spec.kind == "difference":
                 ax.axhline(0.0, color=REFERENCE_COLOR, linestyle=REFERENCE_LINESTYLE, linewidth=1.2, zorder=4)
             if spec.correct_labels_line:
@@ -474,7 +549,7 @@ def _build_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[str], r
                 ax.set_ylabel(rate_label(rate), fontweight="bold")
             if row == n_rows - 1:
                 # Per-column x labels rather than fig.supxlabel, which constrained layout puts on the legend row.
-                ax.set_xlabel("Epoch")
+                ax.set_xlabel("Layer (final epoch)" if spec.kind == "probes" else "Epoch")
             ax.margins(x=0.02)
 
     _set_y_axis(axes[0, 0], spec, shown)
@@ -487,6 +562,11 @@ def _build_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[str], r
     fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), n_cols),
                frameon=False)
     return fig
+
+
+def _layer_ticks(ax: Axes, panel: pd.DataFrame) -> None:
+    layers = panel[["position", "layer"]].drop_duplicates().sort_values("position")
+    ax.set_xticks(layers["position"].tolist(), [layer_label(layer) for layer in layers["layer"]])
 
 
 def _wrap_to_length(text: str, length_inches: float, font_size: float) -> str:
@@ -516,12 +596,26 @@ def _legend_columns(n_entries: int, n_panel_columns: int) -> int:
 # --------------------------------------------------------------------------------------------------------------
 
 
+# Summary columns of the probes every table has, in this order; any other probe follows, sorted by name.
+SUMMARY_PROBES = ["masc", "velpic", "transfer", "selected"]
+
+
+def _summary_probes(probes: pd.DataFrame) -> list[str]:
+    present = set(probes["probe"].unique())
+    optional = {"transfer_bias", "selected"}  # not in every table: a column only where scored
+    return ([p for p in SUMMARY_PROBES if p in present or p not in optional]
+            + sorted(present - set(SUMMARY_PROBES) - {"transfer_bias"}))
+
+
 def final_epoch_summary(scores: pd.DataFrame, layer_order: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    """Test accuracies at each run's own final epoch, one row per run (pair, corruption, seed) and probed layer.
+    """Test accuracies at each run's own final epoch, one row per run (pair, corruption, seed) and probed layer,
+    plus the run's ``selected`` line.
 
     Columns: pair, model, dataset, corruption, seed, final_epoch, layer, model_test_accuracy (run-level: the
-    same on every layer row of a run), masc_test_accuracy, velpic_test_accuracy, transfer_test_accuracy (only on
-    the layer whose VeLPIC vectors replaced the head, i.e. the last probed layer; NaN on the others).
+    same on every row of a run), then ``{probe}_test_accuracy`` for masc, velpic, transfer (the model made from
+    that layer's VeLPIC vectors), selected (where something was held out) and any further probe in the scores.
+    The ``selected`` line has ``layer`` = the held-out choice (``"velpic:fc3"``) and only
+    ``selected_test_accuracy`` besides the model's: the accuracy of a probe chosen without the test set.
     Accuracies are fractions in [0, 1], as in ``scores``. Runs end at different epochs (accuracy threshold), so
     the final epoch is taken per run, never a global maximum.
     """
@@ -535,17 +629,18 @@ def final_epoch_summary(scores: pd.DataFrame, layer_order: dict[str, list[str]] 
     probes = at_final[at_final["probe"] != "model"]
     per_layer = (probes.groupby(run_and_epoch + ["layer", "probe"], observed=True)["accuracy"].mean()
                  .unstack("probe"))
-    per_layer = per_layer.reindex(columns=["masc", "velpic", "transfer"])
+    per_layer = per_layer.reindex(columns=_summary_probes(probes))
     per_layer.columns = [f"{probe}_test_accuracy" for probe in per_layer.columns]
     summary = per_layer.reset_index().merge(model, on=run_and_epoch, how="left")
 
-    columns = run_and_epoch + ["layer", "model_test_accuracy", "masc_test_accuracy", "velpic_test_accuracy",
-                               "transfer_test_accuracy"]
+    columns = run_and_epoch + ["layer", "model_test_accuracy", *per_layer.columns]
     return _sort_by_layer_order(summary[columns], layer_order)
 
 
 def _sort_by_layer_order(summary: pd.DataFrame, layer_order: dict[str, list[str]] | None) -> pd.DataFrame:
     def position(row: pd.Series) -> int:
+        if ":" in row["layer"]:  # the selected line (``probe:layer``) closes its run
+            return len(model_layer_order(row["model"], [], layer_order)) + 1000
         order = model_layer_order(row["model"], [row["layer"]], layer_order)
         return order.index(row["layer"])
 

@@ -20,16 +20,25 @@ from torch import nn
 from latentgen.model_names import MODEL_NAMES, PROBE_LAYERS, probe_layers_of  # noqa: F401 (re-exported)
 
 
+def normalize_input(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Per-channel standardization of (batch, C, H, W) images: every model's first step (and a transfer model's)."""
+    return (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+
+
 class ProbedNetwork(nn.Module):
     """Base class: a body of named stages, each producing one probed activation, then a linear head."""
 
+    name: str  # the key of latentgen.models.build
     probe_layers: list[str]
     head: nn.Linear
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
         super().__init__()
-        self.register_buffer("input_mean", torch.zeros(in_channels))
-        self.register_buffer("input_std", torch.ones(in_channels))
+        # What ``build`` needs to make this network again (a saved transfer model records them).
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.num_classes = int(num_classes)
+        self.register_buffer("input_mean", torch.zeros(self.input_shape[0]))
+        self.register_buffer("input_std", torch.ones(self.input_shape[0]))
 
     def set_input_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Per-channel statistics of the [0, 1]-scaled training images."""
@@ -37,7 +46,7 @@ class ProbedNetwork(nn.Module):
         self.input_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-6))
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.input_mean.view(1, -1, 1, 1)) / self.input_std.view(1, -1, 1, 1)
+        return normalize_input(x, self.input_mean, self.input_std)
 
     def _stages(self) -> list[tuple[str, nn.Module]]:
         """(probed name, module mapping the previous activation to this one), in order."""
@@ -71,11 +80,12 @@ def _dense(n_in: int, n_out: int) -> nn.Sequential:
 class MLP(ProbedNetwork):
     """784 (or C*H*W) -> 128 -> 512 -> 2048 -> 2048 -> classes, ReLU; probed fc1..fc4 (post-ReLU)."""
 
+    name = "mlp"
     widths = (128, 512, 2048, 2048)
     probe_layers = list(PROBE_LAYERS["mlp"])
 
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
-        super().__init__(input_shape[0])
+        super().__init__(input_shape, num_classes)
         n_in = input_shape[0] * input_shape[1] * input_shape[2]
         sizes = (n_in, *self.widths)
         layers = [_dense(a, b) for a, b in zip(sizes, sizes[1:])]
@@ -116,10 +126,11 @@ class CNN(ProbedNetwork):
     flatten for MNIST, inconsistent with the flatten sizes the code and figures use.
     """
 
+    name = "cnn"
     probe_layers = list(PROBE_LAYERS["cnn"])
 
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
-        super().__init__(input_shape[0])
+        super().__init__(input_shape, num_classes)
         self.body = nn.Sequential(
             _conv_block(input_shape[0], 16), _conv_block(16, 32), _conv_block(32, 64), nn.Flatten()
         )
@@ -134,10 +145,11 @@ class CNN(ProbedNetwork):
 class AlexNet(ProbedNetwork):
     """AlexNet for 64x64 Tiny ImageNet as in the authors' code; probed flat (256), fc1, fc2 (4096)."""
 
+    name = "alexnet"
     probe_layers = list(PROBE_LAYERS["alexnet"])
 
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
-        super().__init__(input_shape[0])
+        super().__init__(input_shape, num_classes)
         self.body = nn.Sequential(
             nn.Conv2d(input_shape[0], 64, 11, stride=4, padding=2),
             nn.ReLU(),

@@ -130,7 +130,7 @@ def extract_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path |
 
 def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
                 activations_dir: Path | str, out: Path | str, pair: str, corruption: int, seed: int, epoch: int,
-                variance: float, layers: list[str], batch_size: int, device: str) -> None:
+                variance: float, layers: list[str], batch_size: int, device: str, holdout: float = 0.0) -> None:
     from latentgen.scoring import score_checkpoint  # the probes pull in scikit-learn: only where needed
 
     started = time.perf_counter()
@@ -139,13 +139,17 @@ def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | s
     verify_checkpoint(run_json, summary, checkpoint)
     identity = {**run_identity(pair, corruption, seed), "epoch": int(epoch)}
     frame = score_checkpoint(checkpoint, activations_dir, run.data, summary["settings"]["model"], variance,
-                             identity, layers=layers, device=resolve_device(device), batch_size=batch_size)
-    write_parquet(frame, out, metadata={**identity, "masc_variance": variance, "latentgen_version": __version__,
-                                        "run_fingerprint": summary["fingerprint"]})
-    best = frame[(frame.split == "test") & (frame.probe != "model")].accuracy.max()
-    model_test = frame[(frame.split == "test") & (frame.probe == "model")].accuracy.iloc[0]
-    log.info("scored %s epoch %s in %.1fs: model test %.4f, best probe test %.4f", pair, epoch,
-             time.perf_counter() - started, model_test, best)
+                             identity, layers=layers, device=resolve_device(device), batch_size=batch_size,
+                             holdout=holdout)
+    write_parquet(frame, out, metadata={**identity, "masc_variance": variance, "holdout": holdout,
+                                        "latentgen_version": __version__, "run_fingerprint": summary["fingerprint"]})
+    test = frame[frame.split == "test"]
+    model_test = test[test.probe == "model"].accuracy.iloc[0]
+    selected = test[test.probe == "selected"]
+    choice = (f"selected {selected.layer.iloc[0]} (held-out choice) test {selected.accuracy.iloc[0]:.4f}"
+              if len(selected) else "nothing held out, nothing selected")
+    log.info("scored %s epoch %s in %.1fs: model test %.4f, %s", pair, epoch, time.perf_counter() - started,
+             model_test, choice)
 
 
 def collect_stage(fragments: list[str], out: Path | str) -> None:

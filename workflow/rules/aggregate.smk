@@ -17,6 +17,7 @@ rule aggregate:
             "corruption": config["corruption"],
             "seeds": config["seeds"],
             "masc_variance": config["scoring"]["masc_variance"],
+            "holdout": config["scoring"]["holdout"],
         },
     script:
         "../scripts/aggregate.py"

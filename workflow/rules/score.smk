@@ -1,5 +1,6 @@
-# MASC, VeLPIC (every scored layer), the model itself and the VeLPIC weight transfer at one
-# checkpoint, as a tidy Parquet fragment; then one table per run.
+# MASC, VeLPIC and the VeLPIC weight transfer (every scored layer), the model itself and the
+# held-out choice (probe "selected") at one checkpoint, as a tidy Parquet fragment; then one
+# table per run.
 
 
 rule score:
@@ -23,6 +24,7 @@ rule score:
         code=stage_code("score"),
         prepared_dir=prepared_dir,
         variance=config["scoring"]["masc_variance"],
+        holdout=config["scoring"]["holdout"],
         layers=lambda wildcards: scored_layers(wildcards.pair),
         # the transfer's forward passes batch like the extraction, so both see bitwise-equal activations
         batch_size=config["activations"]["batch_size"],
