@@ -23,6 +23,11 @@ CONFIG = ROOT / "config" / "fidelity.yaml"
 SCORES = ROOT / "results" / "fidelity" / "scores.parquet"
 # The authors' three runs at 80 %: the model's test accuracy after epochs 1, 2, 4 and 10 (min, max).
 AUTHORS_MODEL_TEST = {1: (0.55, 0.56), 2: (0.73, 0.75), 4: (0.85, 0.86), 10: (0.89, 0.89)}
+# The authors' MASC test accuracy (%) of their Run_1 at 80 %, per (epoch, layer): the class-wise accuracies
+# they published (seed repository, MASC_during_training/angle_results/MNIST_MLP/results_0.8/angle_results/
+# Run_1/<epoch>/layer_<layer>_acc_classwise_test.csv) weighted by MNIST's test class sizes.
+AUTHORS_MASC_RUN1 = {(1, "fc1"): 62.4, (1, "fc4"): 85.0, (4, "fc1"): 68.5, (4, "fc4"): 92.4,
+                     (10, "fc1"): 71.1, (10, "fc2"): 90.8, (10, "fc3"): 93.5, (10, "fc4"): 93.2}
 
 
 def run_pipeline(cores: int) -> None:
@@ -47,6 +52,18 @@ def authors_column(epochs: pd.Index) -> list[str]:
             if e in AUTHORS_MODEL_TEST else "" for e in epochs]
 
 
+def masc_comparison(table: pd.DataFrame) -> list[str]:
+    """Lines 'epoch layer: ours / authors' Run_1' for every MASC value both have."""
+    lines = []
+    for (epoch, layer), theirs in AUTHORS_MASC_RUN1.items():
+        column = f"masc:{layer}"
+        if epoch in table.index and column in table.columns:
+            ours = table.loc[epoch, column]
+            lines.append(f"MASC epoch {epoch:2d} {layer}: ours {ours:5.1f} %, authors' Run_1 {theirs:5.1f} % "
+                         f"({ours - theirs:+.1f})")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
@@ -58,6 +75,7 @@ def main() -> None:
     table.insert(1, "authors_model", authors_column(table.index))
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(table.to_string())
+    print("\n".join(masc_comparison(table)))
     final = table.index.max()
     print(f"epoch {final}: model {table.loc[final, 'model']} % (authors "
           f"{table.loc[final, 'authors_model'] or 'n/a'} %), transfer {table.loc[final, 'transfer']} %")
