@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from latentgen.probe_names import PROBE_NAMES
 from workflow_helpers import copy_workflow, planned_jobs, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
@@ -32,15 +33,15 @@ def test_end_to_end_outputs(finished):
     assert list(scores.columns) == SCORE_COLUMNS
     assert set(scores.pair) == {"mlp-mnist", "cnn-fashion_mnist"}
     assert set(scores.corruption) == {0, 80} and set(scores.epoch) == {0, 2}
-    assert set(scores.probe) == {"model", "masc", "velpic", "transfer"}
+    assert set(scores.probe) == {"model", "transfer", *PROBE_NAMES}  # the default scoring.probes: all
     assert set(scores.split) == {"train_corrupted", "train_true", "test"}
     assert scores.accuracy.between(0, 1).all() and np.isfinite(scores.accuracy).all()
     masc = scores[scores.probe == "masc"]
     assert (masc.n_components >= 1).all()
     mlp_layers = set(scores[(scores.pair == "mlp-mnist") & (scores.probe == "velpic")].layer)
     assert mlp_layers == {"fc1", "fc2", "fc3", "fc4"}
-    # 2 pairs x 2 rates x 2 checkpoints x (model + 4 layers x 2 probes + transfer) x 3 splits
-    assert len(scores) == 2 * 2 * 2 * (1 + 4 * 2 + 1) * 3
+    # 2 pairs x 2 rates x 2 checkpoints x (model + 4 layers x 7 probes + transfer) x 3 splits
+    assert len(scores) == 2 * 2 * 2 * (1 + 4 * len(PROBE_NAMES) + 1) * 3
     for number in (1, 2, 3, 4, 6, 8, 9, 11, 13):
         pdf = workdir / "results" / "figures" / f"fig{number}.pdf"
         assert pdf.read_bytes()[:4] == b"%PDF", pdf
@@ -86,6 +87,17 @@ def test_masc_variance_reruns_scoring_aggregation_and_figures_only(finished):
     plan = planned_jobs(workdir, write_config(workdir, changed, "variance.yaml"))
     assert plan["score"] == 8 and plan["collect_run"] == 4 and plan["aggregate"] == 1 and plan["figure"] == 9
     assert "train" not in plan and "extract" not in plan and "corrupt_labels" not in plan
+
+
+def test_changing_the_probe_list_reruns_scoring_and_downstream_only(finished):
+    """scoring.probes is a params value of the score rule: removing (or adding) a probe replans the score
+    jobs and what reads them, never training or extraction (the tiny config keeps its activations)."""
+    workdir, config = finished
+    fewer = [name for name in PROBE_NAMES if name != "knn"]
+    changed = dict(config, scoring={**config["scoring"], "probes": fewer})
+    plan = planned_jobs(workdir, write_config(workdir, changed, "probes.yaml"))
+    assert plan["score"] == 8 and plan["collect_run"] == 4 and plan["aggregate"] == 1, plan
+    assert not {"train", "extract", "corrupt_labels", "prepare_dataset"} & set(plan), plan
 
 
 def test_figure_option_reruns_only_figures(finished):

@@ -130,7 +130,8 @@ def extract_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path |
 
 def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
                 activations_dir: Path | str, out: Path | str, pair: str, corruption: int, seed: int, epoch: int,
-                variance: float, layers: list[str], batch_size: int, device: str) -> None:
+                variance: float, layers: list[str], batch_size: int, device: str,
+                probes: list[str] | None = None) -> None:
     from latentgen.scoring import score_checkpoint  # the probes pull in scikit-learn: only where needed
 
     started = time.perf_counter()
@@ -139,7 +140,8 @@ def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | s
     verify_checkpoint(run_json, summary, checkpoint)
     identity = {**run_identity(pair, corruption, seed), "epoch": int(epoch)}
     frame = score_checkpoint(checkpoint, activations_dir, run.data, summary["settings"]["model"], variance,
-                             identity, layers=layers, device=resolve_device(device), batch_size=batch_size)
+                             identity, layers=layers, device=resolve_device(device), batch_size=batch_size,
+                             **({} if probes is None else {"probes": list(probes)}))
     write_parquet(frame, out, metadata={**identity, "masc_variance": variance, "latentgen_version": __version__,
                                         "run_fingerprint": summary["fingerprint"]})
     best = frame[(frame.split == "test") & (frame.probe != "model")].accuracy.max()

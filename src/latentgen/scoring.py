@@ -1,7 +1,9 @@
-"""Scoring one checkpoint: MASC and VeLPIC on every probed layer, the model itself, and the transfer
-(bias zeroed, and for heads with a bias also the bias kept: ``transfer_bias``).
+"""Scoring one checkpoint: the configured probes (``scoring.probes``, see ``latentgen.probe_family``) on
+every probed layer, the model itself, and the transfer (bias zeroed, and for heads with a bias also
+the bias kept: ``transfer_bias``).
 
-Probes are fitted on the *corrupted* training labels (as the paper) and scored three ways:
+Probes are fitted on the *corrupted* training labels (as the paper; ``masc_true``, an oracle, on the
+true ones) and scored three ways:
 ``train_corrupted`` (against the labels the model was trained on), ``train_true`` (against the clean
 labels of the same samples) and ``test`` (against the true test labels).  The result is a tidy
 table, one row per (layer, probe, split); see :data:`SCORE_COLUMNS`.
@@ -21,7 +23,9 @@ import torch
 from latentgen.activations import Activations, read_activations
 from latentgen.fileio import load_torch, tensor_over
 from latentgen.models import build
-from latentgen.probes import MASC, VeLPIC
+from latentgen.probe_family import build_probe
+from latentgen.probe_names import PROBE_NAMES
+from latentgen.probes import VeLPIC
 from latentgen.training import TrainData, to_unit_float
 from latentgen.transfer import apply_velpic
 
@@ -50,12 +54,43 @@ def _as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return tensor_over(np.asarray(array)).to(device)
 
 
-def _fit_and_score(probe: Any, train_x: torch.Tensor, test_x: torch.Tensor, data: TrainData
+# Seeds the subsets of samples a capped probe (``ProbeSpec.max_scored_rows``) is scored on.
+SCORED_ROWS_SEED = 0
+
+
+def _scored_rows(n: int, limit: int | None) -> np.ndarray | None:
+    """Sorted indices of a seeded random subset of ``limit`` of ``n`` samples; None for all of them."""
+    if limit is None or n <= limit:
+        return None
+    return np.sort(np.random.default_rng(SCORED_ROWS_SEED).choice(n, size=limit, replace=False))
+
+
+def _subset(values, rows: np.ndarray | None):
+    if rows is None:
+        return values
+    return values[torch.from_numpy(rows).to(values.device)] if isinstance(values, torch.Tensor) else values[rows]
+
+
+def _fit_and_score(name: str, variance: float, train_x: torch.Tensor, test_x: torch.Tensor, data: TrainData
                    ) -> tuple[Any, dict[str, float], float]:
+    """Fit probe ``name`` on the training layer (the labels its spec names), score the three splits.
+
+    ``fit_seconds`` is the fit alone.  A probe with ``max_scored_rows`` is scored on seeded subsets.
+    """
+    probe, spec = build_probe(name, variance)
+    fit_labels = data.train_true if spec.fit_on == "true" else data.train_noisy
     started = time.perf_counter()
-    probe.fit(train_x, data.train_noisy)
+    probe.fit(train_x, fit_labels)
     seconds = time.perf_counter() - started
-    accuracies = _accuracies(np.asarray(probe.predict(train_x)), np.asarray(probe.predict(test_x)), data)
+    train_rows = _scored_rows(train_x.shape[0], spec.max_scored_rows)
+    test_rows = _scored_rows(test_x.shape[0], spec.max_scored_rows)
+    train_pred = np.asarray(probe.predict_training(train_x, rows=train_rows))
+    test_pred = np.asarray(probe.predict(_subset(test_x, test_rows)))
+    accuracies = {
+        "train_corrupted": float(np.mean(train_pred == _subset(data.train_noisy, train_rows))),
+        "train_true": float(np.mean(train_pred == _subset(data.train_true, train_rows))),
+        "test": float(np.mean(test_pred == _subset(data.test_labels, test_rows))),
+    }
     return probe, accuracies, seconds
 
 
@@ -114,29 +149,34 @@ def transfer_rows(model: torch.nn.Module, velpic: VeLPIC, data: TrainData, last_
 
 
 def score_activations(activations: Activations, data: TrainData, layers: list[str], variance: float,
-                      device: torch.device) -> tuple[list[dict[str, Any]], dict[str, VeLPIC]]:
-    """MASC and VeLPIC rows for every layer and the model's own rows; also the fitted VeLPICs."""
+                      device: torch.device, probes: list[str] | tuple[str, ...] = PROBE_NAMES
+                      ) -> tuple[list[dict[str, Any]], dict[str, VeLPIC]]:
+    """Rows of every probe in ``probes`` for every layer and the model's own rows; also the fitted VeLPICs."""
     rows = _rows("output", "model", _accuracies(np.asarray(activations.train_model_pred),
                                                 np.asarray(activations.test_model_pred), data), None, 0.0)
     velpics = {}
     for layer in layers:
         train_x = _as_tensor(activations.train[layer], device)
         test_x = _as_tensor(activations.test[layer], device)
-        masc, accuracies, seconds = _fit_and_score(MASC(variance=variance), train_x, test_x, data)
-        rows += _rows(layer, "masc", accuracies, float(np.mean(masc.n_components_)), seconds)
-        velpics[layer], accuracies, seconds = _fit_and_score(VeLPIC(), train_x, test_x, data)
-        rows += _rows(layer, "velpic", accuracies, None, seconds)
+        for name in probes:
+            probe, accuracies, seconds = _fit_and_score(name, variance, train_x, test_x, data)
+            n_components = float(np.mean(probe.n_components_)) if hasattr(probe, "n_components_") else None
+            rows += _rows(layer, name, accuracies, n_components, seconds)
+            if name == "velpic":
+                velpics[layer] = probe
     return rows, velpics
 
 
 def score_checkpoint(checkpoint: Path | str, activations_dir: Path | str, data: TrainData, model_name: str,
                      variance: float, identity: dict[str, Any], layers: list[str] | None = None,
-                     device: str | torch.device = "cpu", batch_size: int = 1000) -> pd.DataFrame:
+                     device: str | torch.device = "cpu", batch_size: int = 1000,
+                     probes: list[str] | tuple[str, ...] = PROBE_NAMES) -> pd.DataFrame:
     """The tidy score table of one checkpoint.
 
     ``identity`` holds the run's model, dataset, pair, corruption, seed and epoch, repeated on every row.
-    ``layers`` (default: all probed layers) get MASC and VeLPIC rows; the transfer always uses a VeLPIC
-    fitted on the last probed layer, the one that feeds the pre-softmax layer.
+    ``layers`` (default: all probed layers) get a row per split for each of ``probes``; the transfer
+    always uses a VeLPIC fitted on the last probed layer, the one that feeds the pre-softmax layer
+    (fitted for it alone when ``velpic`` is not among ``probes`` or that layer is not scored).
     """
     device = torch.device(device)
     model = build(model_name, data.input_shape, data.num_classes)
@@ -144,14 +184,14 @@ def score_checkpoint(checkpoint: Path | str, activations_dir: Path | str, data: 
     activations = read_activations(activations_dir)
     last = model.probe_layers[-1]
     layers = list(layers or model.probe_layers)
-    rows, velpics = score_activations(activations, data, layers, variance, device)
+    rows, velpics = score_activations(activations, data, layers, variance, device, probes)
     if last in velpics:
         velpic_last = velpics[last]
     else:
         velpic_last = VeLPIC().fit(_as_tensor(activations.train[last], device), data.train_noisy)
     rows += transfer_rows(model, velpic_last, data, last, batch_size, device)
     frame = pd.DataFrame(rows).assign(**identity)
-    frame["n_components"] = frame["n_components"].astype("Float64")  # null where not a MASC row
+    frame["n_components"] = frame["n_components"].astype("Float64")  # null where not a MASC(-true) row
     _refuse_non_finite(frame, checkpoint)
     return frame[SCORE_COLUMNS]
 

@@ -1,5 +1,5 @@
-# MASC, VeLPIC (every scored layer), the model itself and the VeLPIC weight transfer at one
-# checkpoint, as a tidy Parquet fragment; then one table per run.
+# The configured probes (scoring.probes, every scored layer), the model itself and the VeLPIC weight
+# transfer at one checkpoint, as a tidy Parquet fragment; then one table per run.
 
 
 rule score:
@@ -22,6 +22,8 @@ rule score:
     params:
         prepared_dir=prepared_dir,
         variance=config["scoring"]["masc_variance"],
+        # a params value: adding or removing a probe reruns scoring (and what reads it) only
+        probes=config["scoring"]["probes"],
         layers=lambda wildcards: scored_layers(wildcards.pair),
         # the transfer's forward passes batch like the extraction, so both see bitwise-equal activations
         batch_size=config["activations"]["batch_size"],
