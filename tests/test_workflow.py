@@ -33,15 +33,18 @@ def test_end_to_end_outputs(finished):
     assert list(scores.columns) == SCORE_COLUMNS
     assert set(scores.pair) == {"mlp-mnist", "cnn-fashion_mnist"}
     assert set(scores.corruption) == {0, 80} and set(scores.epoch) == {0, 2}
-    assert set(scores.probe) == {"model", "transfer", *PROBE_NAMES}  # the default scoring.probes: all
+    # the default scoring.probes (all); transfer_bias for the MLP, whose head has a bias (the CNN's has none)
+    assert set(scores.probe) == {"model", "transfer", "transfer_bias", *PROBE_NAMES}
+    assert set(scores[scores.probe == "transfer_bias"].pair) == {"mlp-mnist"}
     assert set(scores.split) == {"train_corrupted", "train_true", "test"}
     assert scores.accuracy.between(0, 1).all() and np.isfinite(scores.accuracy).all()
     masc = scores[scores.probe == "masc"]
     assert (masc.n_components >= 1).all()
     mlp_layers = set(scores[(scores.pair == "mlp-mnist") & (scores.probe == "velpic")].layer)
     assert mlp_layers == {"fc1", "fc2", "fc3", "fc4"}
-    # 2 pairs x 2 rates x 2 checkpoints x (model + 4 layers x 7 probes + transfer) x 3 splits
-    assert len(scores) == 2 * 2 * 2 * (1 + 4 * len(PROBE_NAMES) + 1) * 3
+    # 2 pairs x 2 rates x 2 checkpoints x (model + 4 layers x 7 probes + transfer) x 3 splits, and the
+    # MLP's transfer_bias: 2 rates x 2 checkpoints x 3 splits
+    assert len(scores) == 2 * 2 * 2 * (1 + 4 * len(PROBE_NAMES) + 1) * 3 + 2 * 2 * 3
     for number in (1, 2, 3, 4, 6, 8, 9, 11, 13):
         pdf = workdir / "results" / "figures" / f"fig{number}.pdf"
         assert pdf.read_bytes()[:4] == b"%PDF", pdf
