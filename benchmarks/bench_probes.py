@@ -430,8 +430,9 @@ def family_benchmark(cache_dir: Path, variance: float, device: str) -> None:
                    for probe in PROBE_NAMES if probe not in TODAY}
         again = {probe: run_family_child(probe, cache_dir, variance, out_dir, device) for probe in TODAY}
     for probe in TODAY:  # before and after the others: the mean of the two sees about their load
-        results[probe] = {layer: {**first[probe][layer], "seconds": (first[probe][layer]["seconds"]
-                                                                      + again[probe][layer]["seconds"]) / 2}
+        results[probe] = {layer: {**first[probe][layer],
+                                  **{key: (first[probe][layer][key] + again[probe][layer][key]) / 2
+                                     for key in ("seconds", "fit_seconds")}}
                           for layer in LAYERS}
     print(f"{'probe':<10}" + "".join(f"{layer + ' s':>9}" for layer in LAYERS) + f"{'total s':>10}{'fit s':>8}"
           + "".join(f"{layer + ' test':>10}" for layer in LAYERS))
