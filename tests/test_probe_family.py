@@ -88,7 +88,7 @@ def test_lda_equals_scikit_learn_lsqr_with_the_same_shrinkage(shrinkage, n_train
 
 def test_logistic_regression_recipe_agrees_with_scikit_learn_where_it_converges():
     """Adam, 20 epochs, batch 128 reaches the unpenalized optimum's decisions on 4,000 samples of
-    overlapping blobs: >= 98 % of test predictions equal to LogisticRegression(penalty=None), test
+    overlapping blobs: >= 98 % of test predictions equal to LogisticRegression(C=inf) (no penalty), test
     accuracies within 1 point.  (The recipe is not run to convergence: on small or ill-conditioned data
     it stops short, which is what the seed repository's baseline does.)"""
     X, y = make_blobs(n_samples=6000, centers=4, n_features=20, cluster_std=4.0, random_state=0)
