@@ -1,7 +1,7 @@
 """Probe speed at full MNIST scale: latentgen.probes against the original authors' way of computing.
 
     .venv/bin/python benchmarks/bench_probes.py [--cache-dir DIR] [--variance 0.99] [--repeats 3]
-                                                [--threads N] [--device cuda] [--precision]
+                                                [--threads N] [--device cuda] [--precision | --family]
 
 Workload: one checkpoint of the paper's MLP (784-128-512-2048-2048-10, ReLU) trained for one epoch on
 the full real MNIST training set with 40 % corrupted labels (SGD lr 1e-3, momentum 0.9, batch 32).
@@ -25,6 +25,13 @@ own; the figure includes the interpreter, the imports (torch, for ours) and the 
 read.  Per layer ours runs before and after the baseline (``--repeats``, median counts), so that
 both see about the same background load.
 The last line printed is the speed ratio, e.g. ``speedup: 23.7x``.
+
+``--family`` instead times every probe of ``latentgen.probe_names`` on the same checkpoint as the score
+stage runs it (``latentgen.scoring._fit_and_score``: fit on the 60,000 training activations, predictions
+of the training split and the test split, kNN on its capped subsets), each probe in its own process
+over the four layers; MASC and VeLPIC run before and after the others and their mean counts.  It prints
+the default set's total per checkpoint against today's MASC + VeLPIC; the last line is their ratio,
+e.g. ``probe family cost: 4.2x today's MASC + VeLPIC``.
 """
 
 from __future__ import annotations
@@ -376,6 +383,75 @@ def precision_study(cache_dir: Path, variance: float) -> None:
                   f"{np.abs(approx - exact).max():>12.1e}{differing_k:>14}", flush=True)
 
 
+# --------------------------------------------------------------------------------------------------
+# The probe family (--family): every probe as the score stage runs it
+# --------------------------------------------------------------------------------------------------
+
+
+def family_child_main(probe: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> None:
+    """Score one probe on every layer as ``latentgen.scoring`` does; write seconds and test accuracy."""
+    import torch
+
+    from latentgen.scoring import _as_tensor, _fit_and_score
+    from latentgen.training import TrainData
+
+    train_true = _load_mnist()[1]  # the clean training labels (masc_true fits them; train_true split)
+    noisy, test_labels = np.load(cache_dir / "train_noisy.npy"), np.load(cache_dir / "test_labels.npy")
+    data = TrainData(np.empty((len(noisy), 0)), noisy, train_true, np.empty((len(test_labels), 0)), test_labels, 10)
+    torch.zeros(1, device=device)
+    summary = {}
+    for layer in LAYERS:
+        train = _as_tensor(np.load(cache_dir / f"{layer}_train.npy", mmap_mode="r"), torch.device(device))
+        test = _as_tensor(np.load(cache_dir / f"{layer}_test.npy", mmap_mode="r"), torch.device(device))
+        started = time.perf_counter()
+        _, accuracies, fit_seconds = _fit_and_score(probe, variance, train, test, data)
+        summary[layer] = {"seconds": time.perf_counter() - started, "fit_seconds": fit_seconds, **accuracies}
+    (out_dir / f"family_{probe}.json").write_text(json.dumps(summary))
+
+
+def run_family_child(probe: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> dict:
+    command = [sys.executable, __file__, "--family-child", probe, "--cache-dir", str(cache_dir),
+               "--variance", str(variance), "--out-dir", str(out_dir), "--device", device]
+    subprocess.run(command, check=True, env=_child_environment())
+    return json.loads((out_dir / f"family_{probe}.json").read_text())
+
+
+TODAY = ("masc", "velpic")
+
+
+def family_benchmark(cache_dir: Path, variance: float, device: str) -> None:
+    from latentgen.probe_names import PROBE_NAMES
+
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench_family_") as scratch:
+        out_dir = Path(scratch)
+        first = {probe: run_family_child(probe, cache_dir, variance, out_dir, device) for probe in TODAY}
+        results = {probe: run_family_child(probe, cache_dir, variance, out_dir, device)
+                   for probe in PROBE_NAMES if probe not in TODAY}
+        again = {probe: run_family_child(probe, cache_dir, variance, out_dir, device) for probe in TODAY}
+    for probe in TODAY:  # before and after the others: the mean of the two sees about their load
+        results[probe] = {layer: {**first[probe][layer],
+                                  **{key: (first[probe][layer][key] + again[probe][layer][key]) / 2
+                                     for key in ("seconds", "fit_seconds")}}
+                          for layer in LAYERS}
+    print(f"{'probe':<10}" + "".join(f"{layer + ' s':>9}" for layer in LAYERS) + f"{'total s':>10}{'fit s':>8}"
+          + "".join(f"{layer + ' test':>10}" for layer in LAYERS))
+    totals = {}
+    for probe in PROBE_NAMES:
+        per_layer = results[probe]
+        totals[probe] = sum(per_layer[layer]["seconds"] for layer in LAYERS)
+        print(f"{probe:<10}" + "".join(f"{per_layer[layer]['seconds']:>9.2f}" for layer in LAYERS)
+              + f"{totals[probe]:>10.2f}{sum(per_layer[layer]['fit_seconds'] for layer in LAYERS):>8.2f}"
+              + "".join(f"{per_layer[layer]['test']:>10.4f}" for layer in LAYERS))
+    today, family = sum(totals[p] for p in TODAY), sum(totals.values())
+    threads = f"{_THREADS} thread(s)" if _THREADS else "default threads"
+    print(f"load average (1 min) before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f} on {os.cpu_count()} "
+          f"cores, {threads}; MASC/VeLPIC: mean of a run before and one after the others")
+    print(f"per checkpoint (4 layers, fit + train and test predictions): default set {family:.1f} s, "
+          f"today's MASC + VeLPIC {today:.1f} s")
+    print(f"probe family cost: {family / today:.1f}x today's MASC + VeLPIC")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
@@ -385,6 +461,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="where ours computes, e.g. cuda (the baseline is numpy)")
     parser.add_argument("--precision", action="store_true",
                         help="instead of timing, compare float32/float64 choices for the eigenpairs")
+    parser.add_argument("--family", action="store_true",
+                        help="instead, time every probe of the family as the score stage runs it")
+    parser.add_argument("--family-child", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=("baseline", "ours"), help=argparse.SUPPRESS)
     parser.add_argument("--layer", choices=LAYERS, help=argparse.SUPPRESS)
     parser.add_argument("--out-dir", type=Path, help=argparse.SUPPRESS)
@@ -394,7 +473,13 @@ def main() -> None:
     if args.child:
         child_main(args.child, args.layer, args.cache_dir, args.variance, args.out_dir, args.device)
         return
+    if args.family_child:
+        family_child_main(args.family_child, args.cache_dir, args.variance, args.out_dir, args.device)
+        return
     cache_dir = ensure_activations(args.cache_dir)
+    if args.family:
+        family_benchmark(cache_dir, args.variance, args.device)
+        return
     if args.precision:
         precision_study(cache_dir, args.variance)
         return

@@ -44,7 +44,9 @@ LAYERS = probe_layers_of("mlp")
 
 def small_config(datasets_dir: Path | str, **overrides: Any) -> dict[str, Any]:
     """One pair (MLP-MNIST) at 80 %, 200 real training images, 200 test images, checkpoints at epochs 0 and 2."""
-    config = tiny_config(datasets_dir, corruption=[RATE], test_subset={"size": 200, "seed": 0})
+    config = tiny_config(datasets_dir, corruption=[RATE], test_subset={"size": 200, "seed": 0},
+                         # the paper's two probes on every sample: the faults here do not depend on the probe family
+                         scoring={"masc_variance": 0.99, "probes": ["masc", "velpic"], "holdout": 0.0})
     del config["pairs"]["cnn-fashion_mnist"], config["datasets"]["fashion_mnist"]
     return deep_update(config, overrides)
 
@@ -132,6 +134,9 @@ BAD_CONFIGS = [
     ("variance-zero", _set("scoring.masc_variance", 0), ["scoring.masc_variance", "less than or equal to the minimum of 0"]),
     ("variance-above-one", _set("scoring.masc_variance", 1.5), ["scoring.masc_variance", "maximum of 1"]),
     ("variance-nan", _set("scoring.masc_variance", float("nan")), ["scoring.masc_variance", "not a finite number"]),
+    ("unknown-probe", _set("scoring.probes", ["masc", "qda"]), ["scoring.probes.1", "'qda'", "allowed values", "'knn'"]),
+    ("probe-duplicate", _set("scoring.probes", ["knn", "knn"]), ["scoring.probes", "non-unique"]),
+    ("probes-empty", _set("scoring.probes", []), ["scoring.probes", "should be non-empty"]),
     ("lr-infinite", _set("pairs.mlp-mnist.lr", float("inf")), ["pairs.mlp-mnist.lr", "not a finite number"]),
     ("lr-zero", _set("pairs.mlp-mnist.lr", 0), ["pairs.mlp-mnist.lr", "minimum of 0"]),
     ("max-epochs-zero", _set("pairs.mlp-mnist.max_epochs", 0), ["pairs.mlp-mnist.max_epochs", "minimum of 1"]),
@@ -373,8 +378,8 @@ def test_sigkill_during_training_and_during_scoring_then_rerun_equals_uninterrup
     history = pd.read_parquet(results / "runs" / RUN / "history.parquet").drop(columns="seconds")
     pd.testing.assert_frame_equal(history, pd.read_parquet(run.run_dir / "history.parquet").drop(columns="seconds"))
     scores = pd.read_parquet(results / SCORES_TARGET.split("/", 1)[1])
-    # epochs 0, 2 x (model, 4 layers x 2, transfer, transfer_bias) x 3 splits
-    assert len(scores) == 2 * (1 + len(LAYERS) * 2 + 2) * 3
+    # epochs 0, 2 x (model, 4 layers x (masc, velpic, transfer), transfer_bias) x 3 splits
+    assert len(scores) == 2 * (1 + len(LAYERS) * 3 + 1) * 3
     assert_finite_scores(scores)
     assert_same_scores(scores, pd.concat([pd.read_parquet(run.fragment(e)) for e in (0, 2)], ignore_index=True))
 
@@ -467,7 +472,7 @@ class Run:
             pipeline.score_stage(prepared or self.prepared, labels or self.labels, run_json or self.run_json,
                                  checkpoint or self.checkpoint(epoch), activations or self.activations(epoch), out,
                                  PAIR, rate, SEED, epoch, self.config["scoring"]["masc_variance"], LAYERS, 500,
-                                 "cpu")
+                                 "cpu", self.config["scoring"]["holdout"], self.config["scoring"]["probes"])
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from latentgen import fingerprint, stale
+from latentgen.probe_names import PROBE_NAMES
 from workflow_helpers import (REAL_CHANGE, copy_workflow, dry_run, edited, inserted, plan_of, planned_jobs, snakemake,
                               tiny_config, write_config)
 
@@ -38,19 +39,22 @@ def test_end_to_end_outputs(finished):
     assert list(scores.columns) == SCORE_COLUMNS
     assert set(scores.pair) == {"mlp-mnist", "cnn-fashion_mnist"}
     assert set(scores.corruption) == {0, 80} and set(scores.epoch) == {0, 2}
-    assert set(scores.probe) == {"model", "masc", "velpic", "transfer", "transfer_bias", "selected"}
+    # the default scoring.probes (all); transfer_bias for the MLP, whose head has a bias (the CNN's has none)
+    assert set(scores.probe) == {"model", "transfer", "transfer_bias", "selected", *PROBE_NAMES}
+    assert set(scores[scores.probe == "transfer_bias"].pair) == {"mlp-mnist"}
     assert set(scores.split) == {"train_corrupted", "train_true", "test", "holdout_corrupted", "holdout_true"}
     assert scores.accuracy.between(0, 1).all() and np.isfinite(scores.accuracy).all()
     masc = scores[scores.probe == "masc"]
     assert (masc.n_components >= 1).all()
     mlp_layers = set(scores[(scores.pair == "mlp-mnist") & (scores.probe == "velpic")].layer)
     assert mlp_layers == {"fc1", "fc2", "fc3", "fc4"}
-    # 2 rates x 2 checkpoints x (model + 4 layers x (2 probes + transfer) + selected, + transfer_bias for the
+    # 2 rates x 2 checkpoints x (model + 4 layers x (7 probes + transfer) + selected, + transfer_bias for the
     # MLP, whose head has a bias) x 5 splits
-    assert len(scores) == 2 * 2 * ((1 + 4 * 3 + 1 + 1) + (1 + 4 * 3 + 1)) * 5
+    per_checkpoint = 1 + 4 * (len(PROBE_NAMES) + 1) + 1
+    assert len(scores) == 2 * 2 * ((per_checkpoint + 1) + per_checkpoint) * 5
     assert set(scores[scores.probe == "transfer"].layer) == {"fc1", "fc2", "fc3", "fc4", "flat"}
     selected = scores[scores.probe == "selected"]
-    assert selected.layer.str.match(r"^(masc|velpic):(fc\d|flat)$").all()
+    assert selected.layer.str.match(r"^(masc|velpic|logreg|ncm|knn|lda):(fc\d|flat)$").all()
     for number in (1, 2, 3, 4, 6, 8, 9, 11, 13, 16, 17):
         pdf = workdir / "results" / "figures" / f"fig{number}.pdf"
         assert pdf.read_bytes()[:4] == b"%PDF", pdf
@@ -102,6 +106,17 @@ def test_masc_variance_reruns_scoring_aggregation_and_figures_only(finished):
     plan = planned_jobs(workdir, write_config(workdir, changed, "variance.yaml"))
     assert plan["score"] == 8 and plan["collect_run"] == 4 and plan["aggregate"] == 1 and plan["figure"] == 11
     assert "train" not in plan and "extract" not in plan and "corrupt_labels" not in plan
+
+
+def test_changing_the_probe_list_reruns_scoring_and_downstream_only(finished):
+    """scoring.probes is a params value of the score rule: removing (or adding) a probe replans the score
+    jobs and what reads them, never training or extraction (the tiny config keeps its activations)."""
+    workdir, config = finished
+    fewer = [name for name in PROBE_NAMES if name != "knn"]
+    changed = dict(config, scoring={**config["scoring"], "probes": fewer})
+    plan = planned_jobs(workdir, write_config(workdir, changed, "probes.yaml"))
+    assert plan["score"] == 8 and plan["collect_run"] == 4 and plan["aggregate"] == 1, plan
+    assert not {"train", "extract", "corrupt_labels", "prepare_dataset"} & set(plan), plan
 
 
 def test_figure_option_reruns_only_figures(finished):

@@ -130,7 +130,8 @@ def extract_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path |
 
 def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
                 activations_dir: Path | str, out: Path | str, pair: str, corruption: int, seed: int, epoch: int,
-                variance: float, layers: list[str], batch_size: int, device: str, holdout: float = 0.0) -> None:
+                variance: float, layers: list[str], batch_size: int, device: str, holdout: float = 0.0,
+                probes: list[str] | None = None) -> None:
     from latentgen.scoring import score_checkpoint  # the probes pull in scikit-learn: only where needed
 
     started = time.perf_counter()
@@ -140,7 +141,7 @@ def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | s
     identity = {**run_identity(pair, corruption, seed), "epoch": int(epoch)}
     frame = score_checkpoint(checkpoint, activations_dir, run.data, summary["settings"]["model"], variance,
                              identity, layers=layers, device=resolve_device(device), batch_size=batch_size,
-                             holdout=holdout)
+                             holdout=holdout, **({} if probes is None else {"probes": list(probes)}))
     write_parquet(frame, out, metadata={**identity, "masc_variance": variance, "holdout": holdout,
                                         "latentgen_version": __version__, "run_fingerprint": summary["fingerprint"]})
     test = frame[frame.split == "test"]

@@ -513,8 +513,12 @@ class _Float32Rows:
         return widened
 
 
-class _ClassGeometryProbe(ClassifierMixin, BaseEstimator):
-    """Shared validation, label handling and chunked scoring; subclasses fit and score one class."""
+class _TorchProbe(ClassifierMixin, BaseEstimator):
+    """Shared validation, label handling and chunked scoring of every probe; subclasses fit.
+
+    Subclasses provide ``fit`` and the scoring hooks ``_scoring_weights`` (fitted state as tensors on
+    the compute device, built once per call) and ``_score_rows`` (float32 scores of one chunk of rows).
+    """
 
     # -- validation --------------------------------------------------------------------------------
 
@@ -559,14 +563,64 @@ class _ClassGeometryProbe(ClassifierMixin, BaseEstimator):
             return self._check_tensor(X, reset=False)
         return validate_data(self, X, dtype=_KEPT_FLOAT_DTYPES, reset=False, ensure_all_finite=False)
 
-    # -- fitting -----------------------------------------------------------------------------------
+    def _encode_labels(self, y: np.ndarray) -> np.ndarray:
+        """Sets ``classes_`` (the sorted labels) and returns each row's index into it (int64)."""
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        return encoded.astype(np.int64, copy=False)
 
     def _class_rows(self, y: np.ndarray) -> list[np.ndarray]:
         """Sets ``classes_`` and returns the row indices of each class, in ``classes_`` order."""
-        self.classes_, encoded = np.unique(y, return_inverse=True)
+        encoded = self._encode_labels(y)
         order = np.argsort(encoded, kind="stable")
         boundaries = np.cumsum(np.bincount(encoded, minlength=len(self.classes_)))[:-1]
         return np.split(order, boundaries)
+
+    # -- scoring -----------------------------------------------------------------------------------
+
+    def predict_scores(self, X) -> np.ndarray:
+        """(n, K) class scores in ``classes_`` order; ``predict`` is their argmax (ties → lowest index)."""
+        X = self._validate_predict_input(X)
+        device = _compute_device(X, self.device)
+        source = _as_source_tensor(X)
+        weights = self._scoring_weights(device)
+        with _cpu_thread_policy(device):
+            chunk = _Float32Rows(source, device, max_rows=min(SCORE_CHUNK_ROWS, X.shape[0]))
+            chunks = [
+                self._score_rows(chunk(slice(start, start + SCORE_CHUNK_ROWS)), weights)
+                for start in range(0, X.shape[0], SCORE_CHUNK_ROWS)
+            ]
+        return torch.cat(chunks).double().cpu().numpy()
+
+    def decision_function(self, X) -> np.ndarray:
+        """scikit-learn convention: (n, K) scores; for two classes the (n,) margin score₁ - score₀."""
+        scores = self.predict_scores(X)
+        if scores.shape[1] == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores
+
+    def predict(self, X) -> np.ndarray:
+        """The class with the highest score; ties go to the first of ``classes_``."""
+        scores = self.predict_scores(X)
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def predict_training(self, X, rows: np.ndarray | None = None) -> np.ndarray:
+        """Predictions for the very samples ``X`` that ``fit`` was given (the training-split scores).
+
+        ``rows`` (sorted indices into ``X``) predicts only those samples.  Resubstitution, i.e.
+        ``predict(X[rows])``: a parametric probe depends on one sample only through class statistics
+        of many.  ``KNN`` overrides it with leave-one-out, since a sample is its own nearest neighbour.
+        """
+        return self.predict(X if rows is None else X[torch.as_tensor(rows) if isinstance(X, torch.Tensor) else rows])
+
+    def _scoring_weights(self, device: torch.device):
+        raise NotImplementedError
+
+    def _score_rows(self, rows: torch.Tensor, weights) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class _ClassGeometryProbe(_TorchProbe):
+    """A probe fitted class by class: ``_fit_class`` on each class's rows, ``_store`` of the results."""
 
     def fit(self, X, y):
         """Fit one geometric object per class on its activations ``X`` (n, d); returns self."""
@@ -597,44 +651,10 @@ class _ClassGeometryProbe(ClassifierMixin, BaseEstimator):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(fit_one, class_rows))
 
-    # -- scoring -----------------------------------------------------------------------------------
-
-    def predict_scores(self, X) -> np.ndarray:
-        """(n, K) class scores in ``classes_`` order; ``predict`` is their argmax (ties → lowest index)."""
-        X = self._validate_predict_input(X)
-        device = _compute_device(X, self.device)
-        source = _as_source_tensor(X)
-        weights = self._scoring_weights(device)
-        with _cpu_thread_policy(device):
-            chunk = _Float32Rows(source, device, max_rows=min(SCORE_CHUNK_ROWS, X.shape[0]))
-            chunks = [
-                self._score_rows(chunk(slice(start, start + SCORE_CHUNK_ROWS)), weights)
-                for start in range(0, X.shape[0], SCORE_CHUNK_ROWS)
-            ]
-        return torch.cat(chunks).double().cpu().numpy()
-
-    def decision_function(self, X) -> np.ndarray:
-        """scikit-learn convention: (n, K) scores; for two classes the (n,) margin score₁ - score₀."""
-        scores = self.predict_scores(X)
-        if scores.shape[1] == 2:
-            return scores[:, 1] - scores[:, 0]
-        return scores
-
-    def predict(self, X) -> np.ndarray:
-        """The class with the highest score; ties go to the first of ``classes_``."""
-        scores = self.predict_scores(X)
-        return self.classes_[np.argmax(scores, axis=1)]
-
     def _fit_class(self, class_data: torch.Tensor):
         raise NotImplementedError
 
     def _store(self, per_class: list) -> None:
-        raise NotImplementedError
-
-    def _scoring_weights(self, device: torch.device):
-        raise NotImplementedError
-
-    def _score_rows(self, rows: torch.Tensor, weights) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -773,3 +793,18 @@ class VeLPIC(_ClassGeometryProbe):
         # float32 (K, d) rows), so on equal activations the two agree bit for bit, near-ties included.
         with _large_products(2.0 * rows.numel() * weights.shape[0]):
             return torch.nn.functional.linear(rows, weights)  # (n, K) projections ⟨v_c, x⟩
+
+
+# --------------------------------------------------------------------------------------------------
+# The rest of the family (latentgen.probe_family), re-exported lazily: that module imports this one.
+# --------------------------------------------------------------------------------------------------
+
+_FAMILY_NAMES = ("KNN", "LDA", "NCM", "LogisticRegressionProbe", "PROBES", "ProbeSpec", "build_probe")
+
+
+def __getattr__(name: str):
+    if name in _FAMILY_NAMES:
+        from latentgen import probe_family
+
+        return getattr(probe_family, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,13 +1,15 @@
-"""Scoring one checkpoint: MASC and VeLPIC on every probed layer, the model itself, the transfer from
-every scored layer (bias-free head; for heads with a bias also the last layer's with the bias kept:
-``transfer_bias``), and the probe chosen without the test set (``selected``).
+"""Scoring one checkpoint: the configured probes (``scoring.probes``, see ``latentgen.probe_family``) on
+every probed layer, the model itself, the transfer from every scored layer (bias-free head; for heads
+with a bias also the last layer's with the bias kept: ``transfer_bias``), and the probe chosen without
+the test set (``selected``).
 
-Probes are fitted on the *corrupted* training labels (as the paper) of the training set minus a
-stratified held-out slice (``holdout``, a fraction; ``latentgen.holdout``), and scored against:
-``train_corrupted`` (the labels the model was trained on) and ``train_true`` (the clean labels of the
-same samples), both over the samples the probes were fitted on; ``holdout_corrupted`` and
-``holdout_true``, the same over the held-out slice (only when something is held out); and ``test``
-(the true test labels).  The model's rows use the same samples for each split.
+Probes are fitted on the *corrupted* training labels (as the paper; ``masc_true``, an oracle, on the true
+ones) of the training set minus a stratified held-out slice (``holdout``, a fraction;
+``latentgen.holdout``), and scored against: ``train_corrupted`` (the labels the model was trained on) and
+``train_true`` (the clean labels of the same samples), both over the samples the probes were fitted on;
+``holdout_corrupted`` and ``holdout_true``, the same over the held-out slice (only when something is held
+out); and ``test`` (the true test labels).  The model's rows use the same samples for each split.  A probe
+with a row cap (``ProbeSpec.max_scored_rows``, kNN) is scored on seeded subsets of each split's samples.
 
 ``selected`` repeats every split of the candidate (probe, layer) with the highest ``holdout_corrupted``
 accuracy, with ``layer`` = ``"probe:layer"`` (e.g. ``"velpic:fc3"``); no test row is read to choose it.
@@ -29,7 +31,9 @@ from latentgen.activations import Activations, read_activations
 from latentgen.fileio import load_torch, tensor_over
 from latentgen.holdout import HOLDOUT_SPLITS, HoldoutSplit, selected_rows, stratified_holdout
 from latentgen.models import build
-from latentgen.probes import MASC, VeLPIC
+from latentgen.probe_family import build_probe
+from latentgen.probe_names import PROBE_NAMES
+from latentgen.probes import VeLPIC
 from latentgen.training import TrainData, to_unit_float
 from latentgen.transfer import apply_velpic, transfer_from_layer
 
@@ -44,19 +48,30 @@ def whole_training_set(data: TrainData) -> HoldoutSplit:
     return stratified_holdout(data.train_noisy, 0.0, seed=0)
 
 
+def _split_accuracies(predictions: dict[str, np.ndarray], samples: dict[str, np.ndarray], data: TrainData
+                      ) -> dict[str, float]:
+    """Accuracy of each split from the predictions of its samples: ``fit`` and ``held_out`` index the
+    training set, ``test`` the test set (a held-out slice only when it has predictions)."""
+    def agreement(part: str, labels: np.ndarray) -> float:
+        return float(np.mean(predictions[part] == labels[samples[part]]))
+
+    accuracies = {"train_corrupted": agreement("fit", data.train_noisy),
+                  "train_true": agreement("fit", data.train_true),
+                  "test": agreement("test", data.test_labels)}
+    if "held_out" in predictions:
+        accuracies["holdout_corrupted"] = agreement("held_out", data.train_noisy)
+        accuracies["holdout_true"] = agreement("held_out", data.train_true)
+    return accuracies
+
+
 def _accuracies(train_pred: np.ndarray, test_pred: np.ndarray, data: TrainData, split: HoldoutSplit
                 ) -> dict[str, float]:
     """``train_pred``: predictions for every training sample; each split reads its own samples."""
-    def agreement(rows: np.ndarray, labels: np.ndarray) -> float:
-        return float(np.mean(train_pred[rows] == labels[rows]))
-
-    accuracies = {"train_corrupted": agreement(split.fit, data.train_noisy),
-                  "train_true": agreement(split.fit, data.train_true),
-                  "test": float(np.mean(test_pred == data.test_labels))}
+    predictions = {"fit": train_pred[split.fit], "test": test_pred}
+    samples = {"fit": split.fit, "test": np.arange(len(test_pred))}
     if len(split.held_out):
-        accuracies["holdout_corrupted"] = agreement(split.held_out, data.train_noisy)
-        accuracies["holdout_true"] = agreement(split.held_out, data.train_true)
-    return accuracies
+        predictions["held_out"], samples["held_out"] = train_pred[split.held_out], split.held_out
+    return _split_accuracies(predictions, samples, data)
 
 
 def _rows(layer: str, probe: str, accuracies: dict[str, float], n_components: float | None,
@@ -78,13 +93,48 @@ def _fit_rows(train_x: torch.Tensor, split: HoldoutSplit) -> torch.Tensor:
     return train_x.index_select(0, torch.as_tensor(split.fit, device=train_x.device))
 
 
-def _fit_and_score(probe: Any, train_x: torch.Tensor, test_x: torch.Tensor, data: TrainData, split: HoldoutSplit
-                   ) -> tuple[Any, dict[str, float], float]:
+# Seeds the subsets of samples a capped probe (``ProbeSpec.max_scored_rows``) is scored on.
+SCORED_ROWS_SEED = 0
+
+
+def _scored_rows(n: int, limit: int | None) -> np.ndarray | None:
+    """Sorted indices of a seeded random subset of ``limit`` of ``n`` samples; None for all of them."""
+    if limit is None or n <= limit:
+        return None
+    return np.sort(np.random.default_rng(SCORED_ROWS_SEED).choice(n, size=limit, replace=False))
+
+
+def _subset(values, rows: np.ndarray | None):
+    if rows is None:
+        return values
+    return values[torch.from_numpy(rows).to(values.device)] if isinstance(values, torch.Tensor) else values[rows]
+
+
+def _fit_and_score(name: str, variance: float, train_x: torch.Tensor, test_x: torch.Tensor, data: TrainData,
+                   split: HoldoutSplit) -> tuple[Any, dict[str, float], float]:
+    """Fit probe ``name`` on the layer's ``split.fit`` rows (the labels its spec names), score every split.
+
+    ``fit_seconds`` is the fit alone.  A probe with ``max_scored_rows`` is scored on seeded subsets of
+    each split's samples (the fitted ones through ``predict_training``: leave-one-out for kNN).
+    """
+    probe, spec = build_probe(name, variance)
+    fit_labels = data.train_true if spec.fit_on == "true" else data.train_noisy
     started = time.perf_counter()
-    probe.fit(_fit_rows(train_x, split), data.train_noisy[split.fit])
+    fit_x = _fit_rows(train_x, split)
+    probe.fit(fit_x, fit_labels[split.fit])
     seconds = time.perf_counter() - started
-    accuracies = _accuracies(np.asarray(probe.predict(train_x)), np.asarray(probe.predict(test_x)), data, split)
-    return probe, accuracies, seconds
+    limit = spec.max_scored_rows
+    fit_rows = _scored_rows(len(split.fit), limit)  # into fit_x
+    held_rows = _scored_rows(len(split.held_out), limit)  # into split.held_out
+    test_rows = _scored_rows(test_x.shape[0], limit)
+    predictions = {"fit": np.asarray(probe.predict_training(fit_x, rows=fit_rows)),
+                   "test": np.asarray(probe.predict(_subset(test_x, test_rows)))}
+    samples = {"fit": _subset(split.fit, fit_rows), "held_out": _subset(split.held_out, held_rows),
+               "test": np.arange(test_x.shape[0]) if test_rows is None else test_rows}
+    if len(split.held_out):
+        held_x = train_x.index_select(0, torch.as_tensor(samples["held_out"], device=train_x.device))
+        predictions["held_out"] = np.asarray(probe.predict(held_x))
+    return probe, _split_accuracies(predictions, samples, data), seconds
 
 
 @torch.no_grad()
@@ -150,9 +200,10 @@ def transfer_rows(model: torch.nn.Module, velpics: dict[str, VeLPIC], data: Trai
 
 
 def score_activations(activations: Activations, data: TrainData, layers: list[str], variance: float,
-                      device: torch.device, split: HoldoutSplit | None = None
+                      device: torch.device, split: HoldoutSplit | None = None,
+                      probes: list[str] | tuple[str, ...] = PROBE_NAMES
                       ) -> tuple[list[dict[str, Any]], dict[str, VeLPIC]]:
-    """MASC and VeLPIC rows for every layer and the model's own rows; also the fitted VeLPICs.
+    """Rows of every probe in ``probes`` for every layer and the model's own rows; also the fitted VeLPICs.
 
     Probes are fitted on ``split.fit`` only (default: the whole training set).
     """
@@ -163,24 +214,27 @@ def score_activations(activations: Activations, data: TrainData, layers: list[st
     for layer in layers:
         train_x = _as_tensor(activations.train[layer], device)
         test_x = _as_tensor(activations.test[layer], device)
-        masc, accuracies, seconds = _fit_and_score(MASC(variance=variance), train_x, test_x, data, split)
-        rows += _rows(layer, "masc", accuracies, float(np.mean(masc.n_components_)), seconds)
-        velpics[layer], accuracies, seconds = _fit_and_score(VeLPIC(), train_x, test_x, data, split)
-        rows += _rows(layer, "velpic", accuracies, None, seconds)
+        for name in probes:
+            probe, accuracies, seconds = _fit_and_score(name, variance, train_x, test_x, data, split)
+            n_components = float(np.mean(probe.n_components_)) if hasattr(probe, "n_components_") else None
+            rows += _rows(layer, name, accuracies, n_components, seconds)
+            if name == "velpic":
+                velpics[layer] = probe
     return rows, velpics
 
 
 def score_checkpoint(checkpoint: Path | str, activations_dir: Path | str, data: TrainData, model_name: str,
                      variance: float, identity: dict[str, Any], layers: list[str] | None = None,
-                     device: str | torch.device = "cpu", batch_size: int = 1000, holdout: float = 0.0
-                     ) -> pd.DataFrame:
+                     device: str | torch.device = "cpu", batch_size: int = 1000, holdout: float = 0.0,
+                     probes: list[str] | tuple[str, ...] = PROBE_NAMES) -> pd.DataFrame:
     """The tidy score table of one checkpoint.
 
     ``identity`` holds the run's model, dataset, pair, corruption, seed and epoch, repeated on every row.
-    ``layers`` (default: all probed layers) get MASC, VeLPIC and transfer rows; the last probed layer (the
-    one that feeds the pre-softmax layer) always gets its transfer rows.  ``holdout``: the fraction of the
-    training set held out from every fit (stratified by corrupted label, drawn from the run's seed) to
-    choose the ``selected`` rows; 0 fits on everything and selects nothing.
+    ``layers`` (default: all probed layers) get a row per split for each of ``probes`` and the transfer
+    rows (which use VeLPIC, fitted for the transfer alone when ``velpic`` is not among ``probes``); the
+    last probed layer (the one that feeds the pre-softmax layer) always gets its transfer rows.
+    ``holdout``: the fraction of the training set held out from every fit (stratified by corrupted label,
+    drawn from the run's seed) to choose the ``selected`` rows; 0 fits on everything and selects nothing.
     """
     device = torch.device(device)
     model = build(model_name, data.input_shape, data.num_classes)
@@ -189,14 +243,15 @@ def score_checkpoint(checkpoint: Path | str, activations_dir: Path | str, data: 
     last = model.probe_layers[-1]
     layers = list(layers or model.probe_layers)
     split = stratified_holdout(data.train_noisy, holdout, seed=int(identity["seed"]))
-    rows, velpics = score_activations(activations, data, layers, variance, device, split)
-    if last not in velpics:
-        train_last = _as_tensor(activations.train[last], device)
-        velpics[last] = VeLPIC().fit(_fit_rows(train_last, split), data.train_noisy[split.fit])
+    rows, velpics = score_activations(activations, data, layers, variance, device, split, probes)
+    for layer in dict.fromkeys([*layers, last]):  # every transfer needs its layer's VeLPIC
+        if layer not in velpics:
+            train_layer = _as_tensor(activations.train[layer], device)
+            velpics[layer] = VeLPIC().fit(_fit_rows(train_layer, split), data.train_noisy[split.fit])
     rows += transfer_rows(model, velpics, data, last, batch_size, device, split)
     scored = pd.DataFrame(rows)
     frame = pd.concat([scored, selected_rows(scored)], ignore_index=True).assign(**identity)
-    frame["n_components"] = frame["n_components"].astype("Float64")  # null where not a MASC row
+    frame["n_components"] = frame["n_components"].astype("Float64")  # null where not a MASC(-true) row
     _refuse_non_finite(frame, checkpoint)
     return frame[SCORE_COLUMNS]
 

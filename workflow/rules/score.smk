@@ -1,6 +1,6 @@
-# MASC, VeLPIC and the VeLPIC weight transfer (every scored layer), the model itself and the
-# held-out choice (probe "selected") at one checkpoint, as a tidy Parquet fragment; then one
-# table per run.
+# The configured probes (scoring.probes, every scored layer), the model itself, the VeLPIC weight
+# transfer (every scored layer) and the held-out choice (probe "selected") at one checkpoint, as a
+# tidy Parquet fragment; then one table per run.
 
 
 rule score:
@@ -25,6 +25,8 @@ rule score:
         prepared_dir=prepared_dir,
         variance=config["scoring"]["masc_variance"],
         holdout=config["scoring"]["holdout"],
+        # a params value: adding or removing a probe reruns scoring (and what reads it) only
+        probes=config["scoring"]["probes"],
         layers=lambda wildcards: scored_layers(wildcards.pair),
         # the transfer's forward passes batch like the extraction, so both see bitwise-equal activations
         batch_size=config["activations"]["batch_size"],

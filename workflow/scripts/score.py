@@ -1,4 +1,4 @@
-"""Snakemake script: score one checkpoint (MASC, VeLPIC, model, transfer) to a Parquet fragment."""
+"""Snakemake script: score one checkpoint (the configured probes, model, transfer) to a Parquet fragment."""
 
 from latentgen.pipeline import logging_to, score_stage
 
@@ -8,4 +8,4 @@ with logging_to(snakemake.log[0], snakemake.threads):
                 snakemake.input.checkpoint, snakemake.input.activations, snakemake.output.scores, wc.pair,
                 int(wc.corruption), int(wc.seed), int(wc.epoch), snakemake.params.variance,
                 list(snakemake.params.layers), snakemake.params.batch_size,
-                snakemake.params.device, snakemake.params.holdout)
+                snakemake.params.device, snakemake.params.holdout, list(snakemake.params.probes))

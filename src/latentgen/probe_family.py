@@ -1,0 +1,410 @@
+"""The probe family beyond MASC and VeLPIC, as scikit-learn classifiers computing in torch.
+
+Every probe here shares MASC's and VeLPIC's machinery in ``latentgen.probes``: input validation (numpy,
+memory-mapped float16 or tensors on any device), the CPU thread policy, float32 rows gathered into
+reused buffers, chunked scoring, ties to the first of ``classes_``.  Fitted attributes are numpy arrays.
+
+* ``LogisticRegressionProbe`` (``logreg``): one linear layer with bias trained on cross-entropy, the
+  seed repository's baseline recipe (BASELINES/CNN_code/logistic_regression_probe.py): Adam lr 1e-3,
+  20 epochs, batch 128, shuffled every epoch (seeded), no weight decay.  Not run to convergence:
+  it is the recipe, not the optimum of the loss.
+* ``NCM`` (``ncm``): nearest class mean on the unit sphere: rows scaled to unit length, the class mean
+  of those unit rows, the class whose mean is nearest in Euclidean distance (scikit-learn's
+  ``NearestCentroid`` on ``normalize``-d rows).  Only directions count, hence "by cosine": for unit x,
+  ‖x − μ_c‖² = 1 − 2⟨x, μ_c⟩ + ‖μ_c‖².
+* ``KNN`` (``knn``): k = 5 nearest neighbours by cosine similarity, majority vote, exact (blocked
+  products with every training row).  On the training samples themselves (``predict_training``)
+  each sample is left out of its own neighbourhood, as ``KNeighborsClassifier.kneighbors()`` without
+  X does: otherwise a sample would be one of its own five voters, for its own (corrupted) label.
+* ``LDA`` (``lda``): linear discriminant analysis with a fixed shrinkage α (default 0.1), closed form:
+  Σ = (1 − α)·S_w + α·(tr S_w / d)·I from the pooled within-class covariance S_w, coef_c = Σ⁻¹μ_c,
+  intercept_c = −½μ_cᵀΣ⁻¹μ_c + log prior_c (``LinearDiscriminantAnalysis(solver="lsqr",
+  shrinkage=α)``).  A fixed α rather than Ledoit-Wolf: the same estimator at every checkpoint and rate.
+* ``masc_true``: ``MASC`` fitted on the *true* training labels.  An ORACLE upper bound, not a probe of
+  the noisy-label problem: no user of a model trained on noisy labels has those labels.
+
+``PROBES`` maps each scores.parquet name (``latentgen.probe_names``) to how scoring builds and fits it.
+Agreement with the scikit-learn references and the cost at full scale: docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from latentgen.probe_names import PROBE_NAMES
+from latentgen.probes import (
+    MASC,
+    SCORE_CHUNK_ROWS,
+    VeLPIC,
+    _as_source_tensor,
+    _ClassGeometryProbe,
+    _compute_device,
+    _cpu_thread_policy,
+    _Float32Rows,
+    _large_products,
+    _single_threaded_on_cpu,
+    _TorchProbe,
+)
+
+
+def _unit_rows_(rows: torch.Tensor) -> torch.Tensor:
+    """``rows`` scaled in place to unit Euclidean length; all-zero rows stay zero (as sklearn's normalize)."""
+    norms = torch.linalg.vector_norm(rows, dim=1, keepdim=True)
+    return rows.div_(torch.where(norms > 0, norms, torch.ones_like(norms)))
+
+
+class _LinearScores:
+    """Scoring of probes whose scores are an affine map x ↦ W x + b (``coef_`` (K, d), ``intercept_`` (K,))."""
+
+    def _scoring_weights(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        weight = torch.from_numpy(np.ascontiguousarray(self.coef_, dtype=np.float32)).to(device)
+        return weight, torch.from_numpy(np.asarray(self.intercept_, dtype=np.float32)).to(device)
+
+    def _score_rows(self, rows: torch.Tensor, weights) -> torch.Tensor:
+        weight, bias = weights
+        with _large_products(2.0 * rows.numel() * weight.shape[0]):
+            return torch.nn.functional.linear(rows, weight, bias)
+
+
+# --------------------------------------------------------------------------------------------------
+# Nearest class mean
+# --------------------------------------------------------------------------------------------------
+
+
+class NCM(_ClassGeometryProbe):
+    """Nearest class mean of unit-normalized rows (cosine geometry); see the module docstring.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        Where to compute; None uses the device of a tensor input, else the CPU.
+
+    Attributes
+    ----------
+    classes_ : (K,) the labels, sorted.
+    means_ : (K, d) float64, the mean of each class's unit rows (all-zero rows count as zero vectors).
+    n_features_in_ : int.
+
+    ``predict_scores`` returns −‖x/‖x‖ − μ_c‖² (x = 0 stays 0).
+    """
+
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        self.device = device
+
+    def _fit_class(self, class_data: torch.Tensor) -> np.ndarray:
+        unit = _unit_rows_(class_data)  # the gather buffer, scaled in place (it is refilled per class)
+        return (unit.sum(dim=0, dtype=torch.float64) / unit.shape[0]).cpu().numpy()
+
+    def _store(self, per_class: list[np.ndarray]) -> None:
+        self.means_ = np.stack(per_class)
+
+    def _scoring_weights(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        means = torch.from_numpy(self.means_).to(device)
+        return (2 * means).float(), -means.square().sum(dim=1).float()
+
+    def _score_rows(self, rows: torch.Tensor, weights) -> torch.Tensor:
+        unit = _unit_rows_(rows)
+        doubled_means, minus_norms = weights
+        with _large_products(2.0 * rows.numel() * doubled_means.shape[0]):
+            affine = torch.nn.functional.linear(unit, doubled_means, minus_norms)  # 2⟨x, μ⟩ − ‖μ‖²
+        return affine - unit.square().sum(dim=1, keepdim=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# LDA
+# --------------------------------------------------------------------------------------------------
+
+
+class LDA(_LinearScores, _ClassGeometryProbe):
+    """Linear discriminant analysis with fixed shrinkage, closed form; see the module docstring.
+
+    Parameters
+    ----------
+    shrinkage : float in [0, 1]
+        α of Σ = (1 − α)·S_w + α·(tr S_w / d)·I (scikit-learn's ``shrunk_covariance``).  0 needs a
+        non-singular S_w; otherwise the least-squares solution is used, as scikit-learn's lstsq does.
+    device : str, torch.device or None
+        Where to compute; None uses the device of a tensor input, else the CPU.
+
+    Attributes
+    ----------
+    classes_ : (K,) labels; means_ : (K, d) class means; priors_ : (K,) class frequencies;
+    coef_ : (K, d) Σ⁻¹μ_c; intercept_ : (K,) −½μ_cᵀΣ⁻¹μ_c + log prior_c; n_features_in_ : int.
+
+    Each class's scatter (X_c − μ_c)ᵀ(X_c − μ_c) is a float32 product of the *centred* rows (centring
+    first avoids the cancellation of a float32 uncentred Gram), summed and solved in float64.
+    """
+
+    def __init__(self, shrinkage: float = 0.1, device: str | torch.device | None = None) -> None:
+        self.shrinkage = shrinkage
+        self.device = device
+
+    def fit(self, X, y):
+        """Fit class means and the shrunk pooled covariance on ``X`` (n, d) and labels ``y``; returns self."""
+        if not 0.0 <= float(self.shrinkage) <= 1.0:
+            raise ValueError(f"shrinkage must be in [0, 1], got {self.shrinkage!r}")
+        return super().fit(X, y)
+
+    def _fit_class(self, class_data: torch.Tensor) -> tuple[int, torch.Tensor, torch.Tensor]:
+        n, d = class_data.shape
+        mean = class_data.sum(dim=0, dtype=torch.float64) / n
+        centred = class_data.sub_(mean.float())  # the gather buffer, centred in place
+        with _large_products(2.0 * n * d * d):
+            scatter = (centred.T @ centred).double()
+        return n, mean, scatter
+
+    def _store(self, per_class: list[tuple[int, torch.Tensor, torch.Tensor]]) -> None:
+        counts = np.array([count for count, _, _ in per_class], dtype=np.float64)
+        means = torch.stack([mean for _, mean, _ in per_class])  # (K, d) float64
+        covariance = sum(scatter for _, _, scatter in per_class) / counts.sum()  # pooled S_w (biased)
+        alpha = float(self.shrinkage)
+        d = covariance.shape[0]
+        shrunk = (1 - alpha) * covariance
+        shrunk.diagonal().add_(alpha * float(covariance.diagonal().sum()) / d)
+        coef = _solve_symmetric(shrunk, means.T).T  # (K, d)
+        self.means_ = means.cpu().numpy()
+        self.priors_ = counts / counts.sum()
+        self.coef_ = coef.cpu().numpy()
+        self.intercept_ = -0.5 * np.sum(self.means_ * self.coef_, axis=1) + np.log(self.priors_)
+
+
+def _solve_symmetric(matrix: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """matrix⁻¹ right for a symmetric positive semi-definite float64 matrix: Cholesky, else least squares."""
+    with _single_threaded_on_cpu(matrix.device):
+        factor, info = torch.linalg.cholesky_ex(matrix)
+        if int(info) == 0:
+            return torch.cholesky_solve(right, factor)
+        # Singular (shrinkage 0 with fewer samples than features, or constant features): the minimum
+        # norm least-squares solution, which scikit-learn's lsqr solver (scipy lstsq) returns as well.
+        return torch.linalg.lstsq(matrix.cpu(), right.cpu(), driver="gelsd").solution.to(matrix.device)
+
+
+# --------------------------------------------------------------------------------------------------
+# Logistic regression
+# --------------------------------------------------------------------------------------------------
+
+
+class LogisticRegressionProbe(_LinearScores, _TorchProbe):
+    """Multinomial logistic regression by minibatch Adam on cross-entropy (the seed repository's recipe).
+
+    Parameters
+    ----------
+    epochs : int, default 20
+    batch_size : int, default 128
+    lr : float, default 1e-3 (Adam, default betas, no weight decay)
+    random_state : int, default 0
+        Seeds the initialization (nn.Linear's: U(−1/√d, 1/√d) for weight and bias) and the shuffles,
+        both drawn on the CPU, so a fit does not depend on the device or the global RNG.
+    device : str, torch.device or None
+        Where to compute; None uses the device of a tensor input, else the CPU.
+
+    Attributes
+    ----------
+    classes_ : (K,) labels; coef_ : (K, d); intercept_ : (K,); n_features_in_ : int.
+    """
+
+    def __init__(self, epochs: int = 20, batch_size: int = 128, lr: float = 1e-3, random_state: int = 0,
+                 device: str | torch.device | None = None) -> None:
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.random_state = random_state
+        self.device = device
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # scikit-learn's accuracy check fits ~100 samples: 1 batch per epoch, 20 Adam steps of 1e-3 in
+        # all, too few to leave the random initialization.  The fixed step budget is the recipe.
+        tags.classifier_tags.poor_score = True
+        return tags
+
+    def fit(self, X, y):
+        """Train the linear layer on ``X`` (n, d) and labels ``y``; returns self."""
+        X, y = self._validate_fit_input(X, y)
+        device = _compute_device(X, self.device)
+        labels = torch.from_numpy(self._encode_labels(y)).to(device)
+        source = _as_source_tensor(X)
+        generator = torch.Generator().manual_seed(int(self.random_state))
+        layer = _seeded_linear(X.shape[1], len(self.classes_), generator).to(device)
+        with _cpu_thread_policy(device), torch.enable_grad():
+            self._train(layer, _Float32Rows(source, device, min(self._gather_rows(), X.shape[0])), labels,
+                        generator)
+        self.coef_ = layer.weight.detach().double().cpu().numpy()
+        self.intercept_ = layer.bias.detach().double().cpu().numpy()
+        return self
+
+    def _gather_rows(self) -> int:
+        """Rows gathered at once: whole batches, about SCORE_CHUNK_ROWS (one gather and NaN check per
+        chunk instead of per batch: on the 2048-unit layers the per-batch gather cost as much as the step)."""
+        batch = int(self.batch_size)
+        return batch * max(1, SCORE_CHUNK_ROWS // batch)
+
+    def _train(self, layer: torch.nn.Linear, chunk_rows: _Float32Rows, labels: torch.Tensor,
+               generator: torch.Generator) -> None:
+        """Adam on shuffled minibatches; the batches (and so the result) do not depend on the chunking."""
+        optimizer = torch.optim.Adam(layer.parameters(), lr=float(self.lr))
+        n, batch, chunk = labels.shape[0], int(self.batch_size), self._gather_rows()
+        for _ in range(int(self.epochs)):
+            order = torch.randperm(n, generator=generator).to(labels.device)
+            for chunk_start in range(0, n, chunk):
+                chunk_index = order[chunk_start:chunk_start + chunk]
+                rows, chunk_labels = chunk_rows(chunk_index.cpu().numpy()), labels[chunk_index]
+                for start in range(0, rows.shape[0], batch):
+                    loss = torch.nn.functional.cross_entropy(layer(rows[start:start + batch]),
+                                                             chunk_labels[start:start + batch])
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+
+
+def _seeded_linear(d: int, classes: int, generator: torch.Generator) -> torch.nn.Linear:
+    """nn.Linear(d, classes) with its default initialization drawn from ``generator``."""
+    layer = torch.nn.Linear(d, classes)
+    bound = 1.0 / math.sqrt(d)
+    with torch.no_grad():
+        layer.weight.copy_(torch.empty(classes, d).uniform_(-bound, bound, generator=generator))
+        layer.bias.copy_(torch.empty(classes).uniform_(-bound, bound, generator=generator))
+    return layer
+
+
+# --------------------------------------------------------------------------------------------------
+# k nearest neighbours
+# --------------------------------------------------------------------------------------------------
+
+# Query rows per similarity block: a (512, n_fit) float32 block is 123 MB at n_fit = 60,000.
+KNN_QUERY_BLOCK = 512
+
+
+class KNN(_TorchProbe):
+    """k nearest neighbours by cosine similarity, exact, majority vote; see the module docstring.
+
+    Parameters
+    ----------
+    n_neighbors : int, default 5
+    device : str, torch.device or None
+        Where to compute; None uses the device of a tensor input, else the CPU.
+
+    Attributes
+    ----------
+    classes_ : (K,) labels; fit_X_ : (n, d) float32 unit rows of the training data; labels_ : (n,) int64
+    index of each training row's label in ``classes_``; n_features_in_ : int.
+
+    ``predict_scores`` returns the fraction of the k neighbours in each class.  Vote ties go to the
+    first of ``classes_`` (as scikit-learn's mode); among equally similar neighbours ``torch.topk``
+    decides, which may differ from scikit-learn's order.
+    """
+
+    def __init__(self, n_neighbors: int = 5, device: str | torch.device | None = None) -> None:
+        self.n_neighbors = n_neighbors
+        self.device = device
+
+    def fit(self, X, y):
+        """Store the unit rows of ``X`` (n, d) and the labels ``y``; returns self."""
+        if int(self.n_neighbors) < 1:
+            raise ValueError(f"n_neighbors must be >= 1, got {self.n_neighbors!r}")
+        X, y = self._validate_fit_input(X, y)
+        device = _compute_device(X, self.device)
+        self.labels_ = self._encode_labels(y)
+        source = _as_source_tensor(X)
+        chunk = _Float32Rows(source, device, max_rows=min(SCORE_CHUNK_ROWS, X.shape[0]))
+        self.fit_X_ = np.empty(X.shape, dtype=np.float32)
+        with _cpu_thread_policy(device):
+            for start in range(0, X.shape[0], SCORE_CHUNK_ROWS):
+                unit = _unit_rows_(chunk(slice(start, start + SCORE_CHUNK_ROWS)))
+                self.fit_X_[start:start + unit.shape[0]] = unit.cpu().numpy()
+        return self
+
+    def predict_training(self, X, rows: np.ndarray | None = None) -> np.ndarray:
+        """Leave-one-out predictions of the training samples (``X`` must be the data ``fit`` was given).
+
+        Each sample's neighbours are the k most similar *other* training samples (an exact duplicate
+        of it still counts).  ``rows``: sorted indices of the samples to predict, default all.
+        """
+        X = self._validate_predict_input(X)
+        if X.shape[0] != self.fit_X_.shape[0]:
+            raise ValueError(f"predict_training needs the {self.fit_X_.shape[0]} fitted samples, got {X.shape[0]}")
+        rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+        device = _compute_device(X, self.device)
+        references = self._scoring_weights(device)
+        self._check_neighbours(self.fit_X_.shape[0] - 1)
+        with _cpu_thread_policy(device):
+            queries = torch.from_numpy(self.fit_X_[rows]).to(device)
+            votes = self._votes(queries, references, torch.as_tensor(rows, device=device))
+        return self.classes_[votes.argmax(dim=1).cpu().numpy()]
+
+    def _scoring_weights(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(self.fit_X_).to(device), torch.from_numpy(self.labels_).to(device)
+
+    def _score_rows(self, rows: torch.Tensor, weights) -> torch.Tensor:
+        self._check_neighbours(weights[0].shape[0])
+        return self._votes(_unit_rows_(rows), weights) / int(self.n_neighbors)
+
+    def _check_neighbours(self, available: int) -> None:
+        if int(self.n_neighbors) > available:
+            raise ValueError(f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {self.n_neighbors}, "
+                             f"n_samples_fit = {available}")
+
+    def _votes(self, queries: torch.Tensor, references, self_index: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, K) neighbour counts per class for unit ``queries``; ``self_index[i]`` is excluded for row i."""
+        fit_rows, labels = references
+        k = int(self.n_neighbors)
+        votes = []
+        for start in range(0, queries.shape[0], KNN_QUERY_BLOCK):
+            block = queries[start:start + KNN_QUERY_BLOCK]
+            with _large_products(2.0 * block.numel() * fit_rows.shape[0]):
+                similarity = block @ fit_rows.T  # (b, n_fit) cosines
+            if self_index is not None:
+                own = self_index[start:start + KNN_QUERY_BLOCK]
+                similarity[torch.arange(block.shape[0], device=block.device), own] = -torch.inf
+            neighbours = similarity.topk(k, dim=1).indices  # (b, k)
+            counts = queries.new_zeros((block.shape[0], len(self.classes_)))
+            votes.append(counts.scatter_add_(1, labels[neighbours], torch.ones_like(neighbours, dtype=counts.dtype)))
+        return torch.cat(votes)
+
+
+# --------------------------------------------------------------------------------------------------
+# The registry scoring uses
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """How scoring builds and fits one probe of ``scoring.probes``.
+
+    ``build(masc_variance)`` returns the unfitted estimator; ``fit_on`` names the training labels it
+    is fitted on ("corrupted", or "true" for an oracle); ``max_scored_rows`` caps the samples of each
+    split it is scored on (a seeded random subset; None: every sample).
+    """
+
+    build: Callable[[float], _TorchProbe]
+    fit_on: str = "corrupted"
+    max_scored_rows: int | None = None
+
+
+# kNN costs one product with every training row per query: 60,000 x 60,000 x 2048 for the training
+# split of the MLP's 2048-unit layers alone.  Its accuracies are means over samples, so at full scale
+# they are estimated on 2,000 samples per split (standard error <= 1.1 points); the quick-start (2,000
+# training, 1,000 test samples) is scored on every sample.  docs/performance.md, "Probe family".
+KNN_SCORED_ROWS = 2000
+
+PROBES: dict[str, ProbeSpec] = {
+    "masc": ProbeSpec(lambda variance: MASC(variance=variance)),
+    "velpic": ProbeSpec(lambda variance: VeLPIC()),
+    "logreg": ProbeSpec(lambda variance: LogisticRegressionProbe()),
+    "ncm": ProbeSpec(lambda variance: NCM()),
+    "knn": ProbeSpec(lambda variance: KNN(n_neighbors=5), max_scored_rows=KNN_SCORED_ROWS),
+    "lda": ProbeSpec(lambda variance: LDA(shrinkage=0.1)),
+    "masc_true": ProbeSpec(lambda variance: MASC(variance=variance), fit_on="true"),  # the ORACLE
+}
+assert tuple(PROBES) == PROBE_NAMES, "latentgen.probe_names lists the same probes in the same order"
+
+
+def build_probe(name: str, masc_variance: float) -> tuple[_TorchProbe, ProbeSpec]:
+    """The unfitted estimator for ``name`` (a key of ``PROBES``) and its spec."""
+    spec = PROBES[name]
+    return spec.build(masc_variance), spec
