@@ -32,7 +32,8 @@ def _split(X, y, n_train):
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 
 
-@pytest.mark.parametrize("probe", [NCM(), KNN(), LDA(), LogisticRegressionProbe()], ids=lambda p: type(p).__name__)
+@pytest.mark.parametrize("probe", [NCM(), KNN(), LDA(), LogisticRegressionProbe(),
+                                   LogisticRegressionProbe(solver="adam")], ids=lambda p: type(p).__name__)
 def test_check_estimator(probe):
     check_estimator(probe)
 
@@ -93,17 +94,35 @@ def test_logistic_regression_recipe_agrees_with_scikit_learn_where_it_converges(
     it stops short, which is what the seed repository's baseline does.)"""
     X, y = make_blobs(n_samples=6000, centers=4, n_features=20, cluster_std=4.0, random_state=0)
     Xtr, ytr, Xte, yte = _split(X / 10, y, 4000)
-    ours = LogisticRegressionProbe().fit(Xtr, ytr).predict(Xte)
+    ours = LogisticRegressionProbe(solver="adam").fit(Xtr, ytr).predict(Xte)
     reference = LogisticRegression(C=np.inf, max_iter=5000).fit(Xtr, ytr).predict(Xte)
     assert np.mean(ours == reference) >= 0.98
     assert abs(np.mean(ours == yte) - np.mean(reference == yte)) <= 0.01
 
 
+@pytest.mark.parametrize("data", ["blobs", "activations"])
+def test_logistic_regression_lbfgs_equals_scikit_learns_default(data):
+    """The default solver minimizes LogisticRegression()'s own objective (C = 1): >= 99 % of test predictions
+    equal on overlapping blobs and on non-negative activation-like data with noisy labels, coefficients
+    close where the optimum is well conditioned."""
+    if data == "blobs":
+        X, y = make_blobs(n_samples=3000, centers=4, n_features=20, cluster_std=4.0, random_state=0)
+        Xtr, ytr, Xte, _ = _split(X / 10, y, 2000)
+    else:
+        Xtr, ytr, Xte, _ = _split(*_activations_like(n=1200), 800)
+    ours = LogisticRegressionProbe().fit(Xtr, ytr)
+    reference = LogisticRegression(max_iter=1000, tol=1e-8).fit(Xtr, ytr)
+    assert np.mean(ours.predict(Xte) == reference.predict(Xte)) >= 0.99
+    if data == "blobs":
+        np.testing.assert_allclose(ours.coef_, reference.coef_, atol=2e-2 * np.abs(reference.coef_).max())
+
+
 def test_logistic_regression_is_deterministic():
     Xtr, ytr, _, _ = _split(*_activations_like(n=400), 400)
-    first = LogisticRegressionProbe(epochs=2).fit(Xtr, ytr)
-    second = LogisticRegressionProbe(epochs=2).fit(Xtr, ytr)
-    np.testing.assert_array_equal(first.coef_, second.coef_)
+    for solver in ("lbfgs", "adam"):
+        first = LogisticRegressionProbe(solver=solver, epochs=2).fit(Xtr, ytr)
+        second = LogisticRegressionProbe(solver=solver, epochs=2).fit(Xtr, ytr)
+        np.testing.assert_array_equal(first.coef_, second.coef_)
 
 
 def test_the_registry_the_names_and_the_config_schema_list_the_same_probes():

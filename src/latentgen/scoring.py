@@ -111,12 +111,13 @@ def _subset(values, rows: np.ndarray | None):
 
 
 def _fit_and_score(name: str, variance: float, train_x: torch.Tensor, test_x: torch.Tensor, data: TrainData,
-                   split: HoldoutSplit) -> tuple[Any, dict[str, float], float]:
+                   split: HoldoutSplit | None = None) -> tuple[Any, dict[str, float], float]:
     """Fit probe ``name`` on the layer's ``split.fit`` rows (the labels its spec names), score every split.
 
     ``fit_seconds`` is the fit alone.  A probe with ``max_scored_rows`` is scored on seeded subsets of
     each split's samples (the fitted ones through ``predict_training``: leave-one-out for kNN).
     """
+    split = split or whole_training_set(data)
     probe, spec = build_probe(name, variance)
     fit_labels = data.train_true if spec.fit_on == "true" else data.train_noisy
     started = time.perf_counter()
