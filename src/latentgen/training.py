@@ -387,11 +387,14 @@ def _check_finite(row: dict[str, Any], files: RunFiles, model: nn.Module) -> Non
 def _warn_if_not_learning(row: dict[str, Any], num_classes: int, files: RunFiles) -> None:
     """A dead network would make every figure of its run meaningless: say so in the job log (the claims
     table flags the same runs by the same rule)."""
-    if row["epoch"] == LEARNING_CHECK_EPOCH and not has_learned(row["train_loss"], num_classes):
+    if row["epoch"] == LEARNING_CHECK_EPOCH and not has_learned(row["train_loss"], num_classes,
+                                                               row["train_accuracy_true"]):
         log.warning("run %s did not learn: training loss %.4f after epoch %d is within %d %% of ln K = %.4f, "
-                    "the loss of a uniform guess (expected only when every label is random); its probes and "
-                    "figures show an untrained network. Lower the learning rate or check the data.",
-                    files.root, row["train_loss"], row["epoch"], round(100 * LEARNING_TOLERANCE), np.log(num_classes))
+                    "the loss of a uniform guess, and its accuracy on the clean training labels is %.3f, near "
+                    "chance (expected only when every label is random); its probes and figures show an "
+                    "untrained network. Lower the learning rate or check the data.", files.root,
+                    row["train_loss"], row["epoch"], round(100 * LEARNING_TOLERANCE), np.log(num_classes),
+                    row["train_accuracy_true"])
 
 
 def _log_epoch(row: dict[str, Any]) -> None:
