@@ -26,7 +26,7 @@ import torch
 
 from latentgen import datasets
 from latentgen.probes import MASC, VeLPIC
-from latentgen.runs import make_label_table, rate_column
+from latentgen.runs import make_label_table, train_data_from_table
 from latentgen.training import (DeviceData, Schedule, TrainData, TrainSettings, build_model, build_optimizer,
                                 evaluate, to_unit_float, train_one_epoch)
 
@@ -42,16 +42,7 @@ def run_data(datasets_dir: Path, dataset: str, per_class: int | None, size: int 
     prepared = datasets.load(datasets_dir / dataset, verify=False, mmap=True)
     train_subset = {"per_class": per_class} if per_class else ({"size": size, "seed": 0} if size else None)
     test_subset = {"size": test_size, "seed": 0} if test_size else None
-    table = make_label_table(prepared, label_seed, train_subset, test_subset)
-    train, test = table[table.split == "train"], table[table.split == "test"]
-    return TrainData(
-        train_images=np.asarray(prepared.train_images[train["index"].to_numpy()]),
-        train_noisy=train[rate_column(rate)].to_numpy().astype(np.int64),
-        train_true=train["true"].to_numpy(),
-        test_images=np.asarray(prepared.test_images[test["index"].to_numpy()]),
-        test_labels=test["true"].to_numpy(),
-        num_classes=prepared.num_classes,
-    )
+    return train_data_from_table(prepared, make_label_table(prepared, label_seed, train_subset, test_subset), rate)
 
 
 @torch.no_grad()

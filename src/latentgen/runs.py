@@ -75,14 +75,12 @@ class RunData:
     provenance: dict[str, Any]
 
 
-def load_run_data(prepared_dir: Path | str, labels_path: Path | str, rate: int, verify: bool = True) -> RunData:
-    """The training and test data of a run at corruption ``rate`` (integer percent)."""
-    prepared = datasets.load(Path(prepared_dir), verify=verify, mmap=True)
-    table = read_parquet(labels_path, what="label table")
+def train_data_from_table(prepared: datasets.PreparedDataset, table: pd.DataFrame, rate: int) -> TrainData:
+    """The images and labels a run at ``rate`` % trains and is scored on, from its label table."""
     train = table[table.split == "train"]
     test = table[table.split == "test"]
     # fancy indexing a memory map reads only the selected rows into memory
-    data = TrainData(
+    return TrainData(
         train_images=np.asarray(prepared.train_images[train["index"].to_numpy()]),
         train_noisy=train[rate_column(rate)].to_numpy().astype(np.int64),
         train_true=train["true"].to_numpy(),
@@ -90,6 +88,13 @@ def load_run_data(prepared_dir: Path | str, labels_path: Path | str, rate: int, 
         test_labels=test["true"].to_numpy(),
         num_classes=prepared.num_classes,
     )
+
+
+def load_run_data(prepared_dir: Path | str, labels_path: Path | str, rate: int, verify: bool = True) -> RunData:
+    """The training and test data of a run at corruption ``rate`` (integer percent)."""
+    prepared = datasets.load(Path(prepared_dir), verify=verify, mmap=True)
+    table = read_parquet(labels_path, what="label table")
+    data = train_data_from_table(prepared, table, rate)
     provenance = {"labels": parquet_metadata(labels_path), "corruption": rate,
                   "fraction_labels_changed": float(np.mean(data.train_noisy != data.train_true))}
     return RunData(data, provenance)
