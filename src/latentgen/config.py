@@ -80,8 +80,10 @@ def _fill_pair_defaults(config: dict[str, Any]) -> None:
 
 def _check_pair(name: str, pair: dict[str, Any], config: dict[str, Any]) -> Iterator[str]:
     key = f"pairs.{name}"
-    if name != f"{pair['model']}-{pair['dataset']}":
-        yield f"config key '{key}': a pair is named <model>-<dataset>; this one must be '{pair['model']}-{pair['dataset']}'"
+    base = f"{pair['model']}-{pair['dataset']}"
+    if name != base and not name.startswith(f"{base}-"):
+        yield (f"config key '{key}': a pair is named <model>-<dataset>, or <model>-<dataset>-<variant> for a "
+               f"variant such as a dropout-trained model; this one must be '{base}' or '{base}-<variant>'")
     if pair["dataset"] not in config["datasets"]:
         yield f"config key '{key}.dataset': {pair['dataset']!r} is not configured under 'datasets' ({sorted(config['datasets'])})"
     if pair["model"] in MODEL_NAMES:

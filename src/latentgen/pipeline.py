@@ -48,7 +48,8 @@ def logging_to(path: Path | str | None, threads: int | None = None) -> Iterator[
 
 
 def run_identity(pair: str, corruption: int, seed: int) -> dict[str, Any]:
-    model, dataset = pair.split("-", 1)
+    # a pair is <model>-<dataset>, or <model>-<dataset>-<variant> (e.g. mlp-mnist-dropout; latentgen.config)
+    model, dataset = pair.split("-")[:2]
     return {"pair": pair, "model": model, "dataset": dataset, "corruption": int(corruption), "seed": int(seed)}
 
 
@@ -64,7 +65,7 @@ def labels_stage(prepared_dir: Path | str, out: Path | str, seed: int, train_sub
 
 
 TRAIN_SETTING_KEYS = ("model", "optimizer", "lr", "batch_size", "max_epochs", "stop_accuracy", "momentum",
-                      "normalize", "shuffle", "stop_on")
+                      "normalize", "shuffle", "stop_on", "dropout")
 
 
 def train_settings(pair_config: dict[str, Any], seed: int) -> TrainSettings:
@@ -112,7 +113,8 @@ def verify_checkpoint(run_json: Path | str, summary: dict[str, Any], checkpoint:
 def _model_from_run(run_json: Path | str, checkpoint: Path | str) -> torch.nn.Module:
     summary = read_json(run_json, what="run summary")
     verify_checkpoint(run_json, summary, checkpoint)
-    model = build(summary["settings"]["model"], summary["input_shape"], summary["num_classes"])
+    model = build(summary["settings"]["model"], summary["input_shape"], summary["num_classes"],
+                  dropout=summary["settings"].get("dropout", 0.0))  # runs from before dropout existed: none
     model.load_state_dict(load_torch(checkpoint, what="checkpoint", advice=_checkpoint_advice(run_json)))
     return model
 

@@ -89,6 +89,7 @@ class TrainSettings:
     stop_on: str = "running"  # "running": the epoch's minibatch accuracy (authors); "full_pass": eval after it
     schedule: Schedule = field(default_factory=Schedule)
     eval_batch_size: int = 1000
+    dropout: float = 0.0  # probability on the fully connected layers (latentgen.models._dense), training only
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZATIONS:
@@ -97,8 +98,16 @@ class TrainSettings:
             raise ValueError(f"stop_on must be one of {STOP_RULES}, got {self.stop_on!r}")
 
     def fingerprint(self) -> str:
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        settings = dataclasses.asdict(self)
+        for name, neutral in LATER_FIELDS.items():
+            if settings[name] == neutral:
+                del settings[name]  # a run trained before the field existed keeps its fingerprint (and resume state)
+        blob = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# Settings added after runs were trained, with the value that trains exactly as before they existed.
+LATER_FIELDS: dict[str, Any] = {"dropout": 0.0}
 
 
 @dataclass
@@ -168,7 +177,7 @@ def input_statistics(normalize: str, images_uint8: np.ndarray) -> tuple[torch.Te
 
 def build_model(settings: TrainSettings, data: TrainData) -> ProbedNetwork:
     torch.manual_seed(settings.seed)
-    model = build(settings.model, data.input_shape, data.num_classes)
+    model = build(settings.model, data.input_shape, data.num_classes, dropout=settings.dropout)
     model.set_input_normalization(*input_statistics(settings.normalize, data.train_images))
     return model
 

@@ -32,7 +32,7 @@ PREPARED_FILES = [
 
 
 wildcard_constraints:
-    pair=r"[a-z0-9]+-[a-z0-9_]+",
+    pair=r"[a-z0-9]+-[a-z0-9_]+(?:-[a-z0-9_]+)?",  # <model>-<dataset>[-<variant>]
     dataset=r"[a-z0-9_]+",
     corruption=r"\d+",
     seed=r"\d+",
