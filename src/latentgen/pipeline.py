@@ -18,8 +18,8 @@ import torch
 
 from latentgen import __version__, datasets
 from latentgen.activations import extract_activations
-from latentgen.fileio import (DamagedFileError, atomic_path, load_torch, parquet_metadata, read_json, read_parquet,
-                              verify_sha256, write_parquet)
+from latentgen.fileio import (DamagedFileError, atomic_path, file_sha256, load_torch, parquet_metadata, read_json,
+                              read_parquet, save_torch, verify_sha256, write_parquet)
 from latentgen.models import build
 from latentgen.runs import load_run_data, write_label_table
 from latentgen.training import Schedule, TrainSettings, resolve_device, train
@@ -68,23 +68,50 @@ TRAIN_SETTING_KEYS = ("model", "optimizer", "lr", "batch_size", "max_epochs", "s
                       "normalize", "shuffle", "stop_on", "dropout")
 
 
-def train_settings(pair_config: dict[str, Any], seed: int) -> TrainSettings:
-    """A pair's validated config (defaults filled by latentgen.config) as the trainer's settings."""
+def train_settings(pair_config: dict[str, Any], seed: int, edit: dict[str, Any] | None = None) -> TrainSettings:
+    """A pair's validated config (defaults filled by latentgen.config) as the trainer's settings.
+
+    ``edit`` ({epoch, until, weights_sha256}): an edited run, which starts from the VeLPIC-edited weights of
+    the pair's checkpoint at ``epoch`` and trains on, with the pair's settings, up to epoch ``until`` in total.
+    """
     given = {k: pair_config[k] for k in TRAIN_SETTING_KEYS if k in pair_config}
+    if edit is not None:
+        given.update(max_epochs=int(edit["until"]), start_epoch=int(edit["epoch"]),
+                     start_weights=edit["weights_sha256"])
     return TrainSettings(**given, seed=int(seed),
                          schedule=Schedule(**pair_config["checkpoints"]))
 
 
 def train_stage(prepared_dir: Path | str, labels: Path | str, run_dir: Path | str, pair: str, corruption: int,
-                seed: int, pair_config: dict[str, Any], device: str) -> None:
+                seed: int, pair_config: dict[str, Any], device: str, edit: dict[str, Any] | None = None,
+                edited_weights: Path | str | None = None) -> None:
+    """Train one run; with ``edit`` ({epoch, until}) and ``edited_weights`` (edit_stage's file), an edited run."""
     run = load_run_data(prepared_dir, labels, int(corruption))
-    settings = train_settings(pair_config, seed)
-    identity = run_identity(pair, corruption, seed)
-    log.info("training %s/c%s/s%s on %d samples (%.1f %% labels changed), device %s", pair, corruption, seed,
-             len(run.data.train_noisy), 100 * run.provenance["fraction_labels_changed"], resolve_device(device))
+    start_weights, edit_settings = None, None
+    if edit is not None:
+        start_weights = load_torch(edited_weights, what="edited weights")
+        edit_settings = {**edit, "weights_sha256": file_sha256(edited_weights)}
+    settings = train_settings(pair_config, seed, edit_settings)
+    identity = {**run_identity(pair, corruption, seed), "edit_epoch": edit["epoch"] if edit else None}
+    log.info("training %s/c%s/s%s%s on %d samples (%.1f %% labels changed), device %s", pair, corruption, seed,
+             f" from its VeLPIC edit at epoch {edit['epoch']}" if edit else "", len(run.data.train_noisy),
+             100 * run.provenance["fraction_labels_changed"], resolve_device(device))
     train(run.data, settings, run_dir, provenance={**identity, **run.provenance,
                                                    "input_shape": list(run.data.input_shape),
-                                                   "num_classes": run.data.num_classes}, device=device)
+                                                   "num_classes": run.data.num_classes}, device=device,
+          start_weights=start_weights)
+
+
+def edit_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
+               out: Path | str, corruption: int, seed: int, holdout: float, batch_size: int, device: str) -> None:
+    """The VeLPIC-edited weights of one checkpoint (latentgen.editing), the start of an edited run."""
+    from latentgen.editing import velpic_edited  # the probes pull in scikit-learn: only where needed
+
+    run = load_run_data(prepared_dir, labels, int(corruption))
+    model = _model_from_run(run_json, checkpoint)
+    edited = velpic_edited(model, run.data, holdout, int(seed), batch_size, resolve_device(device))
+    save_torch({name: tensor.detach().cpu() for name, tensor in edited.state_dict().items()}, out)
+    log.info("wrote the VeLPIC edit of %s to %s", checkpoint, out)
 
 
 def _checkpoint_advice(run_json: Path | str) -> str:
