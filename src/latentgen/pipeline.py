@@ -159,7 +159,8 @@ def extract_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path |
 
 def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
                 activations_dir: Path | str, out: Path | str, pair: str, corruption: int, seed: int, epoch: int,
-                variance: float, layers: list[str], batch_size: int, device: str, holdout: float = 0.0) -> None:
+                variance: float, layers: list[str], batch_size: int, device: str, holdout: float = 0.0,
+                edit_epoch: int | None = None) -> None:
     from latentgen.scoring import score_checkpoint  # the probes pull in scikit-learn: only where needed
 
     started = time.perf_counter()
@@ -170,6 +171,8 @@ def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | s
     frame = score_checkpoint(checkpoint, activations_dir, run.data, summary["settings"]["model"], variance,
                              identity, layers=layers, device=resolve_device(device), batch_size=batch_size,
                              holdout=holdout)
+    # which run of the setting: null = standard training, E = the run edited at epoch E (its own run)
+    frame["edit_epoch"] = pd.array([edit_epoch] * len(frame), dtype="Int64")
     write_parquet(frame, out, metadata={**identity, "masc_variance": variance, "holdout": holdout,
                                         "latentgen_version": __version__, "run_fingerprint": summary["fingerprint"]})
     test = frame[frame.split == "test"]
@@ -208,7 +211,10 @@ def figure_stage(run_tables: list[str], number: int, out: Path | str, layer_orde
 def summary_stage(scores: Path | str, out: Path | str, layer_order: dict[str, list[str]]) -> None:
     from latentgen.figures import final_epoch_summary
 
-    summary = final_epoch_summary(read_parquet(scores, what="scores table"), layer_order)
+    from latentgen.claims import split_edited_runs
+
+    standard, _ = split_edited_runs(read_parquet(scores, what="scores table"))  # the paper's table: standard runs
+    summary = final_epoch_summary(standard, layer_order)
     accuracy_columns = [c for c in summary.columns if c.endswith("_accuracy")]
     summary[accuracy_columns] = (100 * summary[accuracy_columns]).round(2)
     with atomic_path(out) as tmp:

@@ -36,6 +36,7 @@ from latentgen.claims import LEARNING_CHECK_EPOCH, LEARNING_TOLERANCE, has_learn
 from latentgen.devices import assign_device
 from latentgen.fileio import file_sha256, load_torch, save_torch, write_json, write_parquet
 from latentgen.models import ProbedNetwork, build
+from latentgen.schedule import Schedule  # noqa: F401 (re-exported: the trainer's settings hold one)
 
 log = logging.getLogger(__name__)
 
@@ -47,27 +48,6 @@ class TrainingDivergedError(RuntimeError):
 NORMALIZATIONS = ("unit", "half", "per_channel", "imagenet")
 STOP_RULES = ("running", "full_pass")
 IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Checkpoint epochs: 0, every ``early_every`` up to ``early_until``, then every ``late_every``,
-    plus ``extra_epochs`` (the authors' ``select_model`` also probes epoch 1)."""
-
-    early_every: int = 2
-    early_until: int = 20
-    late_every: int = 5
-    extra_epochs: tuple[int, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "extra_epochs", tuple(sorted(int(e) for e in self.extra_epochs)))
-
-    def is_checkpoint(self, epoch: int) -> bool:
-        if epoch in self.extra_epochs:
-            return True
-        if epoch <= self.early_until:
-            return epoch % self.early_every == 0
-        return (epoch - self.early_until) % self.late_every == 0
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ rule score:
         variance=config["scoring"]["masc_variance"],
         holdout=config["scoring"]["holdout"],
         layers=lambda wildcards: scored_layers(wildcards.pair),
+        edit_epoch=edit_epoch,
         # the transfer's forward passes batch like the extraction, so both see bitwise-equal activations
         batch_size=config["activations"]["batch_size"],
         device=config["device"],

@@ -8,4 +8,4 @@ with logging_to(snakemake.log[0], snakemake.threads):
                 snakemake.input.checkpoint, snakemake.input.activations, snakemake.output.scores, wc.pair,
                 int(wc.corruption), int(wc.seed), int(wc.epoch), snakemake.params.variance,
                 list(snakemake.params.layers), snakemake.params.batch_size,
-                snakemake.params.device, snakemake.params.holdout)
+                snakemake.params.device, snakemake.params.holdout, snakemake.params.edit_epoch)
