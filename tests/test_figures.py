@@ -17,6 +17,7 @@ from latentgen.figures import (
     figure_plot_data,
     final_epoch_summary,
     merge_layer_orders,
+    pair_title,
     plot_figure,
 )
 
@@ -86,6 +87,22 @@ def test_figure_pairs_and_rates_intersects_in_spec_order() -> None:
     assert pairs == list(MAIN_PAIRS)
     assert rates == [20, 80]
     assert figure_pairs_and_rates(4, PAIRS, RATES) == (PAIRS, [0])
+
+
+def test_a_variant_pair_is_shown_right_after_its_paper_pair() -> None:
+    pairs, _ = figure_pairs_and_rates(1, ["mlp-mnist-dropout", "cnn-fashion_mnist", "mlp-mnist"], [40])
+    assert pairs == ["mlp-mnist", "mlp-mnist-dropout", "cnn-fashion_mnist"]
+    assert figure_pairs_and_rates(1, ["mlp-mnist-dropout"], [40]) == (["mlp-mnist-dropout"], [40])
+    assert pair_title("mlp-mnist-dropout") == "MLP \u2013 MNIST (dropout)"
+
+
+def test_a_variant_pairs_scores_reach_its_figures(scores: pd.DataFrame, tmp_path: Path) -> None:
+    variant = scores[scores["pair"] == "mlp-mnist"].assign(pair="mlp-mnist-dropout")
+    variant = variant.assign(accuracy=variant["accuracy"] * 0.9)
+    data = figure_plot_data(pd.concat([scores, variant], ignore_index=True), 1, LAYER_ORDER)
+    assert set(data["pair"]) == {"mlp-mnist", "mlp-mnist-dropout", "cnn-fashion_mnist"}
+    plot_figure(pd.concat([scores, variant], ignore_index=True), 1, tmp_path / "fig1.pdf", LAYER_ORDER, {})
+    assert_one_page_pdf(tmp_path / "fig1.pdf")
 
 
 def test_figures_without_configured_pairs_or_rates_are_empty() -> None:

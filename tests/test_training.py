@@ -203,3 +203,26 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
     drop_time = lambda frame: frame.drop(columns=["seconds"])  # noqa: E731
     pd.testing.assert_frame_equal(drop_time(pd.read_parquet(tmp_path / "reference" / "history.parquet")),
                                   drop_time(pd.read_parquet(tmp_path / "killed" / "history.parquet")))
+
+
+def test_dropout_zero_keeps_the_fingerprint_of_runs_trained_before_it_existed():
+    """Pinned: the fingerprint of these settings before `dropout` existed. A changed fingerprint would
+    make every interrupted run restart from scratch instead of resuming."""
+    pinned = TrainSettings(model="mlp", optimizer="sgd", lr=0.001, batch_size=32, max_epochs=500,
+                           stop_accuracy=1.0, seed=0, momentum=0.9, schedule=Schedule(2, 20, 5, (1,)))
+    assert pinned.fingerprint() == "ab887b5f5257a14a"
+    assert settings(dropout=0.0).fingerprint() == settings().fingerprint()
+    assert settings(dropout=0.2).fingerprint() != settings().fingerprint()
+
+
+def test_dropout_changes_training_and_is_recorded(tmp_path):
+    plain = train(synthetic_data(), settings(max_epochs=2), tmp_path / "plain")
+    dropped = train(synthetic_data(), settings(max_epochs=2, dropout=0.5), tmp_path / "dropout")
+    assert dropped["settings"]["dropout"] == 0.5
+    first = load_torch(checkpoint_path(tmp_path / "plain", 0))
+    assert all(torch.equal(first[k], v) for k, v in load_torch(checkpoint_path(tmp_path / "dropout", 0)).items()), \
+        "same seed, same initialization: dropout has no parameters"
+    final_plain = load_torch(checkpoint_path(tmp_path / "plain", 2))
+    final_dropped = load_torch(checkpoint_path(tmp_path / "dropout", 2))
+    assert not torch.equal(final_plain["head.weight"], final_dropped["head.weight"])
+    assert plain["final"]["test_accuracy"] >= 0  # both ran to the end

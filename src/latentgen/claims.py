@@ -359,12 +359,54 @@ def _settings(means: pd.DataFrame) -> Iterable[tuple[str, list[int]]]:
         yield pair, sorted(int(rate) for rate in pair_means["corruption"].unique())
 
 
+def split_edited_runs(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(standard training, edited runs): ``edit_epoch`` is null for standard training (tables from before edits
+    existed have no such column: all standard)."""
+    if "edit_epoch" not in scores.columns:
+        return scores, scores.iloc[0:0]
+    edited = scores["edit_epoch"].notna()
+    return scores[~edited], scores[edited]
+
+
+def _value_at(curve: pd.Series, epoch: int) -> float:
+    """The curve at ``epoch``, or at its last epoch before it (a setting whose runs all stopped earlier)."""
+    return float(curve.loc[:epoch].iloc[-1])
+
+
+def edit_rows(standard_means: pd.DataFrame, edited: pd.DataFrame) -> list[dict]:
+    """"Does the edited model keep its gain?": per pair, rate and edit epoch E, the seed-mean test accuracy of the
+    runs edited at E against standard training, right after the edit (epoch E) and at the edited runs' end."""
+    rows: list[dict] = []
+    if edited.empty:  # no edited runs (or a table from before edits existed, without the column)
+        return rows
+    for (pair, rate, edit), runs in edited.groupby(["pair", "corruption", "edit_epoch"], sort=True):
+        standard = _curve(standard_means[(standard_means["pair"] == pair) & (standard_means["corruption"] == rate)],
+                          "model")
+        curve = _curve(seed_mean_test_accuracy(runs), "model")
+        if standard.empty or curve.empty:
+            continue
+        edit, end = int(edit), int(curve.index.max())
+        common = {"pair": pair, "corruption": int(rate), "seed": None, "n_seeds": int(runs["seed"].nunique())}
+        rows.append({**common, **_row(
+            "edit_gains", f"model edited at epoch {edit}", "output", edit, float(curve.loc[edit]),
+            _value_at(standard, edit), "%", "the VeLPIC edit raises test accuracy over standard training at epoch E",
+            float(curve.loc[edit]) > _value_at(standard, edit), f"seed means; edit at epoch {edit}")})
+        rows.append({**common, **_row(
+            "edit_keeps_gain", f"model edited at epoch {edit}", "output", end, float(curve.loc[end]),
+            _value_at(standard, end), "%", "after training on, the edited model still beats standard training",
+            float(curve.loc[end]) > _value_at(standard, end),
+            f"seed means at the edited runs' last epoch {end} (standard training: its value there, carried forward)")})
+    return rows
+
+
 def claims_table(scores: pd.DataFrame, histories: pd.DataFrame) -> pd.DataFrame:
     """The claims of every pair and rate strictly between 0 % and 100 %, then one learning row per run.
 
     ``histories``: one row per run and epoch with columns pair, corruption, seed, epoch, train_loss and
     num_classes (K). Columns of the result: see ``CLAIM_COLUMNS``; ``seed`` is empty on seed-mean rows.
+    Edited runs (``edit_epoch`` set) count in their own rows only (``edit_rows``).
     """
+    scores, edited = split_edited_runs(scores)
     means = seed_mean_test_accuracy(scores)
     heldout_means = seed_mean_accuracy(scores, RANKING_SPLIT)
     tested = scores[(scores["split"] == "test") & _is_partly_corrupted(scores["corruption"])]
@@ -379,6 +421,7 @@ def claims_table(scores: pd.DataFrame, histories: pd.DataFrame) -> pd.DataFrame:
                      for row in _setting_claims(setting_means, runs, pair, previous, heldout)]
             margins = velpic_margins(setting_means, pair)
             previous = (rate, float(margins.mean())) if not margins.empty else None
+    rows += edit_rows(means, edited)
     rows += learning_rows(histories[HISTORY_COLUMNS])
     table = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
     table["seed"] = table["seed"].astype("Int64")

@@ -17,6 +17,7 @@ import yaml
 
 from latentgen import datasets
 from latentgen.model_names import MODEL_NAMES, probe_layers_of
+from latentgen.schedule import Schedule
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -73,15 +74,28 @@ AUTHORS_NORMALIZATION = {"mnist": "half", "fashion_mnist": "half", "cifar10": "h
 
 
 def _fill_pair_defaults(config: dict[str, Any]) -> None:
-    """Defaults the schema cannot state because they depend on the pair's dataset."""
+    """Defaults the schema cannot state because they depend on the pair's dataset or its edits."""
     for pair in config["pairs"].values():
         pair.setdefault("normalize", AUTHORS_NORMALIZATION.get(pair["dataset"], "half"))
+        _checkpoint_edit_epochs(pair)
+
+
+def _checkpoint_edit_epochs(pair: dict[str, Any]) -> None:
+    """An edited run starts from the checkpoint at its edit epoch: add each edit epoch the schedule lacks to
+    ``extra_epochs`` (only those, so a schedule that has them all, as the paper grid's, leaves the runs as they are)."""
+    checkpoints = pair["checkpoints"]
+    schedule = Schedule(**checkpoints)
+    missing = [epoch for epoch in pair.get("edits", {}).get("epochs", []) if not schedule.is_checkpoint(epoch)]
+    if missing:
+        checkpoints["extra_epochs"] = sorted({*checkpoints.get("extra_epochs", []), *missing})
 
 
 def _check_pair(name: str, pair: dict[str, Any], config: dict[str, Any]) -> Iterator[str]:
     key = f"pairs.{name}"
-    if name != f"{pair['model']}-{pair['dataset']}":
-        yield f"config key '{key}': a pair is named <model>-<dataset>; this one must be '{pair['model']}-{pair['dataset']}'"
+    base = f"{pair['model']}-{pair['dataset']}"
+    if name != base and not name.startswith(f"{base}-"):
+        yield (f"config key '{key}': a pair is named <model>-<dataset>, or <model>-<dataset>-<variant> for a "
+               f"variant such as a dropout-trained model; this one must be '{base}' or '{base}-<variant>'")
     if pair["dataset"] not in config["datasets"]:
         yield f"config key '{key}.dataset': {pair['dataset']!r} is not configured under 'datasets' ({sorted(config['datasets'])})"
     if pair["model"] in MODEL_NAMES:
@@ -97,6 +111,11 @@ def _check_pair(name: str, pair: dict[str, Any], config: dict[str, Any]) -> Iter
     beyond = [e for e in pair["checkpoints"].get("extra_epochs", []) if e > max_epochs]
     if beyond:
         yield f"config key '{key}.checkpoints.extra_epochs': {beyond} lie beyond max_epochs ({max_epochs})"
+    edits = pair.get("edits")
+    late = [epoch for epoch in (edits or {}).get("epochs", []) if epoch >= min(edits["until"], max_epochs)]
+    if late:
+        yield (f"config key '{key}.edits.epochs': {late} must lie before edits.until ({edits['until']}) and "
+               f"max_epochs ({max_epochs})")
     if pair["model"] == "alexnet" and pair["dataset"] != "tiny_imagenet":
         yield f"config key '{key}.model': alexnet needs 64x64 images; allowed dataset: tiny_imagenet"
 

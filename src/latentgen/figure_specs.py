@@ -127,12 +127,23 @@ def figure_pairs_and_rates(number: int, pairs: list[str], rates: list[int]) -> t
     a grid without columns or without rows is not a figure.
     """
     spec = figure_spec(number)
-    configured_pairs, configured_rates = set(pairs), {int(rate) for rate in rates}
-    shown_pairs = [pair for pair in spec.pairs if pair in configured_pairs]
+    configured_rates = {int(rate) for rate in rates}
+    shown_pairs = [pair for base in spec.pairs for pair in [base, *variants_of(base, pairs)] if pair in pairs]
     shown_rates = [rate for rate in spec.rates if rate in configured_rates]
     if not shown_pairs or not shown_rates:
         return [], []
     return shown_pairs, shown_rates
+
+
+def base_pair(pair: str) -> str:
+    """``"mlp-mnist-dropout"`` -> ``"mlp-mnist"``: the paper's pair a variant belongs to."""
+    return "-".join(pair.split("-")[:2])
+
+
+def variants_of(base: str, pairs: list[str]) -> list[str]:
+    """The configured variants of a paper pair (e.g. its dropout-trained model), in config order: each figure
+    shows them in a column right after their pair, so the two read side by side."""
+    return [pair for pair in pairs if pair != base and base_pair(pair) == base]
 
 
 def buildable_figures(pairs: list[str], rates: list[int]) -> list[int]:

@@ -34,6 +34,7 @@ from latentgen.figure_specs import (
     DIFFERENCE_PROBES,
     FIGURES,
     FigureSpec,
+    base_pair,
     figure_pairs_and_rates,
     figure_spec,
 )
@@ -104,9 +105,11 @@ MIN_FIGURE_WIDTH = 6.5  # inches
 
 
 def pair_title(pair: str) -> str:
-    """``"cnn-fashion_mnist"`` -> ``"CNN – Fashion-MNIST"``; unknown names pass through readable."""
-    model, _, dataset = pair.partition("-")
-    return f"{MODEL_NAMES.get(model, model.upper())} \u2013 {DATASET_NAMES.get(dataset, dataset.replace('_', ' '))}"
+    """``"cnn-fashion_mnist"`` -> ``"CNN – Fashion-MNIST"``, ``"mlp-mnist-dropout"`` -> ``"MLP – MNIST (dropout)"``;
+    unknown names pass through readable."""
+    model, dataset, *variant = pair.split("-")
+    title = f"{MODEL_NAMES.get(model, model.upper())} \u2013 {DATASET_NAMES.get(dataset, dataset.replace('_', ' '))}"
+    return title + "".join(f" ({name.replace('_', ' ')})" for name in variant)
 
 
 def layer_label(layer: str) -> str:
@@ -165,11 +168,16 @@ def merge_layer_orders(orders: list[list[str]]) -> list[str]:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _shows_pair(pair_column: pd.Series, pairs: list[str] | tuple[str, ...]) -> pd.Series:
+    """Rows of the figure's paper pairs and of their variants (a dropout-trained model shows beside its pair)."""
+    return pair_column.astype(str).map(base_pair).isin(list(pairs))
+
+
 def _select(scores: pd.DataFrame, probe: str, split: str, pairs: list[str], rates: list[int]) -> pd.DataFrame:
     rows = scores[
         (scores["probe"] == probe)
         & (scores["split"] == split)
-        & scores["pair"].isin(pairs)
+        & _shows_pair(scores["pair"], pairs)
         & scores["corruption"].isin(rates)
     ]
     return rows.assign(percent=rows["accuracy"] * 100.0)
@@ -236,7 +244,7 @@ def _with_layer_positions(rows: pd.DataFrame, layer_order: dict[str, list[str]] 
 
 def _probe_series(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[str, list[str]] | None) -> pd.DataFrame:
     """Every probe's seed-mean accuracy per layer at the setting's final epoch (figure 17)."""
-    rows = scores[(scores["split"] == spec.split) & scores["pair"].isin(spec.pairs)
+    rows = scores[(scores["split"] == spec.split) & _shows_pair(scores["pair"], spec.pairs)
                   & scores["corruption"].isin(spec.rates) & ~scores["probe"].isin(NOT_COMPARED_PROBES)]
     spread = seed_spread(rows.assign(percent=rows["accuracy"] * 100.0), "percent", ["probe", "layer"])
     lines = _with_layer_positions(_at_setting_final_epoch(spread), layer_order)

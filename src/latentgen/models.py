@@ -32,11 +32,12 @@ class ProbedNetwork(nn.Module):
     probe_layers: list[str]
     head: nn.Linear
 
-    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.0) -> None:
         super().__init__()
         # What ``build`` needs to make this network again (a saved transfer model records them).
         self.input_shape = tuple(int(s) for s in input_shape)
         self.num_classes = int(num_classes)
+        self.dropout = float(dropout)
         self.register_buffer("input_mean", torch.zeros(self.input_shape[0]))
         self.register_buffer("input_std", torch.ones(self.input_shape[0]))
 
@@ -73,8 +74,19 @@ class ProbedNetwork(nn.Module):
         return activations, logits
 
 
-def _dense(n_in: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, n_out), nn.ReLU())
+def _dense(n_in: int, n_out: int, dropout: float = 0.0) -> nn.Sequential:
+    """A fully connected layer and its ReLU, then dropout with probability ``dropout`` (active in training only).
+
+    Dropout follows the ReLU, as in the authors' dropout models (the seed repository's
+    ``TMLR_Dropout/code_required/cnn_create.py``: ``NgnCnn(dropout=0.2)`` after each fully connected ReLU,
+    the commented-out ``mlp_drop`` likewise).  In eval mode it is the identity, so the probed activation
+    is the post-ReLU one they probe.  With ``dropout == 0`` no module is added: the state-dict keys and
+    the random-number stream of a model without dropout stay exactly as they were.
+    """
+    layers = [nn.Linear(n_in, n_out), nn.ReLU()]
+    if dropout:
+        layers.append(nn.Dropout(dropout))  # parameter-free: the checkpoint's keys do not change
+    return nn.Sequential(*layers)
 
 
 class MLP(ProbedNetwork):
@@ -84,11 +96,11 @@ class MLP(ProbedNetwork):
     widths = (128, 512, 2048, 2048)
     probe_layers = list(PROBE_LAYERS["mlp"])
 
-    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
-        super().__init__(input_shape, num_classes)
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.0) -> None:
+        super().__init__(input_shape, num_classes, dropout)
         n_in = input_shape[0] * input_shape[1] * input_shape[2]
         sizes = (n_in, *self.widths)
-        layers = [_dense(a, b) for a, b in zip(sizes, sizes[1:])]
+        layers = [_dense(a, b, dropout) for a, b in zip(sizes, sizes[1:])]
         layers[0] = nn.Sequential(nn.Flatten(), *layers[0])  # images (B, C, H, W) -> (B, C*H*W)
         self.fc = nn.ModuleList(layers)
         self.head = nn.Linear(self.widths[-1], num_classes)
@@ -129,13 +141,13 @@ class CNN(ProbedNetwork):
     name = "cnn"
     probe_layers = list(PROBE_LAYERS["cnn"])
 
-    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
-        super().__init__(input_shape, num_classes)
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.0) -> None:
+        super().__init__(input_shape, num_classes, dropout)
         self.body = nn.Sequential(
             _conv_block(input_shape[0], 16), _conv_block(16, 32), _conv_block(32, 64), nn.Flatten()
         )
         flat = _flat_width(self.body, input_shape, "cnn")
-        self.fc = nn.ModuleList([_dense(flat, 250), _dense(250, 250), _dense(250, 250)])
+        self.fc = nn.ModuleList([_dense(flat, 250, dropout), _dense(250, 250, dropout), _dense(250, 250, dropout)])
         self.head = nn.Linear(250, num_classes, bias=False)
 
     def _stages(self) -> list[tuple[str, nn.Module]]:
@@ -148,8 +160,8 @@ class AlexNet(ProbedNetwork):
     name = "alexnet"
     probe_layers = list(PROBE_LAYERS["alexnet"])
 
-    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
-        super().__init__(input_shape, num_classes)
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.0) -> None:
+        super().__init__(input_shape, num_classes, dropout)
         self.body = nn.Sequential(
             nn.Conv2d(input_shape[0], 64, 11, stride=4, padding=2),
             nn.ReLU(),
@@ -167,7 +179,7 @@ class AlexNet(ProbedNetwork):
             nn.Flatten(),
         )
         flat = _flat_width(self.body, input_shape, "alexnet")
-        self.fc = nn.ModuleList([_dense(flat, 4096), _dense(4096, 4096)])
+        self.fc = nn.ModuleList([_dense(flat, 4096, dropout), _dense(4096, 4096, dropout)])
         self.head = nn.Linear(4096, num_classes)
 
     def _stages(self) -> list[tuple[str, nn.Module]]:
@@ -177,8 +189,10 @@ class AlexNet(ProbedNetwork):
 _BUILDERS = {"mlp": MLP, "cnn": CNN, "alexnet": AlexNet}
 
 
-def build(name: str, input_shape: tuple[int, int, int], num_classes: int) -> ProbedNetwork:
-    """The named model for images of ``input_shape`` = (C, H, W)."""
+def build(name: str, input_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.0) -> ProbedNetwork:
+    """The named model for images of ``input_shape`` = (C, H, W); ``dropout`` on its fully connected layers."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(_BUILDERS)}")
-    return _BUILDERS[name](tuple(int(s) for s in input_shape), int(num_classes))
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    return _BUILDERS[name](tuple(int(s) for s in input_shape), int(num_classes), float(dropout))

@@ -18,8 +18,8 @@ import torch
 
 from latentgen import __version__, datasets
 from latentgen.activations import extract_activations
-from latentgen.fileio import (DamagedFileError, atomic_path, load_torch, parquet_metadata, read_json, read_parquet,
-                              verify_sha256, write_parquet)
+from latentgen.fileio import (DamagedFileError, atomic_path, file_sha256, load_torch, parquet_metadata, read_json,
+                              read_parquet, save_torch, verify_sha256, write_parquet)
 from latentgen.models import build
 from latentgen.runs import load_run_data, write_label_table
 from latentgen.training import Schedule, TrainSettings, resolve_device, train
@@ -48,7 +48,8 @@ def logging_to(path: Path | str | None, threads: int | None = None) -> Iterator[
 
 
 def run_identity(pair: str, corruption: int, seed: int) -> dict[str, Any]:
-    model, dataset = pair.split("-", 1)
+    # a pair is <model>-<dataset>, or <model>-<dataset>-<variant> (e.g. mlp-mnist-dropout; latentgen.config)
+    model, dataset = pair.split("-")[:2]
     return {"pair": pair, "model": model, "dataset": dataset, "corruption": int(corruption), "seed": int(seed)}
 
 
@@ -64,26 +65,53 @@ def labels_stage(prepared_dir: Path | str, out: Path | str, seed: int, train_sub
 
 
 TRAIN_SETTING_KEYS = ("model", "optimizer", "lr", "batch_size", "max_epochs", "stop_accuracy", "momentum",
-                      "normalize", "shuffle", "stop_on")
+                      "normalize", "shuffle", "stop_on", "dropout")
 
 
-def train_settings(pair_config: dict[str, Any], seed: int) -> TrainSettings:
-    """A pair's validated config (defaults filled by latentgen.config) as the trainer's settings."""
+def train_settings(pair_config: dict[str, Any], seed: int, edit: dict[str, Any] | None = None) -> TrainSettings:
+    """A pair's validated config (defaults filled by latentgen.config) as the trainer's settings.
+
+    ``edit`` ({epoch, until, weights_sha256}): an edited run, which starts from the VeLPIC-edited weights of
+    the pair's checkpoint at ``epoch`` and trains on, with the pair's settings, up to epoch ``until`` in total.
+    """
     given = {k: pair_config[k] for k in TRAIN_SETTING_KEYS if k in pair_config}
+    if edit is not None:
+        given.update(max_epochs=int(edit["until"]), start_epoch=int(edit["epoch"]),
+                     start_weights=edit["weights_sha256"])
     return TrainSettings(**given, seed=int(seed),
                          schedule=Schedule(**pair_config["checkpoints"]))
 
 
 def train_stage(prepared_dir: Path | str, labels: Path | str, run_dir: Path | str, pair: str, corruption: int,
-                seed: int, pair_config: dict[str, Any], device: str) -> None:
+                seed: int, pair_config: dict[str, Any], device: str, edit: dict[str, Any] | None = None,
+                edited_weights: Path | str | None = None) -> None:
+    """Train one run; with ``edit`` ({epoch, until}) and ``edited_weights`` (edit_stage's file), an edited run."""
     run = load_run_data(prepared_dir, labels, int(corruption))
-    settings = train_settings(pair_config, seed)
-    identity = run_identity(pair, corruption, seed)
-    log.info("training %s/c%s/s%s on %d samples (%.1f %% labels changed), device %s", pair, corruption, seed,
-             len(run.data.train_noisy), 100 * run.provenance["fraction_labels_changed"], resolve_device(device))
+    start_weights, edit_settings = None, None
+    if edit is not None:
+        start_weights = load_torch(edited_weights, what="edited weights")
+        edit_settings = {**edit, "weights_sha256": file_sha256(edited_weights)}
+    settings = train_settings(pair_config, seed, edit_settings)
+    identity = {**run_identity(pair, corruption, seed), "edit_epoch": edit["epoch"] if edit else None}
+    log.info("training %s/c%s/s%s%s on %d samples (%.1f %% labels changed), device %s", pair, corruption, seed,
+             f" from its VeLPIC edit at epoch {edit['epoch']}" if edit else "", len(run.data.train_noisy),
+             100 * run.provenance["fraction_labels_changed"], resolve_device(device))
     train(run.data, settings, run_dir, provenance={**identity, **run.provenance,
                                                    "input_shape": list(run.data.input_shape),
-                                                   "num_classes": run.data.num_classes}, device=device)
+                                                   "num_classes": run.data.num_classes}, device=device,
+          start_weights=start_weights)
+
+
+def edit_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
+               out: Path | str, corruption: int, seed: int, holdout: float, batch_size: int, device: str) -> None:
+    """The VeLPIC-edited weights of one checkpoint (latentgen.editing), the start of an edited run."""
+    from latentgen.editing import velpic_edited  # the probes pull in scikit-learn: only where needed
+
+    run = load_run_data(prepared_dir, labels, int(corruption))
+    model = _model_from_run(run_json, checkpoint)
+    edited = velpic_edited(model, run.data, holdout, int(seed), batch_size, resolve_device(device))
+    save_torch({name: tensor.detach().cpu() for name, tensor in edited.state_dict().items()}, out)
+    log.info("wrote the VeLPIC edit of %s to %s", checkpoint, out)
 
 
 def _checkpoint_advice(run_json: Path | str) -> str:
@@ -112,7 +140,8 @@ def verify_checkpoint(run_json: Path | str, summary: dict[str, Any], checkpoint:
 def _model_from_run(run_json: Path | str, checkpoint: Path | str) -> torch.nn.Module:
     summary = read_json(run_json, what="run summary")
     verify_checkpoint(run_json, summary, checkpoint)
-    model = build(summary["settings"]["model"], summary["input_shape"], summary["num_classes"])
+    model = build(summary["settings"]["model"], summary["input_shape"], summary["num_classes"],
+                  dropout=summary["settings"].get("dropout", 0.0))  # runs from before dropout existed: none
     model.load_state_dict(load_torch(checkpoint, what="checkpoint", advice=_checkpoint_advice(run_json)))
     return model
 
@@ -131,7 +160,7 @@ def extract_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path |
 def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
                 activations_dir: Path | str, out: Path | str, pair: str, corruption: int, seed: int, epoch: int,
                 variance: float, layers: list[str], batch_size: int, device: str, holdout: float = 0.0,
-                probes: list[str] | None = None) -> None:
+                probes: list[str] | None = None, edit_epoch: int | None = None) -> None:
     from latentgen.scoring import score_checkpoint  # the probes pull in scikit-learn: only where needed
 
     started = time.perf_counter()
@@ -142,6 +171,8 @@ def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | s
     frame = score_checkpoint(checkpoint, activations_dir, run.data, summary["settings"]["model"], variance,
                              identity, layers=layers, device=resolve_device(device), batch_size=batch_size,
                              holdout=holdout, **({} if probes is None else {"probes": list(probes)}))
+    # which run of the setting: null = standard training, E = the run edited at epoch E (its own run)
+    frame["edit_epoch"] = pd.array([edit_epoch] * len(frame), dtype="Int64")
     write_parquet(frame, out, metadata={**identity, "masc_variance": variance, "holdout": holdout,
                                         "latentgen_version": __version__, "run_fingerprint": summary["fingerprint"]})
     test = frame[frame.split == "test"]
@@ -180,7 +211,10 @@ def figure_stage(run_tables: list[str], number: int, out: Path | str, layer_orde
 def summary_stage(scores: Path | str, out: Path | str, layer_order: dict[str, list[str]]) -> None:
     from latentgen.figures import final_epoch_summary
 
-    summary = final_epoch_summary(read_parquet(scores, what="scores table"), layer_order)
+    from latentgen.claims import split_edited_runs
+
+    standard, _ = split_edited_runs(read_parquet(scores, what="scores table"))  # the paper's table: standard runs
+    summary = final_epoch_summary(standard, layer_order)
     accuracy_columns = [c for c in summary.columns if c.endswith("_accuracy")]
     summary[accuracy_columns] = (100 * summary[accuracy_columns]).round(2)
     with atomic_path(out) as tmp:

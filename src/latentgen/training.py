@@ -36,6 +36,7 @@ from latentgen.claims import LEARNING_CHECK_EPOCH, LEARNING_TOLERANCE, has_learn
 from latentgen.devices import assign_device
 from latentgen.fileio import file_sha256, load_torch, save_torch, write_json, write_parquet
 from latentgen.models import ProbedNetwork, build
+from latentgen.schedule import Schedule  # noqa: F401 (re-exported: the trainer's settings hold one)
 
 log = logging.getLogger(__name__)
 
@@ -47,27 +48,6 @@ class TrainingDivergedError(RuntimeError):
 NORMALIZATIONS = ("unit", "half", "per_channel", "imagenet")
 STOP_RULES = ("running", "full_pass")
 IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Checkpoint epochs: 0, every ``early_every`` up to ``early_until``, then every ``late_every``,
-    plus ``extra_epochs`` (the authors' ``select_model`` also probes epoch 1)."""
-
-    early_every: int = 2
-    early_until: int = 20
-    late_every: int = 5
-    extra_epochs: tuple[int, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "extra_epochs", tuple(sorted(int(e) for e in self.extra_epochs)))
-
-    def is_checkpoint(self, epoch: int) -> bool:
-        if epoch in self.extra_epochs:
-            return True
-        if epoch <= self.early_until:
-            return epoch % self.early_every == 0
-        return (epoch - self.early_until) % self.late_every == 0
 
 
 @dataclass(frozen=True)
@@ -89,16 +69,33 @@ class TrainSettings:
     stop_on: str = "running"  # "running": the epoch's minibatch accuracy (authors); "full_pass": eval after it
     schedule: Schedule = field(default_factory=Schedule)
     eval_batch_size: int = 1000
+    dropout: float = 0.0  # probability on the fully connected layers (latentgen.models._dense), training only
+    # A run that starts from given weights at epoch start_epoch instead of an initialization at epoch 0 (a VeLPIC
+    # edit of another run's checkpoint, latentgen.editing); start_weights is their sha256, so new weights restart it.
+    start_epoch: int = 0
+    start_weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZATIONS:
             raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
         if self.stop_on not in STOP_RULES:
             raise ValueError(f"stop_on must be one of {STOP_RULES}, got {self.stop_on!r}")
+        if (self.start_epoch > 0) != (self.start_weights is not None):
+            raise ValueError("start_epoch > 0 and start_weights (their sha256) go together")
+        if self.start_epoch >= self.max_epochs:
+            raise ValueError(f"start_epoch {self.start_epoch} must lie before max_epochs {self.max_epochs}")
 
     def fingerprint(self) -> str:
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        settings = dataclasses.asdict(self)
+        for name, neutral in LATER_FIELDS.items():
+            if settings[name] == neutral:
+                del settings[name]  # a run trained before the field existed keeps its fingerprint (and resume state)
+        blob = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# Settings added after runs were trained, with the value that trains exactly as before they existed.
+LATER_FIELDS: dict[str, Any] = {"dropout": 0.0, "start_epoch": 0, "start_weights": None}
 
 
 @dataclass
@@ -168,7 +165,7 @@ def input_statistics(normalize: str, images_uint8: np.ndarray) -> tuple[torch.Te
 
 def build_model(settings: TrainSettings, data: TrainData) -> ProbedNetwork:
     torch.manual_seed(settings.seed)
-    model = build(settings.model, data.input_shape, data.num_classes)
+    model = build(settings.model, data.input_shape, data.num_classes, dropout=settings.dropout)
     model.set_input_normalization(*input_statistics(settings.normalize, data.train_images))
     return model
 
@@ -365,8 +362,9 @@ def _stop_accuracy(row: dict[str, Any], settings: TrainSettings) -> float:
 
 
 def _stop_reason(row: dict[str, Any], settings: TrainSettings) -> str | None:
-    # epoch 0 never stops a run: its "running" accuracy is the initialization's full pass
-    if row["epoch"] > 0 and _stop_accuracy(row, settings) >= settings.stop_accuracy:
+    # the first epoch (0, or where a run starts from given weights) never stops a run: its "running" accuracy
+    # is a full pass over the weights it starts from
+    if row["epoch"] > settings.start_epoch and _stop_accuracy(row, settings) >= settings.stop_accuracy:
         return "reached_stop_accuracy"
     if row["epoch"] >= settings.max_epochs:
         return "reached_max_epochs"
@@ -404,11 +402,14 @@ def _log_epoch(row: dict[str, Any]) -> None:
 
 
 def train(data: TrainData, settings: TrainSettings, run_dir: Path | str,
-          provenance: dict[str, Any] | None = None, device: str = "auto") -> dict[str, Any]:
+          provenance: dict[str, Any] | None = None, device: str = "auto",
+          start_weights: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
     """Train one run into ``run_dir``, resuming an interrupted run with the same settings.
 
     Writes ``checkpoints/epoch_XXXX.pt`` (model state dicts) at the scheduled epochs and the final
     one, ``history.parquet`` (one row per epoch) and, last, ``run.json``; returns run.json's content.
+    ``start_weights`` (with ``settings.start_epoch`` > 0): the state dict the run starts from at that epoch,
+    instead of its initialization at epoch 0; the optimizer starts fresh.  Its first checkpoint holds them.
     """
     files = RunFiles(Path(run_dir))
     dev_kind = resolve_device(device)
@@ -416,13 +417,17 @@ def train(data: TrainData, settings: TrainSettings, run_dir: Path | str,
     optimizer = build_optimizer(settings, model)
     dev = DeviceData.from_arrays(data, dev_kind)
     progress = sys.stderr.isatty()
+    if (start_weights is not None) != (settings.start_epoch > 0):
+        raise ValueError("start_weights are given exactly when settings.start_epoch > 0")
 
     state = _load_resume_state(files, settings)
     if state is None:
         _start_fresh(files)
-        history = [measure_epoch(model, dev, settings, 0, None, 0.0)]
+        if start_weights is not None:
+            model.load_state_dict(start_weights)
+        history = [measure_epoch(model, dev, settings, settings.start_epoch, None, 0.0)]
         hashes: dict[str, str] = {}
-        _save_checkpoint(files, model, 0, hashes)
+        _save_checkpoint(files, model, settings.start_epoch, hashes)
         _save_resume_state(files, settings, model, optimizer, history, hashes)
         _log_epoch(history[0])
     else:
@@ -455,8 +460,8 @@ def _finish(files: RunFiles, settings: TrainSettings, history: list[dict[str, An
             provenance: dict[str, Any] | None, device: torch.device,
             checkpoint_sha256: dict[str, str]) -> dict[str, Any]:
     final_epoch = history[-1]["epoch"]
-    epochs = [row["epoch"] for row in history
-              if row["epoch"] == final_epoch or settings.schedule.is_checkpoint(row["epoch"])]
+    epochs = [row["epoch"] for row in history  # the first epoch always has a checkpoint (0, or the start)
+              if row["epoch"] in (settings.start_epoch, final_epoch) or settings.schedule.is_checkpoint(row["epoch"])]
     paths = [files.checkpoint(epoch) for epoch in epochs]
     summary = {
         **(provenance or {}),

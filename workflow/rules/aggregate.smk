@@ -3,7 +3,7 @@
 
 rule aggregate:
     input:
-        runs=run_tables(),
+        runs=run_tables(edits=True),
     output:
         scores=f"{RESULTS}/scores.parquet",
     log:

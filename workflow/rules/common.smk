@@ -21,7 +21,10 @@ except ConfigError as error:
 RESULTS = config["results"].rstrip("/")
 WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
 DATASETS_DIR = config["datasets_dir"].rstrip("/")
-RUN = "{pair}/c{corruption}/s{seed}"
+# A run; {edit} is empty for standard training, a subdirectory edit<E> for the run edited at epoch E (its VeLPIC vectors
+# written into the pre-softmax layer, then trained on): e.g. mlp-mnist/c40/s0/edit40.
+RUN = "{pair}/c{corruption}/s{seed}{edit}"
+RUN_SEPARATOR = "/"
 PREPARED_FILES = [
     "train_images.npy",
     "train_labels.npy",
@@ -32,10 +35,11 @@ PREPARED_FILES = [
 
 
 wildcard_constraints:
-    pair=r"[a-z0-9]+-[a-z0-9_]+",
+    pair=r"[a-z0-9]+-[a-z0-9_]+(?:-[a-z0-9_]+)?",  # <model>-<dataset>[-<variant>]
     dataset=r"[a-z0-9_]+",
     corruption=r"\d+",
     seed=r"\d+",
+    edit=r"(?:/edit\d+)?",
     epoch=r"\d{4}",
     number=r"\d+",
 
@@ -74,15 +78,67 @@ def all_runs(pairs=None, rates=None):
     ]
 
 
-def run_path(pair, corruption, seed):
-    return f"{pair}/c{corruption}/s{seed}"
+def run_path(pair, corruption, seed, edit=""):
+    return f"{pair}/c{corruption}/s{seed}{edit}"
+
+
+def edit_suffix(epoch):
+    """What the {edit} wildcard holds for the run edited at `epoch`: a subdirectory of its base run."""
+    return f"{RUN_SEPARATOR}edit{epoch}"
+
+
+def edit_runs(pairs=None, rates=None):
+    """(pair, corruption, seed, edit suffix) of every edited run: each pair's `edits.epochs` x its runs."""
+    return [
+        (pair, rate, seed, edit_suffix(epoch))
+        for pair, rate, seed in all_runs(pairs, rates)
+        for epoch in config["pairs"][pair].get("edits", {}).get("epochs", [])
+    ]
+
+
+def edit_epoch(wildcards):
+    """E of an edited run (suffix edit<E>), None for standard training."""
+    edit = wildcards.get("edit", "")
+    return int(edit.removeprefix(edit_suffix(""))) if edit else None
+
+
+def edit_input(wildcards):
+    """An edited run starts from the VeLPIC edit of its base run's checkpoint at E (rule velpic_edit)."""
+    epoch = edit_epoch(wildcards)
+    if epoch is None:
+        return {}
+    base = run_path(wildcards.pair, wildcards.corruption, wildcards.seed)
+    return {"edited": f"{RESULTS}/edits/{base}/epoch_{epoch:04d}.pt"}
+
+
+def edit_param(wildcards):
+    epoch = edit_epoch(wildcards)
+    if epoch is None:
+        return None
+    return {"epoch": epoch, "until": config["pairs"][wildcards.pair]["edits"]["until"]}
+
+
+def training_pair_config(wildcards):
+    """The pair's training settings, without `edits`: adding edit runs never retrains the runs they edit."""
+    return {
+        key: value
+        for key, value in config["pairs"][wildcards.pair].items()
+        if key != "edits"
+    }
+
+
+def train_output(wildcards):
+    return checkpoints.train.get(
+        pair=wildcards.pair,
+        corruption=wildcards.corruption,
+        seed=wildcards.seed,
+        edit=wildcards.get("edit", ""),
+    ).output
 
 
 def checkpoint_epochs(wildcards):
     """Epochs with a checkpoint; known only once training finished (a Snakemake checkpoint)."""
-    run_json = checkpoints.train.get(
-        pair=wildcards.pair, corruption=wildcards.corruption, seed=wildcards.seed
-    ).output.run_json
+    run_json = train_output(wildcards).run_json
     return json.loads(Path(run_json).read_text())["checkpoint_epochs"]
 
 
@@ -93,28 +149,40 @@ def trained_checkpoint(wildcards):
     single checkpoint's activations or scores are the target (the checkpoint files themselves are not
     declared outputs, see train.smk).
     """
-    run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed)
-    run_json = checkpoints.train.get(
-        pair=wildcards.pair, corruption=wildcards.corruption, seed=wildcards.seed
-    ).output.run_json
+    run = run_path(
+        wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.get("edit", "")
+    )
+    run_json = train_output(wildcards).run_json
     return {
         "run_json": run_json,
         "checkpoint": f"{RESULTS}/runs/{run}/checkpoints/epoch_{wildcards.epoch}.pt",
     }
 
 
+def edited_checkpoint(wildcards):
+    """The standard run's checkpoint an edit starts from; a clear error when that run stopped before it."""
+    files = trained_checkpoint(wildcards)
+    epochs = checkpoint_epochs(wildcards)
+    if int(wildcards.epoch) not in epochs:
+        raise WorkflowError(
+            f"{files['run_json']} has no checkpoint at edit epoch {int(wildcards.epoch)} (it stopped at epoch "
+            f"{epochs[-1]}): take {int(wildcards.epoch)} out of pairs.{wildcards.pair}.edits.epochs"
+        )
+    return files
+
+
 def run_fragments(wildcards):
-    run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed)
+    run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.edit)
     return [
         f"{RESULTS}/scores/{run}/epoch_{epoch:04d}.parquet"
         for epoch in checkpoint_epochs(wildcards)
     ]
 
 
-def run_tables(pairs=None, rates=None):
-    return [
-        f"{RESULTS}/scores/{run_path(*run)}.parquet" for run in all_runs(pairs, rates)
-    ]
+def run_tables(pairs=None, rates=None, edits=False):
+    """Score tables of the standard runs, and with `edits` of the edited runs too."""
+    runs = all_runs(pairs, rates) + (edit_runs(pairs, rates) if edits else [])
+    return [f"{RESULTS}/scores/{run_path(*run)}.parquet" for run in runs]
 
 
 def run_histories(pairs=None, rates=None):

@@ -28,6 +28,7 @@ rule score:
         # a params value: adding or removing a probe reruns scoring (and what reads it) only
         probes=config["scoring"]["probes"],
         layers=lambda wildcards: scored_layers(wildcards.pair),
+        edit_epoch=edit_epoch,
         # the transfer's forward passes batch like the extraction, so both see bitwise-equal activations
         batch_size=config["activations"]["batch_size"],
         device=config["device"],

@@ -6,6 +6,7 @@
 
 checkpoint train:
     input:
+        unpack(edit_input),
         meta=prepared_input,
         labels=labels_input,
     output:
@@ -23,8 +24,37 @@ checkpoint train:
     params:
         code=stage_code("train"),
         prepared_dir=prepared_dir,
-        run_dir=lambda wildcards: f"{RESULTS}/runs/{run_path(wildcards.pair, wildcards.corruption, wildcards.seed)}",
-        pair_config=lambda wildcards: config["pairs"][wildcards.pair],
+        run_dir=lambda wildcards: f"{RESULTS}/runs/{run_path(wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.edit)}",
+        pair_config=training_pair_config,
+        edit=edit_param,
         device=config["device"],
     script:
         "../scripts/train.py"
+
+
+# The start of an edited run: the VeLPIC vectors of a standard run's checkpoint at epoch E written into its
+# pre-softmax layer with the bias zeroed (latentgen.editing; VeLPIC fitted as scoring fits it).
+rule velpic_edit:
+    input:
+        unpack(edited_checkpoint),
+        meta=prepared_input,
+        labels=labels_input,
+    output:
+        edited=f"{RESULTS}/edits/{{pair}}/c{{corruption}}/s{{seed}}/epoch_{{epoch}}.pt",
+    log:
+        f"{RESULTS}/logs/velpic_edit/{{pair}}/c{{corruption}}/s{{seed}}/epoch_{{epoch}}.log",
+    conda:
+        "../../environment.yml"
+    threads: compute("score", "threads", 2)
+    resources:
+        mem_mb=lambda wildcards, attempt: compute("score", "mem_mb", 16000) * attempt,
+        runtime=lambda wildcards, attempt: compute("score", "runtime", 30) * attempt,
+        gpu=1,
+    params:
+        code=stage_code("velpic_edit"),
+        prepared_dir=prepared_dir,
+        holdout=config["scoring"]["holdout"],
+        batch_size=config["activations"]["batch_size"],
+        device=config["device"],
+    script:
+        "../scripts/velpic_edit.py"

@@ -8,4 +8,5 @@ with logging_to(snakemake.log[0], snakemake.threads):
                 snakemake.input.checkpoint, snakemake.input.activations, snakemake.output.scores, wc.pair,
                 int(wc.corruption), int(wc.seed), int(wc.epoch), snakemake.params.variance,
                 list(snakemake.params.layers), snakemake.params.batch_size,
-                snakemake.params.device, snakemake.params.holdout, list(snakemake.params.probes))
+                snakemake.params.device, snakemake.params.holdout, list(snakemake.params.probes),
+                snakemake.params.edit_epoch)
