@@ -75,7 +75,8 @@ def _train_one_epoch(train_images: np.ndarray, noisy_labels: np.ndarray):
     from latentgen.training import TrainData, TrainSettings, train_in_memory
 
     settings = TrainSettings(model="mlp", optimizer="sgd", lr=1e-3, momentum=0.9, batch_size=32, max_epochs=1,
-                             stop_accuracy=1.0, seed=SEED)
+                             stop_accuracy=1.0, seed=SEED,
+                             normalize="unit", shuffle=True)  # the checkpoint the recorded figures were measured on
     no_test = train_images[:0], noisy_labels[:0]  # the training steps need no test set
     data = TrainData(train_images, noisy_labels, noisy_labels, *no_test, num_classes=10)
     return train_in_memory(data, settings, epochs=range(1))  # epoch 0's batch order: the cached activations' model

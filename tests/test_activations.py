@@ -20,7 +20,8 @@ def _trained_mlp(mnist, index: np.ndarray, test_count: int, epochs: int, lr: flo
     data = TrainData(np.asarray(mnist.train_images[index]), noisy, true,
                      np.asarray(mnist.test_images[:test_count]), np.asarray(mnist.test_labels[:test_count]), 10)
     settings = TrainSettings(model="mlp", optimizer="sgd", lr=lr, momentum=0.9, batch_size=32, max_epochs=epochs,
-                             stop_accuracy=1.0, seed=0, schedule=Schedule(epochs, epochs, epochs))
+                             stop_accuracy=1.0, seed=0, schedule=Schedule(epochs, epochs, epochs),
+                             normalize="unit", shuffle=True)  # the runs the float16 bars were measured on
     train(data, settings, run_dir)
     model = build("mlp", (1, 28, 28), 10)
     model.load_state_dict(load_torch(run_dir / "checkpoints" / f"epoch_{epochs:04d}.pt"))

@@ -140,6 +140,8 @@ def test_candidates_are_the_probes_fitted_on_corrupted_labels():
 class RecordingProbe:
     """Remembers what it was fitted on; predicts class 0."""
 
+    resubstitutes_training = True
+
     def fit(self, X, y):
         self.rows_seen = np.asarray(X)[:, 0].astype(int)
         self.labels_seen = np.asarray(y)
@@ -157,13 +159,16 @@ def _data(n_train: int = 300, n_test: int = 100, seed: int = 0) -> TrainData:
     return TrainData(images[:n_train], noisy, true, images[n_train:], rng.integers(0, 10, size=n_test), 10)
 
 
-def test_probes_never_see_the_held_out_slice():
-    from latentgen.scoring import _fit_and_score
+def test_probes_never_see_the_held_out_slice(monkeypatch):
+    from latentgen import scoring
+    from latentgen.probe_family import ProbeSpec
 
+    monkeypatch.setattr(scoring, "build_probe", lambda name, variance: (RecordingProbe(), ProbeSpec(None)))
     data = _data()
     split = stratified_holdout(data.train_noisy, 0.1, seed=0)
     identity_features = torch.arange(300, dtype=torch.float32).unsqueeze(1)  # row i holds i
-    probe, accuracies, _ = _fit_and_score(RecordingProbe(), identity_features, identity_features[:100], data, split)
+    probe, accuracies, _ = scoring._fit_and_score("recording", 0.99, identity_features, identity_features[:100],
+                                                  data, split)
     np.testing.assert_array_equal(np.sort(probe.rows_seen), split.fit)
     assert np.intersect1d(probe.rows_seen, split.held_out).size == 0
     np.testing.assert_array_equal(probe.labels_seen, data.train_noisy[probe.rows_seen])

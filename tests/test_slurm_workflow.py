@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from latentgen.probe_names import PROBE_NAMES
 import torch
 
 from slurm_cluster import read_sbatch_calls, sbatch_option, without_wrap, slurm  # noqa: F401  (slurm: a session fixture)
@@ -88,7 +90,7 @@ def test_profile_plans_the_paper_grid_from_the_repo_root(tmp_path):
     text = _dry_run(root, "--profile", "slurm", "-n", "-j", "50")  # exactly as typed
     stats = job_stats(text)
     assert stats["train"] == 450, stats  # ((6 pairs + the dropout variant) + 6 pairs x 3 edit epochs) x 6 rates x 3 seeds
-    assert stats["prepare_dataset"] == 4 and stats["corrupt_labels"] == 12 and stats["collect_run"] == 450 and stats["velpic_edit"] == 324
+    assert stats["prepare_dataset"] == 4 and stats["corrupt_labels"] == 4 and stats["collect_run"] == 450 and stats["velpic_edit"] == 324
     assert stats["aggregate"] == 1 and stats["summary"] == 1 and stats["figure"] == 16, stats  # 1-14, 16, 17
 
     jobs = _planned_jobs(text)
@@ -321,7 +323,7 @@ def test_real_workflow_on_slurm_equals_a_local_run_and_interrupted_training_resu
     scores = [pd.read_parquet(d / "results/scores.parquet").drop(columns="fit_seconds").sort_values(key)
               .reset_index(drop=True) for d in (cluster_dir, local_dir)]
     assert sorted(set(scores[0].epoch)) == [int(e) for e in CHECKPOINTS]
-    assert set(scores[0].probe) == {"model", "masc", "velpic", "transfer"}
+    assert set(scores[0].probe) == {"model", "transfer", "transfer_bias", "selected", *PROBE_NAMES}
     pd.testing.assert_frame_equal(*scores)
 
     print(f"\n[slurm workflow] cluster start {slurm.start_seconds:.1f} s; scancel + requeue done at"

@@ -151,7 +151,7 @@ def test_adding_a_seed_or_rate_adds_only_the_new_runs(finished):
 
 
 # What a code change reruns: the finished copy's own scripts and package are edited (and restored).
-SCORING_AND_AFTER = {"score": 8, "collect_run": 4, "aggregate": 1, "summary": 1, "figure": 9, "all": 1}
+SCORING_AND_AFTER = {"score": 8, "collect_run": 4, "aggregate": 1, "claims": 1, "summary": 1, "figure": 11, "all": 1}
 PROBE_CHANGE = ("src/latentgen/probes.py", "VeLPIC", REAL_CHANGE)
 
 
@@ -181,7 +181,7 @@ def test_figure_code_reruns_figures_only(finished):
     workdir, config = finished
     with inserted(workdir / "src/latentgen/figures.py", "rate_label", REAL_CHANGE):
         plan = planned_jobs(workdir, write_config(workdir, config, "same.yaml"))
-    assert plan == {"figure": 9, "all": 1}
+    assert plan == {"figure": 11, "all": 1}
 
 
 def test_extraction_code_reruns_extraction_and_scoring(finished):

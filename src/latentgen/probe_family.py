@@ -347,6 +347,8 @@ class KNN(_TorchProbe):
     decides, which may differ from scikit-learn's order.
     """
 
+    resubstitutes_training = False  # leave-one-out on the training samples
+
     def __init__(self, n_neighbors: int = 5, device: str | torch.device | None = None) -> None:
         self.n_neighbors = n_neighbors
         self.device = device

@@ -603,6 +603,9 @@ class _TorchProbe(ClassifierMixin, BaseEstimator):
         scores = self.predict_scores(X)
         return self.classes_[np.argmax(scores, axis=1)]
 
+    # True when predict_training is plain prediction of the fitted samples (KNN leaves each one out instead).
+    resubstitutes_training = True
+
     def predict_training(self, X, rows: np.ndarray | None = None) -> np.ndarray:
         """Predictions for the very samples ``X`` that ``fit`` was given (the training-split scores).
 
