@@ -19,8 +19,9 @@ from workflow_helpers import (REAL_CHANGE, copy_workflow, dry_run, edited, inser
 
 pytestmark = pytest.mark.slow
 
+# scores.parquet's columns: the score stage's, then which run of the setting (null: standard training)
 SCORE_COLUMNS = ["model", "dataset", "pair", "corruption", "seed", "epoch", "layer", "probe", "split",
-                 "accuracy", "n_components", "fit_seconds"]
+                 "accuracy", "n_components", "fit_seconds", "edit_epoch"]
 
 
 @pytest.fixture(scope="module")
