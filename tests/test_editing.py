@@ -20,7 +20,7 @@ from latentgen.models import build
 from latentgen.pipeline import train_settings
 from latentgen.probes import VeLPIC
 from latentgen.training import build_model, checkpoint_path, train
-from test_training import run_training_process, settings, synthetic_data
+from test_training import assert_same_run, run_training_process, settings, synthetic_data
 
 BASE_EPOCHS, EDIT_EPOCH, UNTIL = 4, 2, 6
 
@@ -143,13 +143,7 @@ def test_an_edited_run_resumes_after_sigkill_as_if_uninterrupted(tmp_path):
 
     reference = json.loads((tmp_path / "reference" / "run.json").read_text())
     assert reference["checkpoint_epochs"][0] == EDIT_EPOCH
-    for epoch in reference["checkpoint_epochs"]:
-        expected = load_torch(checkpoint_path(tmp_path / "reference", epoch))
-        resumed = load_torch(checkpoint_path(tmp_path / "killed", epoch))
-        assert all(torch.equal(expected[k], resumed[k]) for k in expected), f"epoch {epoch} differs"
-    drop_time = lambda frame: frame.drop(columns=["seconds"])  # noqa: E731
-    pd.testing.assert_frame_equal(drop_time(pd.read_parquet(tmp_path / "reference" / "history.parquet")),
-                                  drop_time(pd.read_parquet(tmp_path / "killed" / "history.parquet")))
+    assert_same_run(tmp_path / "reference", tmp_path / "killed")
 
 
 def test_the_models_build_the_edited_state():

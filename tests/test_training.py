@@ -173,6 +173,16 @@ TRAIN_SCRIPT = textwrap.dedent(
 )
 
 
+def assert_same_run(reference_dir, resumed_dir) -> None:
+    """Every checkpoint bit-identical and the same history (but for the seconds each epoch took)."""
+    for epoch in json.loads((reference_dir / "run.json").read_text())["checkpoint_epochs"]:
+        expected = load_torch(checkpoint_path(reference_dir, epoch))
+        resumed = load_torch(checkpoint_path(resumed_dir, epoch))
+        assert all(torch.equal(expected[k], resumed[k]) for k in expected), f"epoch {epoch} differs"
+    histories = [pd.read_parquet(d / "history.parquet").drop(columns=["seconds"]) for d in (reference_dir, resumed_dir)]
+    pd.testing.assert_frame_equal(*histories)
+
+
 def run_training_process(run_dir, epochs, script):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, str(script), str(run_dir), str(epochs)], env=env)
@@ -196,13 +206,7 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
     assert (tmp_path / "killed" / "resume.pt").exists()
 
     assert run_training_process(tmp_path / "killed", epochs, script).wait() == 0
-    for epoch in json.loads((tmp_path / "reference" / "run.json").read_text())["checkpoint_epochs"]:
-        expected = load_torch(checkpoint_path(tmp_path / "reference", epoch))
-        resumed = load_torch(checkpoint_path(tmp_path / "killed", epoch))
-        assert all(torch.equal(expected[k], resumed[k]) for k in expected), f"epoch {epoch} differs"
-    drop_time = lambda frame: frame.drop(columns=["seconds"])  # noqa: E731
-    pd.testing.assert_frame_equal(drop_time(pd.read_parquet(tmp_path / "reference" / "history.parquet")),
-                                  drop_time(pd.read_parquet(tmp_path / "killed" / "history.parquet")))
+    assert_same_run(tmp_path / "reference", tmp_path / "killed")
 
 
 def test_dropout_zero_keeps_the_fingerprint_of_runs_trained_before_it_existed():
