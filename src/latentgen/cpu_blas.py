@@ -1,0 +1,67 @@
+"""float32 products of CPU tensors through numpy's and scipy's OpenBLAS instead of torch's own GEMM.
+
+Why: on the AMD EPYC CPUs of these machines torch's CPU GEMM reached 57 GFLOPS on one thread where
+numpy's OpenBLAS reached 85 (a 512 x 2048 by 2048 x 60,000 product: 2.21 s against 1.35-1.47 s), and
+scipy's ``ssyrk`` forms a Gram XᵀX of a 6,000 x 2048 block in 0.29 s against 0.65 s for torch's
+``X.T @ X`` (it computes one triangle).  docs/performance.md, "Probe family", has the measurements.
+
+The products run with the thread count the probes' CPU thread policy gives large products
+(``latentgen.probes._large_products``): OpenBLAS keeps its own thread pool, which torch's
+``set_num_threads`` does not reach, so it is limited here (threadpoolctl, ~5 µs per call).
+Tensors on other devices keep torch's products.  MASC and VeLPIC still use torch's products: moving
+them would change their rounding, and with it the published scores (to do with a re-baseline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from scipy.linalg import blas
+from threadpoolctl import ThreadpoolController
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+@contextmanager
+def blas_threads(count: int) -> Iterator[None]:
+    """numpy's and scipy's BLAS limited to ``count`` threads within the block."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()  # inspecting the loaded libraries costs ~10 ms: once
+    with _CONTROLLER.limit(limits=max(1, int(count)), user_api="blas"):
+        yield
+
+
+def _threads_for(flops: float) -> int:
+    """The threads the probes' policy gives a product of ``flops`` operations (``_large_products``'
+    rule); torch's own count outside a policy."""
+    from latentgen.probes import _PRODUCT_THREADS, PARALLEL_PRODUCT_FLOPS  # deferred: no import cycle
+
+    policy = _PRODUCT_THREADS.get()
+    if policy is None:
+        return torch.get_num_threads()
+    return policy if flops >= PARALLEL_PRODUCT_FLOPS else 1
+
+
+def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b for float32 matrices (transposed views welcome: BLAS reads them in place)."""
+    if a.device.type != "cpu":
+        return a @ b
+    with blas_threads(_threads_for(2.0 * a.shape[0] * a.shape[1] * b.shape[1])):
+        return torch.from_numpy(a.numpy() @ b.numpy())
+
+
+def gram(rows: torch.Tensor) -> torch.Tensor:
+    """rowsᵀ rows, (d, d) float32, for C-contiguous float32 ``rows`` (n, d): one triangle computed."""
+    if rows.device.type != "cpu":
+        return rows.T @ rows
+    with blas_threads(_threads_for(float(rows.shape[0]) * rows.shape[1] ** 2)):
+        # rows.numpy().T is (d, n) in Fortran order without a copy; ssyrk(trans=0) computes A Aᵀ
+        # into the upper triangle.
+        upper = blas.ssyrk(1.0, np.ascontiguousarray(rows.numpy()).T, trans=0)
+    full = np.triu(upper)
+    full += np.triu(upper, 1).T
+    return torch.from_numpy(full)
