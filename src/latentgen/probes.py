@@ -625,6 +625,8 @@ class _TorchProbe(ClassifierMixin, BaseEstimator):
 class _ClassGeometryProbe(_TorchProbe):
     """A probe fitted class by class: ``_fit_class`` on each class's rows, ``_store`` of the results."""
 
+    concurrent_classes = True  # False: classes one after another, in order (their products still threaded)
+
     def fit(self, X, y):
         """Fit one geometric object per class on its activations ``X`` (n, d); returns self."""
         X, y = self._validate_fit_input(X, y)
@@ -632,7 +634,7 @@ class _ClassGeometryProbe(_TorchProbe):
         source = _as_source_tensor(X)
         class_rows = self._class_rows(y)
         max_rows = max(len(rows) for rows in class_rows)
-        workers = _class_workers(device, len(class_rows))
+        workers = _class_workers(device, len(class_rows)) if self.concurrent_classes else 1
         with _cpu_thread_policy(device, parallel_classes=workers > 1):
             if workers > 1:
                 per_class = self._fit_classes_concurrently(source, device, class_rows, max_rows, workers)
