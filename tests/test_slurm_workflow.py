@@ -89,15 +89,16 @@ def test_profile_plans_the_paper_grid_from_the_repo_root(tmp_path):
     root = _repo_root_copy(tmp_path / "repo")
     text = _dry_run(root, "--profile", "slurm", "-n", "-j", "50")  # exactly as typed
     stats = job_stats(text)
-    assert stats["train"] == 450, stats  # ((6 pairs + the dropout variant) + 6 pairs x 3 edit epochs) x 6 rates x 3 seeds
-    assert stats["prepare_dataset"] == 4 and stats["corrupt_labels"] == 4 and stats["collect_run"] == 450 and stats["velpic_edit"] == 324
+    # ((6 pairs + ResNet-18 + the dropout variant) + 6 pairs x 3 edit epochs) x 6 rates x 3 seeds
+    assert stats["train"] == 468, stats
+    assert stats["prepare_dataset"] == 4 and stats["corrupt_labels"] == 4 and stats["collect_run"] == 468 and stats["velpic_edit"] == 324
     assert stats["aggregate"] == 1 and stats["summary"] == 1 and stats["figure"] == 16, stats  # 1-14, 16, 17
 
     jobs = _planned_jobs(text)
     # Sizes come from config.yaml's `compute:` (train: 16000 MB, 720 min), one GPU, the site's
     # partition; nothing in the profile overrides them.
     train = [resources for _, rule, resources in jobs if rule == "train"]
-    assert len(train) == 450
+    assert len(train) == 468
     assert all(r["mem_mb"] == "16000" and r["runtime"] == "720" and r["gpu"] == "1" and r["slurm_partition"] == "gpu" for r in train), train[0]
     assert "gpu_model" not in train[0]
 

@@ -116,6 +116,9 @@ def _check_pair(name: str, pair: dict[str, Any], config: dict[str, Any]) -> Iter
     if late:
         yield (f"config key '{key}.edits.epochs': {late} must lie before edits.until ({edits['until']}) and "
                f"max_epochs ({max_epochs})")
+    if pair["model"] == "resnet18" and pair.get("dropout"):
+        yield (f"config key '{key}.dropout': the resnet18 model has no fully connected hidden layer to apply "
+               "dropout to; remove it")
     if pair["model"] == "alexnet" and pair["dataset"] != "tiny_imagenet":
         yield f"config key '{key}.model': alexnet needs 64x64 images; allowed dataset: tiny_imagenet"
 

@@ -12,9 +12,10 @@ from typing import Literal
 
 FigureKind = Literal["layers", "transfer", "difference", "probes"]
 
-# The paper's main-text model-dataset pairs and the three it moves to the appendix, in the paper's column order.
+# The paper's main-text model-dataset pairs and the three it moves to the appendix, in the paper's column order;
+# the published version's ResNet-18-CIFAR-10 joins the appendix figures as their last column.
 MAIN_PAIRS: tuple[str, ...] = ("mlp-mnist", "cnn-fashion_mnist", "alexnet-tiny_imagenet")
-APPENDIX_PAIRS: tuple[str, ...] = ("mlp-cifar10", "cnn-mnist", "cnn-cifar10")
+APPENDIX_PAIRS: tuple[str, ...] = ("mlp-cifar10", "cnn-mnist", "cnn-cifar10", "resnet18-cifar10")
 PAIR_GROUPS: dict[str, tuple[str, ...]] = {"main": MAIN_PAIRS, "appendix": APPENDIX_PAIRS,
                                            "all": MAIN_PAIRS + APPENDIX_PAIRS}
 

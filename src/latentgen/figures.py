@@ -56,6 +56,7 @@ DEFAULT_LAYER_ORDER: dict[str, list[str]] = {
     "mlp": ["fc1", "fc2", "fc3", "fc4"],
     "cnn": ["flat", "fc1", "fc2", "fc3"],
     "alexnet": ["flat", "fc1", "fc2"],
+    "resnet18": ["stem", "layer1", "layer2", "layer3", "layer4", "pool"],
 }
 
 DEFAULT_STYLE: dict[str, Any] = {
@@ -67,7 +68,7 @@ DEFAULT_STYLE: dict[str, Any] = {
     "shade_range": True,  # shade the min-max range over seeds
 }
 
-MODEL_NAMES = {"mlp": "MLP", "cnn": "CNN", "alexnet": "AlexNet"}
+MODEL_NAMES = {"mlp": "MLP", "cnn": "CNN", "alexnet": "AlexNet", "resnet18": "ResNet-18"}
 DATASET_NAMES = {
     "mnist": "MNIST",
     "fashion_mnist": "Fashion-MNIST",

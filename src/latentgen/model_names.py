@@ -9,6 +9,8 @@ PROBE_LAYERS: dict[str, tuple[str, ...]] = {
     "mlp": ("fc1", "fc2", "fc3", "fc4"),
     "cnn": ("flat", "fc1", "fc2", "fc3"),
     "alexnet": ("flat", "fc1", "fc2"),
+    # the stem (after its max pool), each stage's output, and the average pool before the classifier
+    "resnet18": ("stem", "layer1", "layer2", "layer3", "layer4", "pool"),
 }
 MODEL_NAMES = tuple(PROBE_LAYERS)
 

@@ -1,4 +1,5 @@
-"""The paper's networks: MLP, CNN and AlexNet, each naming the layers that are probed.
+"""The paper's networks: MLP, CNN, AlexNet and the published version's ResNet-18, each naming the layers
+that are probed.
 
 Every model takes images scaled to [0, 1] of shape (batch, C, H, W) and normalizes them itself with
 buffers stored in its state dict (MLP: identity, i.e. pixels / 255 as the paper; CNN and AlexNet:
@@ -13,6 +14,9 @@ Interface shared by all models:
 """
 
 from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
 
 import torch
 from torch import nn
@@ -186,7 +190,108 @@ class AlexNet(ProbedNetwork):
         return list(zip(self.probe_layers, [self.body, *self.fc]))
 
 
-_BUILDERS = {"mlp": MLP, "cnn": CNN, "alexnet": AlexNet}
+class _BasicBlock(nn.Module):
+    """Two 3x3 convolutions without bias, each followed by batch norm, the first by a ReLU; the input (through a
+    1x1 convolution and batch norm where the shape changes) is added before the last ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()  # the identity: no parameters
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+def _resnet_stage(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+    """Two basic blocks; the first changes the width and (stride 2) halves the resolution."""
+    return nn.Sequential(_BasicBlock(c_in, c_out, stride), _BasicBlock(c_out, c_out, 1))
+
+
+# Each network's feature extractor (torch.fx GraphModule), built on first use.  Kept outside the module so
+# that it is no submodule (no state-dict keys), is not copied by ``copy.deepcopy`` and goes with the network.
+_FEATURE_EXTRACTORS: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
+
+
+class ResNet18(ProbedNetwork):
+    """The CIFAR variant of ResNet-18 in the authors' code (``ResNet18`` in simranketha/MASC_DNN,
+    ``Compare_experiments/Modern_backbones/MASC/cnn_create.py``, the network of the seed repository's
+    ``TMLR_ResNet18_during_training``): a 3x3 stride-1 convolution without bias (64), batch norm, ReLU and a
+    3x3 max pool with stride 2 (the stem); four stages of two basic blocks (64, 128, 256, 512; stride 1, 2, 2,
+    2); global average pooling; ``Linear(512, classes)`` with bias.
+
+    Probed (flattened, as the authors' ``.view(-1)`` of each return node): ``stem`` (their ``maxpool``),
+    ``layer1`` .. ``layer4`` (their ``layerN.1.relu_1``, each stage's output) and ``pool`` (their ``view``,
+    the 512 averages the classifier reads).  Widths for 32x32 inputs: 16,384, 16,384, 8,192, 4,096, 2,048,
+    512.
+
+    ``features`` reads them through torchvision's ``create_feature_extractor`` (named return nodes, the
+    authors' tool) traced over the stage modules; the input normalization runs before the traced graph, so
+    torch.fx bakes no buffer into a constant (``latentgen.transfer``'s docstring) and the state dict is the
+    network's own.  ``forward`` and ``LayerTransfer`` run the same stage modules in a plain loop; the two
+    paths give the same numbers (tests/test_resnet.py).  Batch norm makes the activations depend on the
+    mode: extraction always runs in eval mode (``latentgen.activations``), with the running statistics.
+    """
+
+    name = "resnet18"
+    probe_layers = list(PROBE_LAYERS["resnet18"])
+
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.0) -> None:
+        if dropout:
+            raise ValueError("the resnet18 model has no fully connected hidden layer to apply dropout to; "
+                             "train it without dropout")
+        super().__init__(input_shape, num_classes, dropout)
+        self.stem = nn.Sequential(
+            nn.Conv2d(input_shape[0], 64, 3, stride=1, padding=1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        )
+        self.layer1 = _resnet_stage(64, 64, 1)
+        self.layer2 = _resnet_stage(64, 128, 2)
+        self.layer3 = _resnet_stage(128, 256, 2)
+        self.layer4 = _resnet_stage(256, 512, 2)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(512, num_classes)
+
+    def _stages(self) -> list[tuple[str, nn.Module]]:
+        return [("stem", self.stem), ("layer1", self.layer1), ("layer2", self.layer2), ("layer3", self.layer3),
+                ("layer4", self.layer4), ("pool", self.pool)]
+
+    def feature_extractor(self) -> nn.Module:
+        """The stage modules and the head traced by ``create_feature_extractor``: normalized images -> {probed
+        layer: its (unflattened) output, "head": the logits}.  Built once per network; it shares the
+        network's modules (weights, batch-norm buffers and train/eval mode included)."""
+        extractor = _FEATURE_EXTRACTORS.get(self)
+        if extractor is None:
+            from torchvision.models.feature_extraction import create_feature_extractor  # torch.fx: only when used
+
+            modes = {module: module.training for module in self.modules()}
+            body = nn.Sequential(OrderedDict([*self._stages(), ("head", self.head)]))
+            nodes = {name: name for name in [*self.probe_layers, "head"]}
+            extractor = create_feature_extractor(body, return_nodes=nodes)
+            for module, training in modes.items():  # tracing switches modes; leave the network as it was
+                module.training = training
+            _FEATURE_EXTRACTORS[self] = extractor
+        return extractor
+
+    def features_and_logits(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        outputs = self.feature_extractor()(self._normalize(x))
+        logits = outputs.pop("head")
+        return {name: outputs[name].flatten(1) for name in self.probe_layers}, logits
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.features_and_logits(x)[0]
+
+
+_BUILDERS = {"mlp": MLP, "cnn": CNN, "alexnet": AlexNet, "resnet18": ResNet18}
 
 
 def build(name: str, input_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.0) -> ProbedNetwork:

@@ -13,10 +13,12 @@ computes what ``apply_velpic`` computes.
 
 Why a truncation of the stage list and not torchvision's ``create_feature_extractor``: the models
 read their input-normalization buffers as attributes, which torch.fx does not proxy
-(``Tracer.proxy_buffer_attributes`` is False), so the extractor bakes them into ``_tensor_constantN``
-attributes that it adds to the *original* model, numbered by how often it was traced before; a saved
-state dict then does not load into a freshly traced network.  The stage list (``_stages()``, the
-very modules ``forward`` runs) truncates without tracing.
+(``Tracer.proxy_buffer_attributes`` is False), so an extractor traced over a whole model bakes them into
+``_tensor_constantN`` attributes that it adds to the *original* model, numbered by how often it was
+traced before; a saved state dict then does not load into a freshly traced network.  The stage list
+(``_stages()``, the very modules ``forward`` runs) truncates without tracing.  (ResNet-18 extracts its
+activations with ``create_feature_extractor``, traced over its stage modules only, the normalization
+applied before the graph, which avoids the constants; ``LayerTransfer`` truncates the same modules.)
 """
 
 from __future__ import annotations
@@ -134,8 +136,14 @@ class LayerTransfer(nn.Module):
 
 @torch.no_grad()
 def _layer_width(transfer: LayerTransfer) -> int:
+    """The width of ``transfer.layer`` from one pass in eval mode: a training-mode pass would move the
+    batch-norm running statistics (ResNet-18) of the copied stages, and with them every later prediction."""
     probe_input = torch.zeros(1, *transfer.input_shape, device=transfer.input_mean.device)
-    return int(transfer.layer_features(probe_input).shape[1])
+    training = transfer.training
+    try:
+        return int(transfer.eval().layer_features(probe_input).shape[1])
+    finally:
+        transfer.train(training)
 
 
 def transfer_from_layer(network: ProbedNetwork, velpic: VeLPIC, layer: str) -> LayerTransfer:
