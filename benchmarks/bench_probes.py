@@ -338,27 +338,27 @@ def _bases_by_variant(class_data, variance: float) -> dict[str, np.ndarray]:
     """Class-subspace bases from the same class data computed four ways."""
     import torch
 
-    from latentgen import probes
+    from latentgen import spectrum
 
     def keep(values, vectors, trace) -> np.ndarray:
-        values, vectors = probes._drop_null(values.double(), vectors.double(), trace, tuple(class_data.shape))
-        return vectors[:, : probes.components_needed(values, trace, variance)].numpy()
+        values, vectors = spectrum._drop_null(values.double(), vectors.double(), trace, tuple(class_data.shape))
+        return vectors[:, : spectrum.components_needed(values, trace, variance)].numpy()
 
-    trace = probes._frobenius_sq(class_data)
+    trace = spectrum._frobenius_sq(class_data)
     gram64 = class_data.double().T @ class_data.double()
     gram32 = class_data.T @ class_data
     return {
-        "float64 Gram, float64 eigh": keep(*probes._descending_eigh(gram64), trace),
-        "float32 Gram, float64 eigh": keep(*probes._descending_eigh(gram32.double()), trace),
+        "float64 Gram, float64 eigh": keep(*spectrum._descending_eigh(gram64), trace),
+        "float32 Gram, float64 eigh": keep(*spectrum._descending_eigh(gram32.double()), trace),
         "float32 Gram, float32 eigh": keep(*(t.flip(-1) for t in torch.linalg.eigh(gram32)), trace),
-        "library (dense or Krylov)": library_basis(probes.class_spectrum(class_data, variance), variance),
+        "library (dense or Krylov)": library_basis(spectrum.class_spectrum(class_data, variance), variance),
     }
 
 
-def library_basis(spectrum, variance: float) -> np.ndarray:
-    from latentgen import probes
+def library_basis(found, variance: float) -> np.ndarray:
+    from latentgen.spectrum import components_needed
 
-    return spectrum.eigenvectors[:, : probes.components_needed(spectrum.eigenvalues, spectrum.trace, variance)].numpy()
+    return found.eigenvectors[:, : components_needed(found.eigenvalues, found.trace, variance)].numpy()
 
 
 def precision_study(cache_dir: Path, variance: float) -> None:

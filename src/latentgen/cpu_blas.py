@@ -6,7 +6,7 @@ scipy's ``ssyrk`` forms a Gram XᵀX of a 6,000 x 2048 block in 0.29 s against 0
 ``X.T @ X`` (it computes one triangle).  docs/performance.md, "Probe family", has the measurements.
 
 The products run with the thread count the probes' CPU thread policy gives large products
-(``latentgen.probes._large_products``): OpenBLAS keeps its own thread pool, which torch's
+(``latentgen.cpu_threads.large_products``): OpenBLAS keeps its own thread pool, which torch's
 ``set_num_threads`` does not reach, so it is limited here (threadpoolctl, ~5 µs per call).
 Tensors on other devices keep torch's products.  MASC and VeLPIC still use torch's products: moving
 them would change their rounding, and with it the published scores (to do with a re-baseline).
@@ -36,11 +36,11 @@ def blas_threads(count: int) -> Iterator[None]:
 
 
 def _threads_for(flops: float) -> int:
-    """The threads the probes' policy gives a product of ``flops`` operations (``_large_products``'
+    """The threads the probes' policy gives a product of ``flops`` operations (``large_products``'
     rule); torch's own count outside a policy."""
-    from latentgen.probes import _PRODUCT_THREADS, PARALLEL_PRODUCT_FLOPS  # deferred: no import cycle
+    from latentgen.cpu_threads import PARALLEL_PRODUCT_FLOPS, PRODUCT_THREADS
 
-    policy = _PRODUCT_THREADS.get()
+    policy = PRODUCT_THREADS.get()
     if policy is None:
         return torch.get_num_threads()
     return policy if flops >= PARALLEL_PRODUCT_FLOPS else 1

@@ -42,6 +42,7 @@ import torch
 
 from latentgen import cpu_blas
 from latentgen.probe_names import PROBE_NAMES
+from latentgen.cpu_threads import cpu_thread_policy, large_products, single_threaded_on_cpu
 from latentgen.probes import (
     MASC,
     SCORE_CHUNK_ROWS,
@@ -49,10 +50,7 @@ from latentgen.probes import (
     _as_source_tensor,
     _ClassGeometryProbe,
     _compute_device,
-    _cpu_thread_policy,
     _Float32Rows,
-    _large_products,
-    _single_threaded_on_cpu,
     _TorchProbe,
 )
 
@@ -72,7 +70,7 @@ class _LinearScores:
 
     def _score_rows(self, rows: torch.Tensor, weights) -> torch.Tensor:
         weight, bias = weights
-        with _large_products(2.0 * rows.numel() * weight.shape[0]):
+        with large_products(2.0 * rows.numel() * weight.shape[0]):
             return torch.nn.functional.linear(rows, weight, bias)
 
 
@@ -115,7 +113,7 @@ class NCM(_ClassGeometryProbe):
     def _score_rows(self, rows: torch.Tensor, weights) -> torch.Tensor:
         unit = _unit_rows_(rows)
         doubled_means, minus_norms = weights
-        with _large_products(2.0 * rows.numel() * doubled_means.shape[0]):
+        with large_products(2.0 * rows.numel() * doubled_means.shape[0]):
             affine = torch.nn.functional.linear(unit, doubled_means, minus_norms)  # 2⟨x, μ⟩ − ‖μ‖²
         return affine - unit.square().sum(dim=1, keepdim=True)
 
@@ -193,7 +191,7 @@ class LDA(_LinearScores, _ClassGeometryProbe):
 
 def _solve_symmetric(matrix: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     """matrix⁻¹ right for a symmetric positive semi-definite float64 matrix: Cholesky, else least squares."""
-    with _single_threaded_on_cpu(matrix.device):
+    with single_threaded_on_cpu(matrix.device):
         factor, info = torch.linalg.cholesky_ex(matrix)
         if int(info) == 0:
             return torch.cholesky_solve(right, factor)
@@ -271,7 +269,7 @@ class LogisticRegressionProbe(_LinearScores, _TorchProbe):
         source = _as_source_tensor(X)
         generator = torch.Generator().manual_seed(int(self.random_state))
         layer = _seeded_linear(X.shape[1], len(self.classes_), generator).to(device)
-        with _cpu_thread_policy(device), torch.enable_grad():
+        with cpu_thread_policy(device), torch.enable_grad():
             if self.solver == "lbfgs":
                 self._minimize(layer, _Float32Rows(source, device, X.shape[0])(slice(0, X.shape[0])), labels)
             else:
@@ -423,7 +421,7 @@ class KNN(_TorchProbe):
         source = _as_source_tensor(X)
         chunk = _Float32Rows(source, device, max_rows=min(SCORE_CHUNK_ROWS, X.shape[0]))
         self.fit_X_ = np.empty(X.shape, dtype=np.float32)
-        with _cpu_thread_policy(device):
+        with cpu_thread_policy(device):
             for start in range(0, X.shape[0], SCORE_CHUNK_ROWS):
                 unit = _unit_rows_(chunk(slice(start, start + SCORE_CHUNK_ROWS)))
                 self.fit_X_[start:start + unit.shape[0]] = unit.cpu().numpy()
@@ -442,7 +440,7 @@ class KNN(_TorchProbe):
         device = _compute_device(X, self.device)
         references = self._scoring_weights(device)
         self._check_neighbours(self.fit_X_.shape[0] - 1)
-        with _cpu_thread_policy(device):
+        with cpu_thread_policy(device):
             queries = torch.from_numpy(self.fit_X_[rows]).to(device)
             votes = self._votes(queries, references, torch.as_tensor(rows, device=device))
         return self.classes_[votes.argmax(dim=1).cpu().numpy()]
