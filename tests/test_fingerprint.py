@@ -54,7 +54,8 @@ def test_each_stage_reaches_exactly_the_modules_it_runs():
 def test_comments_docstrings_formatting_and_times_change_no_fingerprint(copy):
     before = all_stage_sources(copy)
     probes, script = copy / "src/latentgen/probes.py", copy / "workflow/scripts/score.py"
-    with (edited(probes, "DENSE_LIMIT = 1024", "DENSE_LIMIT = (\n    1024  # a comment\n)"),
+    spectrum = copy / "src/latentgen/spectrum.py"
+    with (edited(spectrum, "DENSE_LIMIT = 1024", "DENSE_LIMIT = (\n    1024  # a comment\n)"),
           inserted(probes, "VeLPIC", '"""A second docstring."""'),
           edited(script, "wc = snakemake.wildcards", "# a comment\nwc  =  snakemake.wildcards")):
         script.touch()
