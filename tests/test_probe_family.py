@@ -12,7 +12,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier, NearestCentroid
 from sklearn.preprocessing import normalize
-from sklearn.utils.estimator_checks import check_estimator
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from latentgen.config import SCHEMA_PATH
 from latentgen.probe_names import ORACLE_PROBES, PROBE_NAMES
@@ -32,10 +32,9 @@ def _split(X, y, n_train):
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 
 
-@pytest.mark.parametrize("probe", [NCM(), KNN(), LDA(), LogisticRegressionProbe(),
-                                   LogisticRegressionProbe(solver="adam")], ids=lambda p: type(p).__name__)
-def test_check_estimator(probe):
-    check_estimator(probe)
+@parametrize_with_checks([NCM(), KNN(), LDA(), LogisticRegressionProbe(), LogisticRegressionProbe(solver="adam")])
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
 
 
 def test_ncm_equals_nearest_centroid_on_normalized_rows():
@@ -153,3 +152,26 @@ def test_a_capped_probe_is_scored_on_a_seeded_subset(monkeypatch):
     _, capped, _ = _fit_and_score("knn", 0.99, X[:600], X[600:], data)
     assert all(round(value * 100) == value * 100 for value in capped.values())  # means over 100 samples
     assert capped == _fit_and_score("knn", 0.99, X[:600], X[600:], data)[1]  # the same subset every time
+
+
+@pytest.mark.parametrize("probe, parameter", [
+    (MASC(variance=0.0), "variance"), (LDA(shrinkage=1.5), "shrinkage"), (KNN(n_neighbors=0), "n_neighbors"),
+    (LogisticRegressionProbe(solver="sgd"), "solver"), (LogisticRegressionProbe(max_iter=0), "max_iter"),
+    (NCM(device=3), "device"),
+], ids=lambda value: value if isinstance(value, str) else type(value).__name__)
+def test_an_invalid_parameter_is_refused_by_name_before_any_data_is_read(probe, parameter):
+    """``_parameter_constraints`` (scikit-learn's idiom): the error names the parameter and its probe."""
+    with pytest.raises(ValueError, match=f"'{parameter}' parameter of {type(probe).__name__}"):
+        probe.fit(np.full((4, 2), np.nan), [0, 1, 0, 1])  # NaN data: a parameter check that ran later would say NaN
+
+
+def test_every_probes_docstring_example_runs():
+    """The numpydoc ``Examples`` of MASC, VeLPIC and the family are executed, so they cannot go stale."""
+    import doctest
+
+    import latentgen.probe_family
+    import latentgen.probes
+
+    for module in (latentgen.probes, latentgen.probe_family):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted >= 3, (module.__name__, result)

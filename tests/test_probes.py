@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-from sklearn.utils.estimator_checks import check_estimator
+from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 import latentgen.spectrum as spectrum
@@ -394,9 +394,9 @@ def test_cuda_tensors_are_computed_on_the_gpu_and_agree_with_cpu(probe_class, re
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("probe", [MASC(), VeLPIC()])
-def test_check_estimator(probe):
-    check_estimator(probe)
+@parametrize_with_checks([MASC(), VeLPIC()])
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
 
 
 def test_decision_function_follows_the_scikit_learn_convention():

@@ -34,6 +34,7 @@ Agreement with the scikit-learn references and the cost at full scale: docs/perf
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,7 +44,10 @@ import torch
 from latentgen import cpu_blas
 from latentgen.probe_names import PROBE_NAMES
 from latentgen.cpu_threads import cpu_thread_policy, large_products, single_threaded_on_cpu
+from sklearn.utils._param_validation import Interval, StrOptions
+
 from latentgen.probes import (
+    DEVICE_CONSTRAINT,
     MASC,
     SCORE_CHUNK_ROWS,
     VeLPIC,
@@ -94,7 +98,16 @@ class NCM(_ClassGeometryProbe):
     n_features_in_ : int.
 
     ``predict_scores`` returns −‖x/‖x‖ − μ_c‖² (x = 0 stays 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> NCM().fit(X, [0, 0, 1, 1]).predict([[0.8, 0.2], [0.2, 0.8]]).tolist()
+    [0, 1]
     """
+
+    _parameter_constraints = {"device": DEVICE_CONSTRAINT}
 
     def __init__(self, device: str | torch.device | None = None) -> None:
         self.device = device
@@ -142,9 +155,17 @@ class LDA(_LinearScores, _ClassGeometryProbe):
     Each class's scatter (X_c − μ_c)ᵀ(X_c − μ_c) is a float32 product of the *centred* rows (centring
     first avoids the cancellation of a float32 uncentred Gram; on the CPU one triangle, BLAS ``ssyrk``,
     ``latentgen.cpu_blas``), summed and solved in float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> LDA().fit(X, [0, 0, 1, 1]).predict([[0.8, 0.2], [0.2, 0.8]]).tolist()
+    [0, 1]
     """
 
     concurrent_classes = False  # the scatters are summed in class order (see ``fit``)
+    _parameter_constraints = {"shrinkage": [Interval(Real, 0, 1, closed="both")], "device": DEVICE_CONSTRAINT}
 
     def __init__(self, shrinkage: float = 0.1, device: str | torch.device | None = None) -> None:
         self.shrinkage = shrinkage
@@ -152,8 +173,6 @@ class LDA(_LinearScores, _ClassGeometryProbe):
 
     def fit(self, X, y):
         """Fit class means and the shrunk pooled covariance on ``X`` (n, d) and labels ``y``; returns self."""
-        if not 0.0 <= float(self.shrinkage) <= 1.0:
-            raise ValueError(f"shrinkage must be in [0, 1], got {self.shrinkage!r}")
         # The class scatters are summed as they come rather than kept (d = 16,384 for ResNet-18's widest
         # layers: 2.1 GB of float64 per class), in class order (``concurrent_classes`` is False), so
         # that the float64 sum, and with it every coefficient, is the same at every fit.
@@ -240,6 +259,17 @@ class LogisticRegressionProbe(_LinearScores, _TorchProbe):
     [0, 1]
     """
 
+    _parameter_constraints = {
+        "solver": [StrOptions({"lbfgs", "adam"})],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "device": DEVICE_CONSTRAINT,
+    }
+
     def __init__(self, solver: str = "lbfgs", C: float = 1.0, max_iter: int = 30, epochs: int = 20,
                  batch_size: int = 128, lr: float = 1e-3, random_state: int = 0,
                  device: str | torch.device | None = None) -> None:
@@ -261,8 +291,6 @@ class LogisticRegressionProbe(_LinearScores, _TorchProbe):
 
     def fit(self, X, y):
         """Train the linear layer on ``X`` (n, d) and labels ``y``; returns self."""
-        if self.solver not in ("lbfgs", "adam"):
-            raise ValueError(f"solver must be 'lbfgs' or 'adam', got {self.solver!r}")
         X, y = self._validate_fit_input(X, y)
         device = _compute_device(X, self.device)
         labels = torch.from_numpy(self._encode_labels(y)).to(device)
@@ -403,9 +431,18 @@ class KNN(_TorchProbe):
     ``predict_scores`` returns the fraction of the k neighbours in each class.  Vote ties go to the
     first of ``classes_`` (as scikit-learn's mode); among equally similar neighbours ``torch.topk``
     decides, which may differ from scikit-learn's order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> KNN(n_neighbors=1).fit(X, [0, 0, 1, 1]).predict([[0.8, 0.2], [0.2, 0.8]]).tolist()
+    [0, 1]
     """
 
     resubstitutes_training = False  # leave-one-out on the training samples
+
+    _parameter_constraints = {"n_neighbors": [Interval(Integral, 1, None, closed="left")], "device": DEVICE_CONSTRAINT}
 
     def __init__(self, n_neighbors: int = 5, device: str | torch.device | None = None) -> None:
         self.n_neighbors = n_neighbors
@@ -413,8 +450,6 @@ class KNN(_TorchProbe):
 
     def fit(self, X, y):
         """Store the unit rows of ``X`` (n, d) and the labels ``y``; returns self."""
-        if int(self.n_neighbors) < 1:
-            raise ValueError(f"n_neighbors must be >= 1, got {self.n_neighbors!r}")
         X, y = self._validate_fit_input(X, y)
         device = _compute_device(X, self.device)
         self.labels_ = self._encode_labels(y)

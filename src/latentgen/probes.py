@@ -50,11 +50,13 @@ as configured (dense or Krylov) is identical.  So products are float32 and eigen
 from __future__ import annotations
 
 import threading
+from numbers import Real
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
@@ -135,6 +137,11 @@ class _Float32Rows:
         return widened
 
 
+# scikit-learn's parameter-validation idiom: every probe's ``_parameter_constraints`` are checked by
+# ``_validate_fit_input`` (``BaseEstimator._validate_params``) before a fit reads any data.
+DEVICE_CONSTRAINT = [None, str, torch.device]
+
+
 class _TorchProbe(ClassifierMixin, BaseEstimator):
     """Shared validation, label handling and chunked scoring of every probe; subclasses fit.
 
@@ -164,6 +171,7 @@ class _TorchProbe(ClassifierMixin, BaseEstimator):
         return X
 
     def _validate_fit_input(self, X, y):
+        self._validate_params()  # InvalidParameterError (a ValueError) naming the parameter
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         y = _to_numpy_labels(y)
@@ -311,7 +319,16 @@ class MASC(_ClassGeometryProbe):
     n_features_in_ : int.
 
     ``predict_scores`` returns cos θ_c = ‖P_c x‖/‖x‖ ∈ [0, 1] per class (0 for an all-zero x).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> MASC().fit(X, [0, 0, 1, 1]).predict([[0.8, 0.2], [0.2, 0.8]]).tolist()
+    [0, 1]
     """
+
+    _parameter_constraints = {"variance": [Interval(Real, 0, 1, closed="right")], "device": DEVICE_CONSTRAINT}
 
     def __init__(self, variance: float = 0.99, device: str | torch.device | None = None) -> None:
         self.variance = variance
@@ -325,12 +342,6 @@ class MASC(_ClassGeometryProbe):
         # claims every point.  That is MASC's definition, not a defect, so its accuracy there is "poor".
         tags.classifier_tags.poor_score = True
         return tags
-
-    def fit(self, X, y):
-        """Fit the class subspaces from activations ``X`` (n, d) and labels ``y``; returns self."""
-        if not 0.0 < float(self.variance) <= 1.0:
-            raise ValueError(f"variance must be in (0, 1], got {self.variance!r}")
-        return super().fit(X, y)
 
     def _fit_class(self, class_data: torch.Tensor) -> tuple[np.ndarray, float]:
         spectrum = class_spectrum(class_data, float(self.variance))
@@ -391,7 +402,16 @@ class VeLPIC(_ClassGeometryProbe):
 
     ``predict_scores`` returns the projections ⟨v_c, x⟩, i.e. the logits of a linear layer with weight
     ``vectors_`` and no bias (what ``latentgen.transfer.apply_velpic`` installs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> VeLPIC().fit(X, [0, 0, 1, 1]).predict([[0.8, 0.2], [0.2, 0.8]]).tolist()
+    [0, 1]
     """
+
+    _parameter_constraints = {"device": DEVICE_CONSTRAINT}
 
     def __init__(self, device: str | torch.device | None = None) -> None:
         self.device = device
