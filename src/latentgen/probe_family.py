@@ -65,6 +65,13 @@ def _unit_rows_(rows: torch.Tensor) -> torch.Tensor:
     return rows.div_(torch.where(norms > 0, norms, torch.ones_like(norms)))
 
 
+def _column_sums(rows: torch.Tensor) -> torch.Tensor:
+    """Column sums of float32 ``rows`` as float64.  Summed in float32 (torch's cascade summation:
+    relative error 2e-7 on a 6,000 x 2048 class) and then widened: ``sum(dtype=torch.float64)`` took
+    0.12 s against 0.016 s, 80 % of an NCM fit."""
+    return rows.sum(dim=0).double()
+
+
 class _LinearScores:
     """Scoring of probes whose scores are an affine map x ↦ W x + b (``coef_`` (K, d), ``intercept_`` (K,))."""
 
@@ -114,7 +121,7 @@ class NCM(_ClassGeometryProbe):
 
     def _fit_class(self, class_data: torch.Tensor) -> np.ndarray:
         unit = _unit_rows_(class_data)  # the gather buffer, scaled in place (it is refilled per class)
-        return (unit.sum(dim=0, dtype=torch.float64) / unit.shape[0]).cpu().numpy()
+        return (_column_sums(unit) / unit.shape[0]).cpu().numpy()
 
     def _store(self, per_class: list[np.ndarray]) -> None:
         self.means_ = np.stack(per_class)
@@ -184,7 +191,7 @@ class LDA(_LinearScores, _ClassGeometryProbe):
 
     def _fit_class(self, class_data: torch.Tensor) -> tuple[int, torch.Tensor]:
         n = class_data.shape[0]
-        mean = class_data.sum(dim=0, dtype=torch.float64) / n
+        mean = _column_sums(class_data) / n
         centred = class_data.sub_(mean.float())  # the gather buffer, centred in place
         scatter = cpu_blas.gram(centred).double()
         if self._pooled_scatter is None:
