@@ -618,11 +618,12 @@ def test_sources_are_those_with_a_reader_and_those_the_schema_allows() -> None:
         assert sources[0] == "auto" and set(sources[1:]) == set(datasets.SOURCE_LOADERS[name]), name
         assert [datasets.resolve_source(name, source) for source in sources[1:]] == sources[1:]
         assert info.sources[-1] in ("torchvision", "download"), f"{name}: auto's last resort is a download"
-    dataset_schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["datasets"]["patternProperties"]
-    (pattern, entry), = dataset_schema.items()
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]
+    ((pattern, entry),) = schema["datasets"]["patternProperties"].items()
     assert pattern == f"^({'|'.join(DATASETS)})$"
-    schema_sources = entry["properties"]["source"]["enum"]
-    assert set(schema_sources) == {source for name in DATASETS for source in datasets.available_sources(name)}
+    assert set(entry["properties"]["source"]["enum"]) == {s for name in DATASETS for s in datasets.available_sources(name)}
+    (pair,) = schema["pairs"]["patternProperties"].values()
+    assert pair["properties"]["dataset"]["enum"] == list(DATASETS)
     with pytest.raises(ValueError, match="unknown dataset 'svhn'"):
         datasets.available_sources("svhn")
 
