@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper modules next to the tests
 
+from slurm_cluster import slurm  # noqa: E402,F401  (the session fixture of a real test SLURM, for every module)
+
 
 @pytest.fixture(scope="session")
 def prepared_datasets(tmp_path_factory) -> Path:

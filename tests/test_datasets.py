@@ -621,7 +621,8 @@ def test_sources_are_those_with_a_reader_and_those_the_schema_allows() -> None:
     schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]
     ((pattern, entry),) = schema["datasets"]["patternProperties"].items()
     assert pattern == f"^({'|'.join(DATASETS)})$"
-    assert set(entry["properties"]["source"]["enum"]) == {s for name in DATASETS for s in datasets.available_sources(name)}
+    every_source = {source for name in DATASETS for source in datasets.available_sources(name)}
+    assert set(entry["properties"]["source"]["enum"]) == every_source
     (pair,) = schema["pairs"]["patternProperties"].values()
     assert pair["properties"]["dataset"]["enum"] == list(DATASETS)
     with pytest.raises(ValueError, match="unknown dataset 'svhn'"):
