@@ -20,7 +20,8 @@ from latentgen.models import build
 from latentgen.pipeline import train_settings
 from latentgen.probes import VeLPIC
 from latentgen.training import build_model, train
-from test_training import assert_same_run, checkpoint_file, run_training_process, settings, synthetic_data
+from test_training import (alongside, assert_same_run, checkpoint_file, run_training_process, settings,
+                           synthetic_data)
 
 BASE_EPOCHS, EDIT_EPOCH, UNTIL = 4, 2, 6
 
@@ -130,16 +131,16 @@ def test_an_edited_run_resumes_after_sigkill_as_if_uninterrupted(tmp_path):
     script = tmp_path / "edit_job.py"
     script.write_text(EDIT_SCRIPT.format(tests=os.path.dirname(__file__), weights=str(weights)))
     epochs = 10
-    assert run_training_process(tmp_path / "reference", epochs, script).wait() == 0
-
-    victim = run_training_process(tmp_path / "killed", epochs, script)
-    deadline = time.time() + 120
-    while not checkpoint_file(tmp_path / "killed", 4).exists() and time.time() < deadline:  # schedule: 2, 4, 7, 10
-        time.sleep(0.05)
-    victim.send_signal(signal.SIGKILL)
-    assert victim.wait() == -signal.SIGKILL
-    assert not (tmp_path / "killed" / "run.json").exists(), "the run finished before it was killed"
-    assert run_training_process(tmp_path / "killed", epochs, script).wait() == 0
+    with alongside(run_training_process(tmp_path / "reference", epochs, script)) as reference:
+        victim = run_training_process(tmp_path / "killed", epochs, script)
+        deadline = time.time() + 120
+        while not checkpoint_file(tmp_path / "killed", 4).exists() and time.time() < deadline:  # ckpts 2, 4, 7, 10
+            time.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait() == -signal.SIGKILL
+        assert not (tmp_path / "killed" / "run.json").exists(), "the run finished before it was killed"
+        assert run_training_process(tmp_path / "killed", epochs, script).wait() == 0
+        assert reference.wait() == 0
 
     reference = json.loads((tmp_path / "reference" / "run.json").read_text())
     assert reference["checkpoint_epochs"][0] == EDIT_EPOCH

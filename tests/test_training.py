@@ -1,5 +1,6 @@
 """Training: schedule, stopping, history, reproducibility, divergence and resume after a real kill."""
 
+import contextlib
 import json
 import os
 import signal
@@ -208,24 +209,35 @@ def run_training_process(run_dir, epochs, script):
     return subprocess.Popen([sys.executable, str(script), str(run_dir), str(epochs)], env=env)
 
 
+@contextlib.contextmanager
+def alongside(process: subprocess.Popen):
+    """``process`` runs while the block does (the uninterrupted reference beside the run that is killed: one
+    thread each, and a run's result does not depend on its timing); killed if the block fails before it ends."""
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 @pytest.mark.slow
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
     script = tmp_path / "train_job.py"
     script.write_text(TRAIN_SCRIPT.format(tests=os.path.dirname(__file__)))
     epochs = 10
-    reference = run_training_process(tmp_path / "reference", epochs, script)
-    assert reference.wait() == 0
+    with alongside(run_training_process(tmp_path / "reference", epochs, script)) as reference:
+        victim = run_training_process(tmp_path / "killed", epochs, script)
+        deadline = time.time() + 120
+        while not checkpoint_file(tmp_path / "killed", 4).exists() and time.time() < deadline:
+            time.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait() == -signal.SIGKILL
+        assert not (tmp_path / "killed" / "run.json").exists(), "the run finished before it was killed"
+        assert (tmp_path / "killed" / "resume.pt").exists()
 
-    victim = run_training_process(tmp_path / "killed", epochs, script)
-    deadline = time.time() + 120
-    while not checkpoint_file(tmp_path / "killed", 4).exists() and time.time() < deadline:
-        time.sleep(0.05)
-    victim.send_signal(signal.SIGKILL)
-    assert victim.wait() == -signal.SIGKILL
-    assert not (tmp_path / "killed" / "run.json").exists(), "the run finished before it was killed"
-    assert (tmp_path / "killed" / "resume.pt").exists()
-
-    assert run_training_process(tmp_path / "killed", epochs, script).wait() == 0
+        assert run_training_process(tmp_path / "killed", epochs, script).wait() == 0
+        assert reference.wait() == 0
     assert_same_run(tmp_path / "reference", tmp_path / "killed")
 
 
