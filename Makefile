@@ -39,6 +39,7 @@ report: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/
+	$(BIN)/ruff check --no-cache .
 
 test: $(STAMP) system-data lint
 	$(BIN)/python -m pytest -q -rs --durations=15

@@ -32,10 +32,10 @@ from latentgen import pipeline
 {extra_import}
 from latentgen.runs import load_run_data
 from latentgen.fileio import load_torch
-from latentgen.training import resolve_device
+from latentgen.devices import assign_device
 run = load_run_data({prepared!r}, {labels!r}, 40)
 state = load_torch({checkpoint!r})
-resolve_device("auto")
+assign_device("auto")
 """
 STARTUP_IMPORTS = {"extract": "", "score": "from latentgen import scoring"}
 

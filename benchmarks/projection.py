@@ -238,7 +238,7 @@ def report(config: dict, costs: dict[str, PairCosts], startup: float, device_nam
         "every run to its 500-epoch cap": lambda pair, corruption, seed, max_epochs: max_epochs,
     }
     ratio = 0.0
-    print(f"\n| epochs assumed | devices | device-hours | wall time (h) | busy |")
+    print("\n| epochs assumed | devices | device-hours | wall time (h) | busy |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for label, epochs_of in scenarios.items():
         runs = grid_runs(config, costs, startup, epochs_of)

@@ -1,10 +1,8 @@
 """A real single-node SLURM for tests: start it once per pytest session, always stop it.
 
-Usage in a test module (``tests/`` is on ``sys.path`` for modules directly in ``tests/`` and for any
-module once ``tests/conftest.py`` exists; pytest's default "prepend" import mode)::
+Usage in a test module (``tests/conftest.py`` imports the ``slurm`` fixture, so every test module has it)::
 
     import pytest
-    from slurm_cluster import slurm  # noqa: F401  (a session fixture: importing it makes it usable)
 
     @pytest.mark.slurm
     def test_profile(slurm, tmp_path):
@@ -217,10 +215,10 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
             subprocess.run(["bash", str(STOP), str(scratch)], capture_output=True, text=True, timeout=120)
 
 
-# The cluster of this pytest session.  Each test module that imports `slurm` registers its own copy of the
-# fixture, and pytest would set up one per module: the second would wait for the machine lock the first
-# holds until LOCK_WAIT_S runs out.  So the first copy starts the cluster (and stops it at the end of the
-# session), the others share it.
+# The cluster of this pytest session.  Each module that imports `slurm` registers its own copy of the fixture
+# (tests/conftest.py does, for all test modules), and pytest would set up one per copy: the second would wait
+# for the machine lock the first holds until LOCK_WAIT_S runs out.  So the first copy starts the cluster (and
+# stops it at the end of the session), any other shares it.
 _SESSION_CLUSTER: SlurmCluster | None = None
 
 

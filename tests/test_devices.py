@@ -147,9 +147,15 @@ def test_no_lock_for_one_gpu_none_or_an_explicit_device(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_training_resolves_devices_through_the_assignment(monkeypatch):
-    from latentgen import training
+def test_training_resolves_devices_through_the_assignment(monkeypatch, tmp_path):
+    """`train` asks `assign_device` for its device (so concurrent jobs get different GPUs) and records it."""
+    import json
 
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert training.resolve_device("auto") == torch.device("cpu")
-    assert training.resolve_device("cpu") == torch.device("cpu")
+    from latentgen import training
+    from test_training import settings, synthetic_data
+
+    requested = []
+    monkeypatch.setattr(training, "assign_device", lambda device: requested.append(device) or torch.device("cpu"))
+    training.train(synthetic_data(n_train=64, n_test=16), settings(max_epochs=1), tmp_path, device="auto")
+    assert requested == ["auto"]
+    assert json.loads((tmp_path / "run.json").read_text())["device"] == "cpu"

@@ -19,8 +19,9 @@ from latentgen.fileio import file_sha256, load_torch, save_torch
 from latentgen.models import build
 from latentgen.pipeline import train_settings
 from latentgen.probes import VeLPIC
-from latentgen.training import build_model, checkpoint_path, train
-from test_training import assert_same_run, run_training_process, settings, synthetic_data
+from latentgen.training import build_model, train
+from test_training import (alongside, assert_same_run, checkpoint_file, run_training_process, settings,
+                           synthetic_data)
 
 BASE_EPOCHS, EDIT_EPOCH, UNTIL = 4, 2, 6
 
@@ -28,7 +29,7 @@ BASE_EPOCHS, EDIT_EPOCH, UNTIL = 4, 2, 6
 def trained_checkpoint(run_dir, epoch):
     data = synthetic_data()
     model = build_model(settings(), data)
-    model.load_state_dict(load_torch(checkpoint_path(run_dir, epoch)))
+    model.load_state_dict(load_torch(checkpoint_file(run_dir, epoch)))
     return model.eval()
 
 
@@ -71,14 +72,14 @@ def test_the_edit_writes_velpic_into_the_head_with_zero_bias(base_run):
 def test_an_edited_run_starts_from_exactly_the_edited_weights(base_run, tmp_path):
     weights = write_edit(base_run, tmp_path / "edit.pt")
     summary = train(synthetic_data(), edit_settings(weights), tmp_path / "edited", start_weights=load_torch(weights))
-    first = load_torch(checkpoint_path(tmp_path / "edited", EDIT_EPOCH))
+    first = load_torch(checkpoint_file(tmp_path / "edited", EDIT_EPOCH))
     expected = load_torch(weights)
     assert list(first) == list(expected) and all(torch.equal(first[k], expected[k]) for k in expected)
     assert summary["checkpoint_epochs"][0] == EDIT_EPOCH and summary["final_epoch"] == UNTIL
     history = pd.read_parquet(tmp_path / "edited" / "history.parquet")
     assert history["epoch"].tolist() == list(range(EDIT_EPOCH, UNTIL + 1))
-    base_next = load_torch(checkpoint_path(base_run, BASE_EPOCHS))
-    edited_next = load_torch(checkpoint_path(tmp_path / "edited", BASE_EPOCHS))
+    base_next = load_torch(checkpoint_file(base_run, BASE_EPOCHS))
+    edited_next = load_torch(checkpoint_file(tmp_path / "edited", BASE_EPOCHS))
     assert not torch.equal(base_next["head.weight"], edited_next["head.weight"]), "the edit changed the run"
 
 
@@ -88,7 +89,7 @@ def test_new_edited_weights_restart_the_edited_run(base_run, tmp_path):
     other = write_edit(base_run, tmp_path / "other.pt", holdout=0.2)  # another fit: other weights
     assert file_sha256(other) != file_sha256(weights)
     train(synthetic_data(), edit_settings(other, max_epochs=3), tmp_path / "edited", start_weights=load_torch(other))
-    first = load_torch(checkpoint_path(tmp_path / "edited", EDIT_EPOCH))
+    first = load_torch(checkpoint_file(tmp_path / "edited", EDIT_EPOCH))
     assert torch.equal(first["head.weight"], load_torch(other)["head.weight"]), "trained from the new edit"
 
 
@@ -130,16 +131,16 @@ def test_an_edited_run_resumes_after_sigkill_as_if_uninterrupted(tmp_path):
     script = tmp_path / "edit_job.py"
     script.write_text(EDIT_SCRIPT.format(tests=os.path.dirname(__file__), weights=str(weights)))
     epochs = 10
-    assert run_training_process(tmp_path / "reference", epochs, script).wait() == 0
-
-    victim = run_training_process(tmp_path / "killed", epochs, script)
-    deadline = time.time() + 120
-    while not checkpoint_path(tmp_path / "killed", 4).exists() and time.time() < deadline:  # schedule: 2, 4, 7, 10
-        time.sleep(0.05)
-    victim.send_signal(signal.SIGKILL)
-    assert victim.wait() == -signal.SIGKILL
-    assert not (tmp_path / "killed" / "run.json").exists(), "the run finished before it was killed"
-    assert run_training_process(tmp_path / "killed", epochs, script).wait() == 0
+    with alongside(run_training_process(tmp_path / "reference", epochs, script)) as reference:
+        victim = run_training_process(tmp_path / "killed", epochs, script)
+        deadline = time.time() + 120
+        while not checkpoint_file(tmp_path / "killed", 4).exists() and time.time() < deadline:  # ckpts 2, 4, 7, 10
+            time.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait() == -signal.SIGKILL
+        assert not (tmp_path / "killed" / "run.json").exists(), "the run finished before it was killed"
+        assert run_training_process(tmp_path / "killed", epochs, script).wait() == 0
+        assert reference.wait() == 0
 
     reference = json.loads((tmp_path / "reference" / "run.json").read_text())
     assert reference["checkpoint_epochs"][0] == EDIT_EPOCH

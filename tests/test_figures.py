@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pypdf
 import pytest
 
 from latentgen.figure_specs import ALL_RATES, APPENDIX_PAIRS, MAIN_PAIRS, buildable_figures
@@ -63,7 +64,6 @@ def scores() -> pd.DataFrame:
 def assert_one_page_pdf(path: Path) -> None:
     assert path.exists()
     assert path.read_bytes().startswith(b"%PDF")
-    pypdf = pytest.importorskip("pypdf")
     reader = pypdf.PdfReader(path)
     assert len(reader.pages) == 1
     assert reader.metadata.title.startswith("Figure ")
@@ -235,12 +235,25 @@ def test_plot_figure_without_data_names_the_figure(scores: pd.DataFrame, tmp_pat
     assert not out.exists()
 
 
-def test_plot_figure_marks_missing_panels_and_unknown_style_keys(scores: pd.DataFrame, tmp_path: Path) -> None:
+def test_plot_figure_marks_missing_panels_and_unknown_style_keys(scores: pd.DataFrame, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from latentgen import figures
+
+    marked = []  # (row, column) of every panel drawn as "no data"
+    mark_empty = figures._mark_empty
+    monkeypatch.setattr(figures, "_mark_empty", lambda ax: marked.append(
+        (ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start)) or mark_empty(ax))
     partial = scores[~((scores["pair"] == "cnn-fashion_mnist") & (scores["corruption"] == 80))]
     out = tmp_path / "figure_02.pdf"
     with pytest.warns(UserWarning, match="dpi"):
         plot_figure(partial, 2, out, LAYER_ORDER, {"dpi": 300})
     assert_one_page_pdf(out)
+    pairs, rates = figure_pairs_and_rates(2, PAIRS, RATES)
+    assert marked == [(rates.index(80), pairs.index("cnn-fashion_mnist"))]  # that panel, and no other
+    assert pypdf.PdfReader(out).pages[0].extract_text().count("no data") == 1  # and it says so on the page
+    marked.clear()
+    plot_figure(scores, 2, tmp_path / "complete.pdf", LAYER_ORDER)
+    assert marked == [] and "no data" not in pypdf.PdfReader(tmp_path / "complete.pdf").pages[0].extract_text()
 
 
 # ---------------------------------------------------------------------------------------------------------------

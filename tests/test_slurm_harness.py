@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from slurm_cluster import read_sbatch_calls, sbatch_option, without_wrap, slurm, slurm_cluster  # noqa: E402,F401  (slurm: session fixture)
+from slurm_cluster import read_sbatch_calls, sbatch_option, without_wrap, slurm_cluster  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "slurm"

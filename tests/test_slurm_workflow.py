@@ -30,7 +30,7 @@ import pytest
 from latentgen.probe_names import PROBE_NAMES
 import torch
 
-from slurm_cluster import read_sbatch_calls, sbatch_option, without_wrap, slurm  # noqa: F401  (slurm: a session fixture)
+from slurm_cluster import read_sbatch_calls, sbatch_option, without_wrap
 from workflow_helpers import REPO, SNAKEMAKE, copy_workflow, deep_update, job_stats, tiny_config, write_config
 
 PROFILE = REPO / "slurm"

@@ -1,5 +1,6 @@
 """Training: schedule, stopping, history, reproducibility, divergence and resume after a real kill."""
 
+import contextlib
 import json
 import os
 import signal
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,12 +24,16 @@ from latentgen.training import (
     TrainingDivergedError,
     TrainSettings,
     build_model,
-    checkpoint_path,
     epoch_order,
     input_statistics,
     to_unit_float,
     train,
 )
+
+
+def checkpoint_file(run_dir, epoch: int) -> Path:
+    """Where a run's checkpoint of ``epoch`` is: the layout the workflow's rules name (workflow/rules)."""
+    return Path(run_dir) / "checkpoints" / f"epoch_{epoch:04d}.pt"
 
 
 def synthetic_data(n_train=512, n_test=128, seed=0) -> TrainData:
@@ -122,8 +128,8 @@ def test_run_writes_checkpoints_history_and_provenance(tmp_path):
     # 0, 2, 4 (every 2 to 4), 7 would be next (every 3 after 4); 6 is the final epoch
     assert summary["checkpoint_epochs"] == [0, 2, 4, 6]
     for epoch in summary["checkpoint_epochs"]:
-        assert checkpoint_path(tmp_path, epoch).exists()
-    assert not checkpoint_path(tmp_path, 5).exists()
+        assert checkpoint_file(tmp_path, epoch).exists()
+    assert not checkpoint_file(tmp_path, 5).exists()
     history = pd.read_parquet(tmp_path / "history.parquet")
     assert list(history.epoch) == list(range(7))
     assert {"train_loss", "train_accuracy_running", "train_accuracy_corrupted", "train_accuracy_true",
@@ -132,8 +138,23 @@ def test_run_writes_checkpoints_history_and_provenance(tmp_path):
     assert on_disk["run"] == "mlp-x/c25/s0" and on_disk["settings"]["seed"] == 0
     assert on_disk["latentgen_version"] and on_disk["stop_reason"] == "reached_max_epochs"
     assert not (tmp_path / "resume.pt").exists()
-    state = load_torch(checkpoint_path(tmp_path, 6))
+    state = load_torch(checkpoint_file(tmp_path, 6))
     assert set(state) >= {"head.weight", "input_mean"}
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_the_runs_seed_alone_sets_the_initialization(model):
+    """build_model seeds torch from the settings: whatever the random state before, the same seed gives the same
+    weights, and another seed other weights in every layer."""
+    data = synthetic_data(n_train=64, n_test=16)
+    torch.manual_seed(123)
+    first = build_model(settings(model=model), data).state_dict()
+    torch.rand(1000)  # another random state before the second build
+    again = build_model(settings(model=model), data).state_dict()
+    other = build_model(settings(model=model, seed=1), data).state_dict()
+    assert list(first) == list(again) and all(torch.equal(first[k], again[k]) for k in first)
+    weights = [k for k in first if k.endswith("weight")]
+    assert len(weights) >= 4 and not any(torch.equal(first[k], other[k]) for k in weights)
 
 
 def test_same_seed_reproduces_and_other_seed_differs(tmp_path):
@@ -141,10 +162,10 @@ def test_same_seed_reproduces_and_other_seed_differs(tmp_path):
     train(data, settings(max_epochs=2), tmp_path / "a")
     train(data, settings(max_epochs=2), tmp_path / "b")
     train(data, settings(max_epochs=2, seed=1), tmp_path / "c")
-    a, b, c = (load_torch(checkpoint_path(tmp_path / k, 2)) for k in "abc")
+    a, b, c = (load_torch(checkpoint_file(tmp_path / k, 2)) for k in "abc")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["head.weight"], c["head.weight"])
-    init_a, init_c = (load_torch(checkpoint_path(tmp_path / k, 0)) for k in "ac")
+    init_a, init_c = (load_torch(checkpoint_file(tmp_path / k, 0)) for k in "ac")
     assert not torch.equal(init_a["fc.0.1.weight"], init_c["fc.0.1.weight"])
 
 
@@ -157,7 +178,7 @@ def test_divergence_fails_clearly(tmp_path):
 def test_changed_settings_start_from_scratch(tmp_path):
     train(synthetic_data(), settings(max_epochs=4), tmp_path)
     train(synthetic_data(), settings(max_epochs=2, lr=0.02), tmp_path)
-    assert not checkpoint_path(tmp_path, 4).exists(), "stale checkpoint of the old settings survived"
+    assert not checkpoint_file(tmp_path, 4).exists(), "stale checkpoint of the old settings survived"
     assert len(pd.read_parquet(tmp_path / "history.parquet")) == 3
 
 
@@ -176,8 +197,8 @@ TRAIN_SCRIPT = textwrap.dedent(
 def assert_same_run(reference_dir, resumed_dir) -> None:
     """Every checkpoint bit-identical and the same history (but for the seconds each epoch took)."""
     for epoch in json.loads((reference_dir / "run.json").read_text())["checkpoint_epochs"]:
-        expected = load_torch(checkpoint_path(reference_dir, epoch))
-        resumed = load_torch(checkpoint_path(resumed_dir, epoch))
+        expected = load_torch(checkpoint_file(reference_dir, epoch))
+        resumed = load_torch(checkpoint_file(resumed_dir, epoch))
         assert all(torch.equal(expected[k], resumed[k]) for k in expected), f"epoch {epoch} differs"
     histories = [pd.read_parquet(d / "history.parquet").drop(columns=["seconds"]) for d in (reference_dir, resumed_dir)]
     pd.testing.assert_frame_equal(*histories)
@@ -188,24 +209,35 @@ def run_training_process(run_dir, epochs, script):
     return subprocess.Popen([sys.executable, str(script), str(run_dir), str(epochs)], env=env)
 
 
+@contextlib.contextmanager
+def alongside(process: subprocess.Popen):
+    """``process`` runs while the block does (the uninterrupted reference beside the run that is killed: one
+    thread each, and a run's result does not depend on its timing); killed if the block fails before it ends."""
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 @pytest.mark.slow
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
     script = tmp_path / "train_job.py"
     script.write_text(TRAIN_SCRIPT.format(tests=os.path.dirname(__file__)))
     epochs = 10
-    reference = run_training_process(tmp_path / "reference", epochs, script)
-    assert reference.wait() == 0
+    with alongside(run_training_process(tmp_path / "reference", epochs, script)) as reference:
+        victim = run_training_process(tmp_path / "killed", epochs, script)
+        deadline = time.time() + 120
+        while not checkpoint_file(tmp_path / "killed", 4).exists() and time.time() < deadline:
+            time.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait() == -signal.SIGKILL
+        assert not (tmp_path / "killed" / "run.json").exists(), "the run finished before it was killed"
+        assert (tmp_path / "killed" / "resume.pt").exists()
 
-    victim = run_training_process(tmp_path / "killed", epochs, script)
-    deadline = time.time() + 120
-    while not checkpoint_path(tmp_path / "killed", 4).exists() and time.time() < deadline:
-        time.sleep(0.05)
-    victim.send_signal(signal.SIGKILL)
-    assert victim.wait() == -signal.SIGKILL
-    assert not (tmp_path / "killed" / "run.json").exists(), "the run finished before it was killed"
-    assert (tmp_path / "killed" / "resume.pt").exists()
-
-    assert run_training_process(tmp_path / "killed", epochs, script).wait() == 0
+        assert run_training_process(tmp_path / "killed", epochs, script).wait() == 0
+        assert reference.wait() == 0
     assert_same_run(tmp_path / "reference", tmp_path / "killed")
 
 
@@ -223,10 +255,10 @@ def test_dropout_changes_training_and_is_recorded(tmp_path):
     plain = train(synthetic_data(), settings(max_epochs=2), tmp_path / "plain")
     dropped = train(synthetic_data(), settings(max_epochs=2, dropout=0.5), tmp_path / "dropout")
     assert dropped["settings"]["dropout"] == 0.5
-    first = load_torch(checkpoint_path(tmp_path / "plain", 0))
-    assert all(torch.equal(first[k], v) for k, v in load_torch(checkpoint_path(tmp_path / "dropout", 0)).items()), \
+    first = load_torch(checkpoint_file(tmp_path / "plain", 0))
+    assert all(torch.equal(first[k], v) for k, v in load_torch(checkpoint_file(tmp_path / "dropout", 0)).items()), \
         "same seed, same initialization: dropout has no parameters"
-    final_plain = load_torch(checkpoint_path(tmp_path / "plain", 2))
-    final_dropped = load_torch(checkpoint_path(tmp_path / "dropout", 2))
+    final_plain = load_torch(checkpoint_file(tmp_path / "plain", 2))
+    final_dropped = load_torch(checkpoint_file(tmp_path / "dropout", 2))
     assert not torch.equal(final_plain["head.weight"], final_dropped["head.weight"])
     assert plain["final"]["test_accuracy"] >= 0  # both ran to the end

@@ -282,7 +282,7 @@ def _transfer_layer_rows(means: pd.DataFrame, pair: str, heldout: pd.DataFrame) 
         rows.append(_row("transfer_heldout_layer_vs_last", "transfer", chosen, final_epoch, gain, 0.0, "pp",
                          "the transfer from the layer chosen on the held-out slice (no test data) \u2212 the last "
                          "layer's >= 0 pp at the final epoch", gain >= 0,
-                         f"held-out noisy accuracy: " + "; ".join(f"{layer} {ranking[layer]:.1f} %" for layer in layers)))
+                         "held-out noisy accuracy: " + "; ".join(f"{layer} {ranking[layer]:.1f} %" for layer in layers)))
     return rows
 
 

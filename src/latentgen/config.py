@@ -19,7 +19,7 @@ from latentgen import datasets
 from latentgen.model_names import MODEL_NAMES, probe_layers_of
 from latentgen.schedule import Schedule
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"  # package data (pyproject.toml)
 
 
 class ConfigError(ValueError):

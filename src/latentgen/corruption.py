@@ -44,16 +44,6 @@ def corrupt_labels(
     return noisy, flipped_mask
 
 
-def corruption_table(
-    labels: np.ndarray, rates_percent: list[int], num_classes: int, seed: int
-) -> dict[str, np.ndarray]:
-    """Columns of the labels table: the true label and one noisy-label column per rate (``c{rate}``)."""
-    columns = {"true": np.asarray(labels, dtype=np.int64)}
-    for rate in sorted(rates_percent):
-        columns[f"c{rate}"] = corrupt_labels(labels, rate / 100.0, num_classes, seed)[0]
-    return columns
-
-
 def expected_correct_fraction(rate: float, num_classes: int) -> float:
     """Expected fraction of labels still correct after corruption at ``rate`` (a fraction): 1 - rate (1 - 1/K).
 

@@ -18,11 +18,12 @@ import torch
 
 from latentgen import __version__, datasets
 from latentgen.activations import extract_activations
+from latentgen.devices import assign_device
 from latentgen.fileio import (DamagedFileError, atomic_path, file_sha256, load_torch, parquet_metadata, read_json,
                               read_parquet, save_torch, verify_sha256, write_parquet)
 from latentgen.models import build
 from latentgen.runs import load_run_data, write_label_table
-from latentgen.training import Schedule, TrainSettings, resolve_device, train
+from latentgen.training import Schedule, TrainSettings, train
 
 log = logging.getLogger("latentgen")
 
@@ -95,7 +96,7 @@ def train_stage(prepared_dir: Path | str, labels: Path | str, run_dir: Path | st
     identity = {**run_identity(pair, corruption, seed), "edit_epoch": edit["epoch"] if edit else None}
     log.info("training %s/c%s/s%s%s on %d samples (%.1f %% labels changed), device %s", pair, corruption, seed,
              f" from its VeLPIC edit at epoch {edit['epoch']}" if edit else "", len(run.data.train_noisy),
-             100 * run.provenance["fraction_labels_changed"], resolve_device(device))
+             100 * run.provenance["fraction_labels_changed"], assign_device(device))
     train(run.data, settings, run_dir, provenance={**identity, **run.provenance,
                                                    "input_shape": list(run.data.input_shape),
                                                    "num_classes": run.data.num_classes}, device=device,
@@ -109,7 +110,7 @@ def edit_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | st
 
     run = load_run_data(prepared_dir, labels, int(corruption))
     model = _model_from_run(run_json, checkpoint)
-    edited = velpic_edited(model, run.data, holdout, int(seed), batch_size, resolve_device(device))
+    edited = velpic_edited(model, run.data, holdout, int(seed), batch_size, assign_device(device))
     save_torch({name: tensor.detach().cpu() for name, tensor in edited.state_dict().items()}, out)
     log.info("wrote the VeLPIC edit of %s to %s", checkpoint, out)
 
@@ -152,7 +153,7 @@ def extract_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path |
     run = load_run_data(prepared_dir, labels, int(corruption))
     model = _model_from_run(run_json, checkpoint)
     extract_activations(model, run.data.train_images, run.data.test_images, out_dir, dtype=dtype,
-                        batch_size=batch_size, device=resolve_device(device),
+                        batch_size=batch_size, device=assign_device(device),
                         provenance={"checkpoint": str(checkpoint), "latentgen_version": __version__})
     log.info("extracted %s activations of %s in %.1fs", dtype, checkpoint, time.perf_counter() - started)
 
@@ -169,7 +170,7 @@ def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | s
     verify_checkpoint(run_json, summary, checkpoint)
     identity = {**run_identity(pair, corruption, seed), "epoch": int(epoch)}
     frame = score_checkpoint(checkpoint, activations_dir, run.data, summary["settings"]["model"], variance,
-                             identity, layers=layers, device=resolve_device(device), batch_size=batch_size,
+                             identity, layers=layers, device=assign_device(device), batch_size=batch_size,
                              holdout=holdout, **({} if probes is None else {"probes": list(probes)}))
     # which run of the setting: null = standard training, E = the run edited at epoch E (its own run)
     frame["edit_epoch"] = pd.array([edit_epoch] * len(frame), dtype="Int64")

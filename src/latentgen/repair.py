@@ -35,11 +35,12 @@ from tqdm import tqdm
 
 from latentgen import __version__
 from latentgen.activations import extract_activations, read_activations
+from latentgen.devices import assign_device
 from latentgen.fileio import DamagedFileError, load_torch, read_json, write_json
 from latentgen.holdout import HoldoutSplit, choose, stratified_holdout
 from latentgen.models import MODEL_NAMES, ProbedNetwork, build
 from latentgen.probes import VeLPIC
-from latentgen.training import TrainData, resolve_device
+from latentgen.training import TrainData
 
 DEFAULT_HOLDOUT = 0.1  # the pipeline's default (scoring.holdout)
 PROBE = "velpic"  # the probe whose decision a linear head can carry, hence the only transferable candidate
@@ -208,7 +209,7 @@ def repair(inputs: RepairInputs, out_dir: Path | str, holdout: float = DEFAULT_H
         raise RepairInputError(f"--holdout must be in (0, 0.5): something has to be held out to choose; got {holdout}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch_device = resolve_device(device)
+    torch_device = assign_device(device)
     network, data = inputs.network, inputs.data
     layers = list(network.probe_layers)
     split = stratified_holdout(data.train_noisy, holdout, inputs.seed)

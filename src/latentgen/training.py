@@ -133,11 +133,6 @@ class DeviceData:
                    put(data.test_images), put(data.test_labels))
 
 
-def resolve_device(requested: str = "auto") -> torch.device:
-    """``auto``: the CPU, the one visible GPU, or a free one of several (see latentgen.devices)."""
-    return assign_device(requested)
-
-
 def to_unit_float(images_uint8: torch.Tensor) -> torch.Tensor:
     """uint8 pixels -> float32 in [0, 1]; the model normalizes further itself."""
     return images_uint8.float().div_(255.0)
@@ -283,10 +278,6 @@ class RunFiles:
         return self.checkpoints / f"epoch_{epoch:04d}.pt"
 
 
-def checkpoint_path(run_dir: Path | str, epoch: int) -> Path:
-    return RunFiles(Path(run_dir)).checkpoint(epoch)
-
-
 def _load_resume_state(files: RunFiles, settings: TrainSettings) -> dict[str, Any] | None:
     """The saved state of an interrupted run with the same settings, else None (start afresh)."""
     if not files.resume.exists():
@@ -412,7 +403,7 @@ def train(data: TrainData, settings: TrainSettings, run_dir: Path | str,
     instead of its initialization at epoch 0; the optimizer starts fresh.  Its first checkpoint holds them.
     """
     files = RunFiles(Path(run_dir))
-    dev_kind = resolve_device(device)
+    dev_kind = assign_device(device)  # auto: the CPU, the one visible GPU, or a free one of several
     model = build_model(settings, data).to(dev_kind)
     optimizer = build_optimizer(settings, model)
     dev = DeviceData.from_arrays(data, dev_kind)
@@ -482,9 +473,3 @@ def _finish(files: RunFiles, settings: TrainSettings, history: list[dict[str, An
     files.resume.unlink(missing_ok=True)  # the final checkpoint holds the weights; free the disk
     log.info("finished %s at epoch %d (%s)", files.root, final_epoch, reason)
     return summary
-
-
-def load_checkpoint_into(model: nn.Module, path: Path | str) -> nn.Module:
-    """Load a checkpoint's weights (``weights_only`` load; a damaged file names itself)."""
-    model.load_state_dict(load_torch(path, what="checkpoint"))
-    return model
