@@ -91,7 +91,7 @@ def test_profile_plans_the_paper_grid_from_the_repo_root(tmp_path):
     stats = job_stats(text)
     assert stats["train"] == 450, stats  # ((6 pairs + the dropout variant) + 6 pairs x 3 edit epochs) x 6 rates x 3 seeds
     assert stats["prepare_dataset"] == 4 and stats["corrupt_labels"] == 4 and stats["collect_run"] == 450 and stats["velpic_edit"] == 324
-    assert stats["aggregate"] == 1 and stats["summary"] == 1 and stats["figure"] == 16, stats  # 1-14, 16, 17
+    assert stats["aggregate"] == 1 and stats["summary"] == 1 and stats["figure"] == 17, stats  # 1-14, 16, 17, 18
 
     jobs = _planned_jobs(text)
     # Sizes come from config.yaml's `compute:` (train: 16000 MB, 720 min), one GPU, the site's
