@@ -1,21 +1,26 @@
 """Planning at scale: `snakemake -n` on the paper grid once every run has finished training.
 
-    .venv/bin/python benchmarks/bench_planning.py [--repetitions N] [--keep DIR]
+    .venv/bin/python benchmarks/bench_planning.py [--repetitions N] [--keep DIR] [--no-slurm]
 
-The paper's config.yaml (108 runs) is copied into a temporary working directory with ``results`` and
-``datasets_dir`` pointed inside it, and finished training is simulated with small stand-in files:
-the prepared datasets and label tables (empty), and per run ``run.json`` (a realistic summary whose
-``checkpoint_epochs`` follow the pair's checkpoint schedule up to a plausible stop epoch, later for
-higher corruption), ``history.parquet`` and one tiny file per checkpoint.  Modification times are
-set in pipeline order and after the workflow's scripts (a script newer than its outputs reruns its
-rule), so nothing upstream looks out of date.  Then the dry run must plan one extract
-and one score job per checkpoint, one collect_run per run, and no training.
+The paper's config.yaml (every pair it lists, variants and edits included: read from the file, so a pair added
+there is planned here too) is copied into a temporary working directory with ``results`` and ``datasets_dir``
+pointed inside it, and finished training is simulated with small stand-in files: the prepared datasets and
+label tables (empty); per standard run ``run.json`` (a realistic summary whose ``checkpoint_epochs`` follow the
+pair's checkpoint schedule, the edit epochs included as the config adds them, up to the authors' stop epoch
+of that pair and rate), ``history.parquet`` and one tiny file per checkpoint; per edited run
+(``pairs.<pair>.edits``: one per edit epoch E of every standard run) the VeLPIC edit's weights
+(``edits/<run>/epoch_<E>.pt``, the velpic_edit output) and the edited run's own run.json, history and
+checkpoints from E to ``edits.until`` (trained to ``until``: the most jobs it can plan).  Modification times
+are set in pipeline order and after the workflow's scripts (a script newer than its outputs reruns its rule),
+so nothing upstream looks out of date.  Then the dry run must plan one extract and one score job per
+checkpoint, one collect_run per run (standard and edited), and no training or edit.
 
-Baseline, in the same process and interleaved (A, B, A, B, ...): the dry run of the same workflow
-with no run finished, where Snakemake knows only the 108 train jobs.  Each dry run is timed in its
-own small wrapper process, which also reports the peak resident memory of Snakemake (and anything
-it starts).  Target: <= 60 s and <= 2 GB.  The last line reads, e.g.
-``planning full grid: 41.2 s, 1.1 GB; ratio to untrained-grid plan: 6.3x``.
+Baseline, in the same process and interleaved (A, B, A, B, ...): the dry run of the same workflow with no
+run finished, where Snakemake knows only the train jobs (and the edits waiting for them).  Each dry run is
+timed in its own small wrapper process, which also reports the peak resident memory of Snakemake (and
+anything it starts).  Once more, untimed against the target: the full grid through the SLURM profile
+(``snakemake --profile slurm -n -j 50``), which must plan the same jobs.  Target: <= 60 s and <= 2 GB.
+The last line reads, e.g. ``planning full grid: 41.2 s, 1.1 GB; ratio to untrained-grid plan: 6.3x``.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from latentgen.training import Schedule
+from latentgen.config import _fill_pair_defaults, validate_schema
+from latentgen.schedule import Schedule, edit_base_epoch
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"  # the one installed beside this Python (.venv)
@@ -60,7 +66,15 @@ json.dump({"seconds": seconds, "peak_kb": peak_kb, "returncode": code}, open(sys
 
 
 def paper_config() -> dict:
+    """config.yaml as written (the scenario's config file is a copy of it)."""
     return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def filled(config: dict) -> dict:
+    """The config with the defaults the workflow fills (schema defaults; edit epochs added to the schedules)."""
+    config = validate_schema(config)
+    _fill_pair_defaults(config)
+    return config
 
 
 # How many epochs the authors' runs trained before stopping, per pair and corruption rate (%): the mean of
@@ -97,6 +111,23 @@ def runs_of(config: dict) -> list[tuple[str, int, int]]:
     return [(pair, rate, seed) for pair in config["pairs"] for rate in config["corruption"] for seed in config["seeds"]]
 
 
+def edit_epochs(pair_config: dict) -> list[int]:
+    return list(pair_config.get("edits", {}).get("epochs", []))
+
+
+def edited_runs_of(config: dict) -> list[tuple[str, int, int, int]]:
+    """(pair, rate, seed, E) of every edited run: each edit epoch of each standard run of a pair with edits."""
+    return [(pair, rate, seed, edit) for pair, rate, seed in runs_of(config)
+            for edit in edit_epochs(config["pairs"][pair])]
+
+
+def edited_checkpoint_epochs(pair_config: dict, edit: int) -> list[int]:
+    """An edited run's checkpoints: E (the edited weights), its schedule after E, and ``until`` (trained to it)."""
+    schedule = Schedule(**pair_config.get("checkpoints", {}))
+    until = pair_config["edits"]["until"]
+    return [edit] + [epoch for epoch in range(edit + 1, until + 1) if epoch == until or schedule.is_checkpoint(epoch)]
+
+
 def touch(path: Path, mtime: int, content: bytes = b"") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
@@ -114,10 +145,12 @@ def write_scenario_config(root: Path, config: dict) -> Path:
 def write_inputs(root: Path, config: dict, base_mtime: int) -> None:
     """Prepared datasets, then label tables (later mtimes): both stages look finished."""
     datasets = {pair["dataset"] for pair in config["pairs"].values()}
+    # the corruption draws the runs train on: one shared draw (label_seed), or one per seed
+    label_seeds = config["seeds"] if config.get("label_seed") is None else [config["label_seed"]]
     for dataset in datasets:
         for name in PREPARED_FILES:
             touch(root / "resources" / "datasets" / dataset / name, base_mtime)
-        for seed in config["seeds"]:
+        for seed in label_seeds:
             touch(root / "results" / "labels" / dataset / f"s{seed}.parquet", base_mtime + 100)
 
 
@@ -136,18 +169,36 @@ def run_summary(pair: str, pair_config: dict, rate: int, seed: int, epochs: list
     }
 
 
+def write_run(run_dir: Path, summary: dict, mtime: int) -> None:
+    """A finished run: its checkpoints, then history.parquet and run.json (written last by the trainer)."""
+    for epoch in summary["checkpoint_epochs"]:
+        touch(run_dir / "checkpoints" / f"epoch_{epoch:04d}.pt", mtime, b"\0" * 64)
+    touch(run_dir / "history.parquet", mtime + 100, b"\0" * 64)
+    touch(run_dir / "run.json", mtime + 100, json.dumps(summary, indent=2).encode())
+
+
 def write_finished_runs(root: Path, config: dict, base_mtime: int) -> int:
-    """Every run's run.json, history and checkpoints (newer than the label tables); returns the checkpoint count."""
+    """Every standard run (newer than the label tables), then every edit and edited run (newer than the runs
+    they edit); returns the checkpoint count of all of them."""
     total = 0
+    finals = {}
     for pair, rate, seed in runs_of(config):
         pair_config = config["pairs"][pair]
-        run_dir = root / "results" / "runs" / pair / f"c{rate}" / f"s{seed}"
         epochs = checkpoint_epochs(pair_config, stop_epoch(pair, rate, seed, pair_config["max_epochs"]))
-        for epoch in epochs:
-            touch(run_dir / "checkpoints" / f"epoch_{epoch:04d}.pt", base_mtime + 200, b"\0" * 64)
-        touch(run_dir / "history.parquet", base_mtime + 300, b"\0" * 64)
-        summary = json.dumps(run_summary(pair, pair_config, rate, seed, epochs), indent=2).encode()
-        touch(run_dir / "run.json", base_mtime + 300, summary)  # written last by the trainer
+        write_run(root / "results" / "runs" / pair / f"c{rate}" / f"s{seed}",
+                  run_summary(pair, pair_config, rate, seed, epochs), base_mtime + 200)
+        finals[pair, rate, seed] = epochs
+        total += len(epochs)
+    for pair, rate, seed, edit in edited_runs_of(config):
+        pair_config = config["pairs"][pair]
+        edit_base_epoch(finals[pair, rate, seed], edit)  # the checkpoint the edit reads exists (or the run stopped)
+        touch(root / "results" / "edits" / pair / f"c{rate}" / f"s{seed}" / f"epoch_{edit:04d}.pt",
+              base_mtime + 400, b"\0" * 64)
+        epochs = edited_checkpoint_epochs(pair_config, edit)
+        summary = {**run_summary(pair, pair_config, rate, seed, epochs), "edit_epoch": edit,
+                   "stop_reason": "max_epochs"}
+        write_run(root / "results" / "runs" / pair / f"c{rate}" / f"s{seed}" / f"edit{edit}", summary,
+                  base_mtime + 500)
         total += len(epochs)
     return total
 
@@ -156,9 +207,9 @@ def build_scenario(root: Path, config: dict, trained: bool) -> tuple[Path, int]:
     """A working directory for one scenario; returns its config path and the number of checkpoints."""
     root.mkdir(parents=True)
     config_path = write_scenario_config(root, config)
-    base_mtime = int(time.time()) - 600  # stages 100 s apart, all in the past but after any code edit
+    base_mtime = int(time.time()) - 900  # stages 100 s apart, all in the past but after any code edit
     write_inputs(root, config, base_mtime)
-    return config_path, write_finished_runs(root, config, base_mtime) if trained else 0
+    return config_path, write_finished_runs(root, filled(config), base_mtime) if trained else 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -176,10 +227,11 @@ class Plan:
 
 
 def dry_run(root: Path, config_path: Path, label: str, extra: list[str] | None = None) -> Plan:
-    """`snakemake -n` in ``root`` as a user would run it (repo Snakefile and workflow profile)."""
+    """`snakemake -n` in ``root`` as a user would run it (repo Snakefile and workflow profile); ``extra``: more
+    options, e.g. the SLURM profile."""
     output, stats = root / f"dry_run_{label}.txt", root / f"dry_run_{label}.json"
     command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(root), "--configfile", str(config_path),
-               "--workflow-profile", str(REPO / "workflow" / "profiles" / "default"), "-n", *(extra or [])]
+               "--workflow-profile", str(REPO / "profiles" / "default"), "-n", *(extra or [])]
     subprocess.run([sys.executable, "-c", MEASURE, str(output), str(stats), *command], check=True, cwd=root)
     measured = json.loads(stats.read_text())
     return Plan(measured["seconds"], measured["peak_kb"] / 2**20, job_counts(output.read_text()),
@@ -204,10 +256,10 @@ def problems(plan: Plan, config: dict, checkpoints: int, trained: bool) -> list[
     """What makes a plan untrustworthy: a failed dry run, or jobs other than the ones the grid implies."""
     if plan.returncode != 0:
         return [f"snakemake exited {plan.returncode}; see {plan.output}"]
-    runs = len(runs_of(config))
-    expected = ({"train": 0, "prepare_dataset": 0, "corrupt_labels": 0, "extract": checkpoints,
-                 "score": checkpoints, "collect_run": runs} if trained else
-                {"train": runs, "prepare_dataset": 0, "corrupt_labels": 0})
+    runs, edited = len(runs_of(config)), len(edited_runs_of(config))
+    expected = ({"train": 0, "velpic_edit": 0, "prepare_dataset": 0, "corrupt_labels": 0, "extract": checkpoints,
+                 "score": checkpoints, "collect_run": runs + edited} if trained else
+                {"train": runs + edited, "velpic_edit": edited, "prepare_dataset": 0, "corrupt_labels": 0})
     return [f"{rule}: {plan.jobs.get(rule, 0)} jobs planned, expected {count}"
             for rule, count in expected.items() if plan.jobs.get(rule, 0) != count]
 
@@ -238,15 +290,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repetitions", type=int, default=3, help="timed dry runs per scenario (default 3)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="build the scenarios in this (new) directory and keep them, e.g. to profile a dry run")
+    parser.add_argument("--no-slurm", action="store_true", help="skip the dry run through the SLURM profile")
     return parser.parse_args(argv)
 
 
-def measure(work: Path, repetitions: int) -> int:
+# The profile's groups: which rules share a SLURM submission (slurm/config.yaml `groups:`).
+def slurm_groups() -> dict[str, str]:
+    return dict(yaml.safe_load((REPO / "slurm" / "config.yaml").read_text()).get("groups", {}))
+
+
+def slurm_plan(work: Path, config_path: Path, config: dict, checkpoints: int) -> list[str]:
+    """The full grid through the SLURM profile (`snakemake --profile slurm -n -j 50`): the same jobs must be
+    planned, each checkpoint's extract and score (standard and edited runs alike) in one group submission, and
+    velpic_edit outside that group (a path edit -> train -> extract would leave the group and come back)."""
+    plan = dry_run(work / "full", config_path, "slurm", ["--profile", str(REPO / "slurm"), "-j", "50"])
+    print_jobs("full grid plan, SLURM profile", [plan])
+    submissions = plan.output.read_text().count("Group job checkpoint_jobs") if plan.output else 0
+    print(f"full grid plan, SLURM profile: {plan.seconds:.1f} s, peak memory {plan.peak_gb:.2f} GB; "
+          f"{submissions} group submissions (extract + score of one checkpoint each)")
+    groups = slurm_groups()
+    print(f"SLURM groups: {', '.join(f'{rule} -> {group}' for rule, group in groups.items())}")
+    issues = [f"SLURM profile: {issue}" for issue in problems(plan, config, checkpoints, True)]
+    if not groups.get("extract") or groups.get("extract") != groups.get("score"):
+        issues.append("SLURM profile: extract and score are not in one group")
+    if groups.get("velpic_edit") and groups.get("velpic_edit") == groups.get("extract"):
+        issues.append("SLURM profile: velpic_edit shares the checkpoint jobs' group (Snakemake refuses the plan)")
+    if submissions != checkpoints:
+        issues.append(f"SLURM profile: {submissions} group submissions planned, expected one per checkpoint "
+                      f"({checkpoints})")
+    return issues
+
+
+def measure(work: Path, repetitions: int, slurm: bool = True) -> int:
     """Build both scenarios in ``work``, time their dry runs interleaved, print the report; 1 on a problem."""
     config = paper_config()
     untrained_config, _ = build_scenario(work / "untrained", config, trained=False)
     full_config, checkpoints = build_scenario(work / "full", config, trained=True)
-    print(f"paper grid: {len(runs_of(config))} runs, {checkpoints} checkpoints simulated; "
+    grid = filled(config)
+    print(f"paper grid: {len(config['pairs'])} pairs ({', '.join(config['pairs'])}), {len(runs_of(grid))} standard "
+          f"runs and {len(edited_runs_of(grid))} edited runs, {checkpoints} checkpoints simulated; "
           f"snakemake {subprocess.run([str(SNAKEMAKE), '--version'], capture_output=True, text=True).stdout.strip()}, "
           f"{os.cpu_count()} CPUs")
     dry_run(work / "untrained", untrained_config, "warmup")  # first start: bytecode and caches, not timed
@@ -258,7 +340,9 @@ def measure(work: Path, repetitions: int) -> int:
     print_jobs("full grid plan", full)
     summarize("untrained grid plan", untrained)
     full_seconds, full_peak = summarize("full grid plan", full)
-    found = [*(problems(p, config, 0, False) for p in untrained), *(problems(p, config, checkpoints, True) for p in full)]
+    found = [*(problems(p, grid, 0, False) for p in untrained), *(problems(p, grid, checkpoints, True) for p in full)]
+    if slurm:
+        found.append(slurm_plan(work, full_config, grid, checkpoints))
     issues = sorted({issue for plan_issues in found for issue in plan_issues})
     for issue in issues:
         print(f"PROBLEM: {issue}")
@@ -273,9 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # progress lines show up at once, also through a pipe
     args = parse_args(argv)
     if args.keep is not None:
-        return measure(args.keep, args.repetitions)
+        return measure(args.keep, args.repetitions, not args.no_slurm)
     with tempfile.TemporaryDirectory(prefix="bench_planning_") as tmp:
-        return measure(Path(tmp), args.repetitions)
+        return measure(Path(tmp), args.repetitions, not args.no_slurm)
 
 
 if __name__ == "__main__":

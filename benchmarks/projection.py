@@ -12,15 +12,25 @@
      predictions per probe.  The activations come from the untrained model, whose class subspaces are
      broader than a trained one's, so this errs on the slow side;
    * the fixed start-up of a job (a fresh interpreter importing torch and latentgen).
-2. **Builds the grid's jobs** from the config: per run (pair x corruption x seed) one training job of
-   E epochs, then an extract and a score job per checkpoint of the pair's schedule.  How many epochs a
-   run needs until it memorizes is not known before it runs; E is the authors' own stop epoch of that
-   pair and rate (benchmarks/bench_planning.py ``AUTHORS_STOP_EPOCHS``: the mean of their three runs in
-   MASC_DNN's published training logs), and the table repeats the projection with every run reaching
-   the 500-epoch cap (an upper bound).
+   * the VeLPIC edit (rule velpic_edit): a forward pass of the training images (as extraction) and a
+     VeLPIC fit on the last probed layer (as scoring).
+   The score stage's basis is MASC + VeLPIC on every probed layer.  The default probe family
+   (``scoring.probes``: seven probes) costs more per checkpoint: the table repeats the first projection with
+   the score stage scaled by ``--family-factor`` (10.7, the family's cost over MASC + VeLPIC measured by
+   ``benchmarks/bench_probes.py --family`` on the paper MLP, docs/performance.md).
+2. **Builds the grid's jobs** from the config (every pair in it, variants included): per standard run
+   (pair x corruption x seed) one training job of S epochs, then an extract and a score job per checkpoint
+   of the pair's schedule (the edit epochs included, as the config adds them).  How many epochs a run needs
+   until it memorizes is not known before it runs; S is the authors' own stop epoch of that pair and rate
+   (benchmarks/bench_planning.py ``AUTHORS_STOP_EPOCHS``: the mean of their three runs in MASC_DNN's
+   published training logs), and the table repeats the projection with every run reaching the 500-epoch
+   cap (an upper bound).  Per edited run (``pairs.<pair>.edits``: each edit epoch E of each standard run)
+   one edit job and one training job of ``until`` - E epochs (trained to ``until``, the most it trains), then
+   an extract and a score job per checkpoint from E to ``until``.
 3. **Schedules** them on 1, 8 and 50 devices, as a cluster would run them: a run's checkpoint jobs become
-   ready when its training ends (the workflow learns them from run.json); ready jobs take the next free
-   device, training before checkpoint jobs and longest first.
+   ready when its training ends (the workflow learns them from run.json), an edited run's edit and training
+   when its standard run's training ends; ready jobs take the next free device, training before checkpoint
+   jobs and longest first.
 
 Prints the measured costs, the job counts and the table.  Last line: the wall-time ratio of 1 device
 to 50 devices under the first assumption.
@@ -45,9 +55,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO / "benchmarks")]
 
-from bench_planning import checkpoint_epochs, stop_epoch  # noqa: E402  the same assumed grid
+from bench_planning import (checkpoint_epochs, edit_epochs, edited_checkpoint_epochs, filled,  # noqa: E402
+                            stop_epoch)  # the same assumed grid
 from latentgen.activations import extract_activations, read_activations  # noqa: E402
-from latentgen.config import validate_schema  # noqa: E402
 from latentgen.datasets import dataset_info  # noqa: E402
 from latentgen.models import build  # noqa: E402
 from latentgen.pipeline import train_settings  # noqa: E402
@@ -58,6 +68,9 @@ from latentgen.training import (DeviceData, TrainData, build_model, build_optimi
 # Each measurement repeats until it has run at least this long (``--min-time``; the probes' a quarter of it).
 DEFAULT_MIN_TIME = 2.0
 DEVICE_COUNTS = (1, 8, 50)
+# The default probe family's score cost over MASC + VeLPIC's: benchmarks/bench_probes.py --family, 2026-12-01
+# (docs/performance.md, "Probe family": 201.4 s against 18.8 s per checkpoint of the paper MLP).
+FAMILY_FACTOR = 10.7
 
 
 @dataclass
@@ -68,12 +81,17 @@ class PairCosts:
     eval_image: float  # one image through the per-epoch evaluation pass
     extract_image: float  # one image through extraction (forward, features to disk)
     score_checkpoint: float  # MASC + VeLPIC on every probed layer of one checkpoint
+    velpic_last: float  # a VeLPIC fit on the last probed layer's training activations (the edit)
 
     def epoch(self, n_train: int, n_test: int, batch_size: int) -> float:
         return -(-n_train // batch_size) * self.step + (2 * n_train + n_test) * self.eval_image
 
     def checkpoint(self, n_train: int, n_test: int) -> tuple[float, float]:
         return (n_train + n_test) * self.extract_image, self.score_checkpoint
+
+    def edit(self, n_train: int) -> float:
+        """The velpic_edit job's work: the training images forward (as extraction), VeLPIC on the last layer."""
+        return n_train * self.extract_image + self.velpic_last
 
 
 def _timed(action, minimum: float) -> float:
@@ -122,8 +140,9 @@ def measure_training(pair_config: dict, device: torch.device, min_time: float) -
 
 
 def measure_checkpoint(pair_config: dict, device: torch.device, variance: float, min_time: float
-                       ) -> tuple[float, float]:
-    """(seconds per extracted image, seconds to score one checkpoint) at the pair's full scale."""
+                       ) -> tuple[float, float, float]:
+    """(seconds per extracted image, seconds to score one checkpoint, seconds of the edit's VeLPIC fit on the
+    last layer) at the pair's full scale."""
     info = dataset_info(pair_config["dataset"])
     n_train, n_test = info.sizes
     class_rows = n_train // info.num_classes
@@ -140,14 +159,16 @@ def measure_checkpoint(pair_config: dict, device: torch.device, variance: float,
         features = {layer: np.array(extracted.train[layer]) for layer in extracted.train}
     one_class = np.zeros(class_rows, dtype=np.int64)
     predictions_per_probe = (n_train + n_test) / class_rows
-    score = 0.0
-    for activations in features.values():
+    score = velpic_fit = 0.0
+    for activations in features.values():  # input side first: the last one feeds the head
         rows = torch.from_numpy(activations).to(device)
         for probe in (MASC(variance=variance), VeLPIC()):
             fit = _timed(lambda: probe.fit(rows, one_class), min_time / 4)
             predict = _timed(lambda: probe.predict(rows), min_time / 4)
             score += info.num_classes * fit + predictions_per_probe * predict * info.num_classes
-    return per_image, score
+            if isinstance(probe, VeLPIC):
+                velpic_fit = info.num_classes * fit
+    return per_image, score, velpic_fit
 
 
 def measure_startup() -> float:
@@ -169,24 +190,31 @@ def measure_startup() -> float:
 
 @dataclass
 class Run:
-    train: float  # seconds of the training job
+    train: float  # seconds of the training job (an edited run: its edit job too)
     checkpoints: int  # checkpoint jobs (extract + score, run back to back as the profile groups them)
     checkpoint: float  # seconds of one
+    base: int | None = None  # an edited run: the index of the standard run it edits (it waits for its training)
 
 
-def grid_runs(config: dict, costs: dict[str, PairCosts], startup: float, epochs_of) -> list[Run]:
-    """One Run per (pair, corruption, seed); ``epochs_of(pair, corruption, seed, max_epochs)`` gives its stop epoch."""
-    runs = []
+def grid_runs(config: dict, costs: dict[str, PairCosts], startup: float, epochs_of,
+              score_factor: float = 1.0) -> list[Run]:
+    """One Run per (pair, corruption, seed), then one per edited run; ``epochs_of(pair, corruption, seed,
+    max_epochs)`` gives a standard run's stop epoch, ``score_factor`` scales the score stage."""
+    runs, edited = [], []
     for name, pair in config["pairs"].items():
         n_train, n_test = dataset_info(pair["dataset"]).sizes
         extract, score = costs[name].checkpoint(n_train, n_test)
+        checkpoint = 2 * startup + extract + score_factor * score
+        epoch = costs[name].epoch(n_train, n_test, pair["batch_size"])
         for corruption in config["corruption"]:
             for seed in config["seeds"]:
                 epochs = epochs_of(name, corruption, seed, pair["max_epochs"])
-                train = startup + epochs * costs[name].epoch(n_train, n_test, pair["batch_size"])
-                checkpoints = len(checkpoint_epochs(pair, epochs))
-                runs.append(Run(train, checkpoints, 2 * startup + extract + score))
-    return runs
+                runs.append(Run(startup + epochs * epoch, len(checkpoint_epochs(pair, epochs)), checkpoint))
+                base = len(runs) - 1
+                for edit in edit_epochs(pair):
+                    train = startup + costs[name].edit(n_train) + startup + (pair["edits"]["until"] - edit) * epoch
+                    edited.append(Run(train, len(edited_checkpoint_epochs(pair, edit)), checkpoint, base))
+    return runs + edited
 
 
 def device_seconds(runs: list[Run]) -> float:
@@ -194,20 +222,39 @@ def device_seconds(runs: list[Run]) -> float:
 
 
 def makespan(runs: list[Run], devices: int) -> float:
-    """Wall seconds of list scheduling on ``devices``: a free device takes the longest training job
-    still waiting, else the earliest-released checkpoint job (a run's are released when it ends)."""
-    trainings = sorted(runs, key=lambda run: -run.train)
-    free_at = [0.0] * devices
-    released: list[tuple[float, int, float]] = []  # (release time, release order, seconds)
+    """Wall seconds of list scheduling on ``devices``: a free device takes the longest training job that is
+    ready (a standard run's at once, an edited run's when its standard run's training ends), else the
+    earliest-released checkpoint job (a run's are released when its training ends); with nothing ready it
+    waits for the next release."""
+    dependents: dict[int, list[int]] = {}
+    for index, run in enumerate(runs):
+        if run.base is not None:
+            dependents.setdefault(run.base, []).append(index)
+    future: list[tuple[float, float, int]] = [(0.0, -run.train, i) for i, run in enumerate(runs) if run.base is None]
+    heapq.heapify(future)  # (release time, -seconds, run) of trainings not yet ready
+    ready: list[tuple[float, int]] = []  # (-seconds, run): longest first
+    released: list[tuple[float, int, float]] = []  # (release time, release order, seconds) of checkpoint jobs
     order = itertools.count()
+    free_at = [0.0] * devices
     end = 0.0
-    while trainings or released:
+    while future or ready or released:
         now = heapq.heappop(free_at)
-        if trainings:
-            run = trainings.pop(0)
+        while future and future[0][0] <= now:
+            _, seconds, index = heapq.heappop(future)
+            heapq.heappush(ready, (seconds, index))
+        if not ready and not (released and released[0][0] <= now):  # idle until the next release
+            now = min(([future[0][0]] if future else []) + ([released[0][0]] if released else []))
+            while future and future[0][0] <= now:
+                _, seconds, index = heapq.heappop(future)
+                heapq.heappush(ready, (seconds, index))
+        if ready:
+            _, index = heapq.heappop(ready)
+            run = runs[index]
             finish = now + run.train
             for _ in range(run.checkpoints):
                 heapq.heappush(released, (finish, next(order), run.checkpoint))
+            for dependent in dependents.get(index, []):
+                heapq.heappush(future, (finish, -runs[dependent].train, dependent))
         else:
             released_at, _, seconds = heapq.heappop(released)
             finish = max(now, released_at) + seconds
@@ -225,29 +272,44 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:,.1f}"
 
 
-def report(config: dict, costs: dict[str, PairCosts], startup: float, device_name: str) -> float:
-    print(f"\nper-stage costs on {device_name} (job start-up {startup:.1f} s):")
-    print(f"{'pair':24} {'s/step':>8} {'s/epoch':>9} {'extract s/ckpt':>15} {'score s/ckpt':>13}")
+def _without_edits(config: dict) -> dict:
+    return {**config, "pairs": {name: {k: v for k, v in pair.items() if k != "edits"}
+                                for name, pair in config["pairs"].items()}}
+
+
+def report(config: dict, costs: dict[str, PairCosts], startup: float, device_name: str,
+           family_factor: float = FAMILY_FACTOR) -> float:
+    print(f"\nper-stage costs on {device_name} (job start-up {startup:.1f} s; score: MASC + VeLPIC on every "
+          f"probed layer):")
+    print(f"{'pair':24} {'s/step':>8} {'s/epoch':>9} {'extract s/ckpt':>15} {'score s/ckpt':>13} {'edit s':>7}")
     for name, pair in config["pairs"].items():
         n_train, n_test = dataset_info(pair["dataset"]).sizes
         extract, score = costs[name].checkpoint(n_train, n_test)
         epoch = costs[name].epoch(n_train, n_test, pair["batch_size"])
-        print(f"{name:24} {costs[name].step:8.4f} {epoch:9.1f} {extract:15.1f} {score:13.1f}")
-    scenarios = {
-        "the authors' stop epochs": stop_epoch,
-        "every run to its 500-epoch cap": lambda pair, corruption, seed, max_epochs: max_epochs,
-    }
+        edit = f"{costs[name].edit(n_train):7.1f}" if pair.get("edits") else f"{'-':>7}"
+        print(f"{name:24} {costs[name].step:8.4f} {epoch:9.1f} {extract:15.1f} {score:13.1f} {edit}")
+    authors = stop_epoch
+    scenarios = [
+        ("the authors' stop epochs", config, authors, 1.0),
+        ("the authors' stop epochs, no edited runs", _without_edits(config), authors, 1.0),
+        (f"the authors' stop epochs, score x {family_factor:g} (the default probe family)", config, authors,
+         family_factor),
+        ("every run to its 500-epoch cap", config, lambda pair, corruption, seed, max_epochs: max_epochs, 1.0),
+    ]
     ratio = 0.0
     print("\n| epochs assumed | devices | device-hours | wall time (h) | busy |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for label, epochs_of in scenarios.items():
-        runs = grid_runs(config, costs, startup, epochs_of)
+    for label, grid, epochs_of, factor in scenarios:
+        runs = grid_runs(grid, costs, startup, epochs_of, factor)
         busy = device_seconds(runs)
         walls = {devices: makespan(runs, devices) for devices in DEVICE_COUNTS}
         for devices, wall in walls.items():
             print(f"| {label} | {devices} | {_hours(busy)} | {_hours(wall)} | {busy / (devices * wall):.0%} |")
-        checkpoints = sum(run.checkpoints for run in runs)
-        print(f"|   ({len(runs)} training jobs, {checkpoints:,} checkpoints) | | | | |")
+        standard = [run for run in runs if run.base is None]
+        edited = [run for run in runs if run.base is not None]
+        print(f"|   ({len(standard)} standard runs, {sum(r.checkpoints for r in standard):,} checkpoints; "
+              f"{len(edited)} edited runs (an edit job each), {sum(r.checkpoints for r in edited):,} checkpoints; "
+              f"of the device-hours: edited runs {_hours(device_seconds(edited))}) | | | | |")
         ratio = ratio or walls[DEVICE_COUNTS[0]] / walls[DEVICE_COUNTS[-1]]
     return ratio
 
@@ -259,22 +321,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own)")
     parser.add_argument("--min-time", type=float, default=DEFAULT_MIN_TIME,
                         help="seconds each training/extraction measurement runs at least (probes: a quarter)")
+    parser.add_argument("--family-factor", type=float, default=FAMILY_FACTOR,
+                        help="the default probe family's score cost over MASC + VeLPIC's (a scenario of the table)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = validate_schema(yaml.safe_load(args.config.read_text()))  # fills the defaults, as the workflow does
+    config = filled(yaml.safe_load(args.config.read_text()))  # the defaults the workflow fills, edit epochs too
     device = torch.device(args.device)
     variance = float(config["scoring"]["masc_variance"])
     costs = {}
     for name, pair in config["pairs"].items():
         started = time.perf_counter()
         step, eval_image = measure_training(pair, device, args.min_time)
-        extract_image, score = measure_checkpoint(pair, device, variance, args.min_time)
-        costs[name] = PairCosts(step, eval_image, extract_image, score)
+        extract_image, score, velpic_last = measure_checkpoint(pair, device, variance, args.min_time)
+        costs[name] = PairCosts(step, eval_image, extract_image, score, velpic_last)
         print(f"measured {name} in {time.perf_counter() - started:.0f} s", flush=True)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"CPU, {torch.get_num_threads()} torch threads"
-    ratio = report(config, costs, measure_startup(), device_name)
+    ratio = report(config, costs, measure_startup(), device_name, args.family_factor)
     print(f"wall-time ratio 1 / {DEVICE_COUNTS[-1]} devices: {ratio:.1f}x")
 
 

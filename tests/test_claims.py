@@ -224,3 +224,33 @@ def test_probe_families_over_whatever_probes_are_scored(claims_with_holdout):
     assert family["holds"] == "no"  # the slice prefers VeLPIC/MASC's fc4 (knn has no held-out rows here)
     other = claim(claims_with_holdout, "other_probe_beats_paper_probes")
     assert (other["subject"], other["value"], other["holds"]) == ("knn", pytest.approx(1.0), "yes")
+
+
+def edited_rows(edit: int, epochs: list[int], accuracies: list[float]) -> list[dict]:
+    """Runs of both seeds at 80 % edited at ``edit``: the model's test accuracy at ``epochs``."""
+    return [{"model": "mlp", "dataset": "mnist", "pair": "mlp-mnist", "corruption": 80, "seed": seed,
+             "epoch": epoch, "layer": "output", "probe": "model", "split": "test", "accuracy": accuracy,
+             "edit_epoch": edit} for seed in (0, 1) for epoch, accuracy in zip(epochs, accuracies)]
+
+
+def test_does_the_edited_model_keep_its_gain():
+    """Standard training at 80 % (seed means 10, 55, 35, 25 at epochs 0-6; seed 0 stopped at 4) against its edits
+    at 2 (70, 60, 50 at 2, 4, 6) and at 6 (20, 30 at 6, 8: after seed 0 had stopped)."""
+    standard = make_scores().assign(edit_epoch=pd.NA)
+    scores = pd.concat([standard, pd.DataFrame(edited_rows(2, [2, 4, 6], [0.7, 0.6, 0.5])
+                                                + edited_rows(6, [6, 8], [0.2, 0.3]))], ignore_index=True)
+    scores["edit_epoch"] = scores["edit_epoch"].astype("Int64")
+    table = claims_table(scores, make_histories())
+    gains = table[table["claim"] == "edit_gains"].set_index("subject")
+    keeps = table[table["claim"] == "edit_keeps_gain"].set_index("subject")
+    assert list(gains.index) == ["model edited at epoch 2", "model edited at epoch 6"]
+    at_2, late = gains.loc["model edited at epoch 2"], keeps.loc["model edited at epoch 2"]
+    assert (at_2["epoch"], at_2["value"], at_2["reference"], at_2["holds"]) == (2, 70.0, 55.0, "yes")
+    assert (late["epoch"], late["value"], late["reference"], late["holds"]) == (6, 50.0, 25.0, "yes")
+    assert "stopped" not in at_2["detail"]
+    at_6, end = gains.loc["model edited at epoch 6"], keeps.loc["model edited at epoch 6"]
+    assert (at_6["value"], at_6["reference"], at_6["holds"]) == (20.0, 25.0, "no")
+    assert (end["epoch"], end["value"], end["reference"], end["holds"]) == (8, 30.0, 25.0, "yes")  # standard carried
+    assert "1 of 2 standard runs stopped before epoch 6 (at 4)" in at_6["detail"]
+    assert table.loc[table["claim"] == "model_falls_from_peak", "value"].tolist() == \
+        claims_table(standard, make_histories()).loc[lambda t: t["claim"] == "model_falls_from_peak", "value"].tolist()

@@ -1,5 +1,6 @@
 """Edited runs in the workflow: <pair>/c<rate>/s<seed>/edit<E> is trained from the VeLPIC edit of its base run's
-checkpoint at E, extracted and scored like any run, and rerun only when that checkpoint or its settings change."""
+checkpoint at E (its final one when it stopped before E), extracted and scored like any run, drawn in figure 18, and
+rerun only when that checkpoint or its settings change."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import pytest
 import torch
 
 from latentgen.fileio import load_torch
-from workflow_helpers import copy_workflow, planned_jobs, snakemake, tiny_config, write_config
+from latentgen.schedule import edit_base_epoch
+from workflow_helpers import copy_workflow, dry_run, plan_of, planned_jobs, snakemake, tiny_config, write_config
 
 PAIR, EDIT, UNTIL = "mlp-mnist", 2, 4
-TARGETS = ("results/scores.parquet", "results/claims.csv")
+TARGETS = ("results/scores.parquet", "results/claims.csv", "results/figures/fig18.pdf")
 
 
 def edit_config(datasets_dir, **pair_changes):
-    config = tiny_config(datasets_dir, corruption=[40], figures={"numbers": []})
+    config = tiny_config(datasets_dir, corruption=[40], figures={"numbers": [18]})
     del config["pairs"]["cnn-fashion_mnist"]
     config["datasets"].pop("fashion_mnist")
     # the base schedule lacks epoch 2 on purpose (only 0 and the final 3): the config adds it for the edit
@@ -69,6 +71,8 @@ def test_scores_and_claims_carry_the_edited_run(finished):
     claims = pd.read_csv(workdir / "results/claims.csv")
     assert {"edit_gains", "edit_keeps_gain"} <= set(claims["claim"])
     assert (claims.loc[claims["claim"] == "run_learned", "seed"].notna()).all()
+    figure = workdir / "results/figures/fig18.pdf"  # the edited runs against standard training
+    assert figure.read_bytes().startswith(b"%PDF") and figure.stat().st_size > 10_000
 
 
 def test_nothing_reruns_and_a_new_base_checkpoint_reruns_only_the_edit(finished):
@@ -93,3 +97,29 @@ def test_a_changed_edit_setting_reruns_the_edited_run_only(finished, prepared_da
                            name="changed.yaml")
     plan = planned_jobs(workdir, changed, *TARGETS)
     assert plan["train"] == 1 and "velpic_edit" not in plan, plan
+
+
+def test_an_edit_after_its_base_run_stopped_is_made_on_the_final_checkpoint(finished):
+    """A base run that stopped (its stop_accuracy) before the edit epoch is, from its stop on, its final model: the
+    edit is made on that checkpoint, the plan says so, and planning does not fail."""
+    assert edit_base_epoch([0, 2, 3], 2) == 2 and edit_base_epoch([0, 1], 2) == 1
+    with pytest.raises(ValueError, match="without a checkpoint"):
+        edit_base_epoch([0, 1, 3], 2)  # passed E without a checkpoint there: retrain it
+    workdir, config_path = finished
+    base = workdir / f"results/runs/{PAIR}/c40/s0"
+    run_json, stopped = base / "run.json", base / "checkpoints/epoch_0001.pt"
+    original, times = run_json.read_bytes(), run_json.stat()
+    try:
+        summary = json.loads(original)
+        # as if the base run had reached its stop_accuracy at epoch 1, before the edit at 2
+        stopped.write_bytes((base / f"checkpoints/epoch_{EDIT:04d}.pt").read_bytes())
+        run_json.write_text(json.dumps({**summary, "checkpoint_epochs": [0, 1], "final_epoch": 1}))
+        text = dry_run(workdir, config_path, *TARGETS)
+        assert plan_of(text)["velpic_edit"] == 1
+        assert "stopped at epoch 1 (its stop_accuracy), so the edit is made on its final checkpoint" in text
+        edit_job = text[text.index("rule velpic_edit:"):].split("\n\n")[0]
+        assert "checkpoints/epoch_0001.pt" in edit_job and f"epoch_{EDIT:04d}.pt" in edit_job
+    finally:
+        stopped.unlink(missing_ok=True)
+        run_json.write_bytes(original)
+        os.utime(run_json, ns=(times.st_atime_ns, times.st_mtime_ns))

@@ -75,8 +75,9 @@ def assert_one_page_pdf(path: Path) -> None:
 
 
 def test_the_papers_fourteen_figures_and_latentgens_own() -> None:
-    assert sorted(FIGURES) == [*range(1, 15), 16, 17]
+    assert sorted(FIGURES) == [*range(1, 15), 16, 17, 18]
     assert FIGURES[16].kind == "layers" and FIGURES[16].probe == "transfer" and FIGURES[17].kind == "probes"
+    assert [n for n, spec in FIGURES.items() if spec.needs_edits] == [18]
     assert {n for n, spec in FIGURES.items() if spec.pair_group == "appendix"} == {5, 7, 10, 12, 14}
     assert {n for n, spec in FIGURES.items() if spec.kind == "difference"} == {8, 9, 10}
     assert FIGURES[13].split == "train_corrupted" and FIGURES[3].split == "test"
@@ -111,6 +112,10 @@ def test_figures_without_configured_pairs_or_rates_are_empty() -> None:
     assert figure_pairs_and_rates(1, PAIRS, [0, 100]) == ([], [])
     assert buildable_figures(PAIRS, RATES) == [1, 2, 3, 4, 6, 8, 9, 11, 13, 16, 17]
     assert buildable_figures(list(APPENDIX_PAIRS), [0]) == [5, 7, 10, 12, 14, 16, 17]
+    # figure 18 only where some pair has edited runs, and only those pairs (paper order, then any other pair)
+    assert buildable_figures(PAIRS, RATES, edited_pairs=["cnn-fashion_mnist"])[-1] == 18
+    assert figure_pairs_and_rates(18, ["resnet18-cifar10", *PAIRS], RATES, ["resnet18-cifar10", "mlp-mnist"]) == (
+        ["mlp-mnist", "resnet18-cifar10"], RATES)
 
 
 def test_every_pair_and_rate_is_in_a_masc_and_a_velpic_figure() -> None:
@@ -333,3 +338,45 @@ def test_summary_has_a_selected_line_per_run_and_a_column_per_probe(scores) -> N
     chosen = run.iloc[-1]
     assert chosen["selected_test_accuracy"] == run.loc[run["layer"] == "fc2", "velpic_test_accuracy"].item()
     assert pd.isna(chosen["masc_test_accuracy"]) and run["transfer_test_accuracy"].iloc[:4].notna().all()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The edited runs (18)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+EDITS, UNTIL = (2, 4), 8
+
+
+def with_edited_runs(scores: pd.DataFrame) -> pd.DataFrame:
+    """Each run's edits at epochs 2 and 4, trained on to 8: their scores from E on, a few points above the run's."""
+    standard = scores.assign(edit_epoch=pd.array([None] * len(scores), dtype="Int64"))
+    edited = []
+    for edit in EDITS:
+        start = standard[standard["epoch"] == 0]
+        for epoch in range(edit, UNTIL + 1, 2):
+            edited.append(start.assign(epoch=epoch, edit_epoch=edit,
+                                       accuracy=start["accuracy"] + 0.01 * edit - 0.002 * (epoch - edit)))
+    return pd.concat([standard, *edited], ignore_index=True)
+
+
+def test_figure_18_draws_each_edit_against_standard_training(scores, tmp_path) -> None:
+    table = with_edited_runs(scores)
+    data = figure_plot_data(table, 18, LAYER_ORDER)
+    edited = data[data["role"] == "probe"]
+    assert set(edited["series"]) == {f"edit{e}{line}" for e in EDITS for line in ("", ":masc", ":velpic")}
+    assert set(edited.loc[edited["line"] != "model", "layer"]) == {"fc4", "fc3"}  # each model's last probed layer
+    line = edited[(edited["series"] == "edit4") & (edited["pair"] == "mlp-mnist") & (edited["corruption"] == 40)]
+    assert list(line["epoch"]) == [4, 6, 8] and line["n_seeds"].eq(len(SEEDS)).all()
+    expected = [100 * (synthetic_value("mlp-mnist", 40, seed, 0, "output", "model", "test") + 0.04) for seed in SEEDS]
+    assert line["mean"].iloc[0] == pytest.approx(np.mean(expected))
+    reference = data[data["role"] == "reference"]
+    assert set(reference["series"]) == {"model"} and reference["edit_epoch"].isna().all()
+    # standard training stopped at 6: its final values carried on to the edited runs' last epoch, 8
+    mlp = reference[(reference["pair"] == "mlp-mnist") & (reference["corruption"] == 40)].set_index("epoch")
+    assert list(mlp.index) == [*EPOCHS, UNTIL] and mlp.loc[UNTIL, "mean"] == mlp.loc[max(EPOCHS), "mean"]
+    assert mlp.loc[UNTIL, "n_carried"] == len(SEEDS) and mlp.loc[max(EPOCHS), "n_carried"] == 0
+    plot_figure(table, 18, tmp_path / "fig18.pdf", LAYER_ORDER)
+    assert_one_page_pdf(tmp_path / "fig18.pdf")
+    with pytest.raises(ValueError, match="Figure 18"):  # no edited runs: nothing to draw
+        plot_figure(scores, 18, tmp_path / "none.pdf", LAYER_ORDER)

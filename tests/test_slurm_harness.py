@@ -167,11 +167,15 @@ def test_profile_on_real_slurm(slurm, tmp_path):
     assert sorted(by_comment) == ["rule_checkpoint_jobs_extract_score", "rule_fit"], [
         without_wrap(c["argv"]) for c in calls
     ]
+    group_calls = [c for c in calls if sbatch_option(c["argv"], "--comment") == "rule_checkpoint_jobs_extract_score"]
     submitted = {c["stdout"].strip().split(";")[0] for c in calls}
     fit_job = _job_of(main_dir / "model/weights.txt")
-    group_jobs = {_job_of(main_dir / f"{s}/e{e}.txt") for s in ("act", "scores") for e in (0, 2)}
+    # one submission per checkpoint (group-components: 1), holding its extract and its score
+    per_checkpoint = [{_job_of(main_dir / f"{s}/e{e}.txt") for s in ("act", "scores")} for e in (0, 2)]
+    assert all(len(jobs) == 1 for jobs in per_checkpoint) and len(set.union(*per_checkpoint)) == 2, per_checkpoint
+    group_jobs = set.union(*per_checkpoint)
     assert fit_job == by_comment["rule_fit"]["stdout"].strip()
-    assert group_jobs == {by_comment["rule_checkpoint_jobs_extract_score"]["stdout"].strip()}, group_jobs
+    assert group_jobs == {c["stdout"].strip().split(";")[0] for c in group_calls}, group_jobs
     assert {fit_job, *group_jobs} == submitted
     assert _job_of(main_dir / "data/numbers.txt") == "none"  # localrule: ran by snakemake itself
     assert _job_of(main_dir / "results/summary.txt") == "none"
@@ -184,11 +188,11 @@ def test_profile_on_real_slurm(slurm, tmp_path):
     assert sbatch_option(fit_argv, "-p") == "gpu"
     assert sbatch_option(fit_argv, "--mem") == "4000" and sbatch_option(fit_argv, "-t") == "60"
     assert "gpus=0" in (main_dir / "model/weights.txt").read_text()  # CUDA_VISIBLE_DEVICES from the GRES
-    # The group (2 checkpoints x extract, score) is ONE submission with ONE GPU and one job's memory;
-    # runtime is the sum over the 4 jobs run one after the other.
-    group_argv = by_comment["rule_checkpoint_jobs_extract_score"]["argv"]
-    assert "--gpus=1" in group_argv and sbatch_option(group_argv, "--mem") == "4000", without_wrap(group_argv)
-    assert sbatch_option(group_argv, "-t") == "240", without_wrap(group_argv)
+    # A checkpoint's group (extract, score) is ONE submission with ONE GPU and one job's memory; runtime is the
+    # sum over its 2 jobs run one after the other.
+    for group_argv in (c["argv"] for c in group_calls):
+        assert "--gpus=1" in group_argv and sbatch_option(group_argv, "--mem") == "4000", without_wrap(group_argv)
+        assert sbatch_option(group_argv, "-t") == "120", without_wrap(group_argv)
 
     # The cancelled job: snakemake retried it (profile: retries 2, resources scaled by attempt) and
     # then failed, reporting SLURM's CANCELLED state.

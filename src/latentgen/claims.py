@@ -32,7 +32,7 @@ import pandas as pd
 
 from latentgen.holdout import RANKING_SPLIT, SELECTED, is_candidate
 from latentgen.model_names import PROBE_LAYERS
-from latentgen.seed_means import seed_spread
+from latentgen.seed_means import run_final_epochs, seed_spread
 
 CLAIM_COLUMNS = ["pair", "corruption", "seed", "n_seeds", "claim", "subject", "layer", "epoch", "value",
                  "reference", "unit", "criterion", "holds", "detail"]
@@ -373,12 +373,29 @@ def _value_at(curve: pd.Series, epoch: int) -> float:
     return float(curve.loc[:epoch].iloc[-1])
 
 
-def edit_rows(standard_means: pd.DataFrame, edited: pd.DataFrame) -> list[dict]:
+def _stopped_before(final_epochs: pd.DataFrame, pair: str, rate: int, edit: int) -> str:
+    """A note for the rows of edit E when standard runs of the setting stopped before E (their edits were made on
+    their final checkpoints, latentgen.schedule.edit_base_epoch); empty otherwise."""
+    runs = final_epochs[(final_epochs["pair"] == pair) & (final_epochs["corruption"] == rate)]
+    early = runs[runs["final_epoch"] < edit]
+    if early.empty:
+        return ""
+    stops = ", ".join(str(int(epoch)) for epoch in sorted(early["final_epoch"]))
+    return (f"; {len(early)} of {len(runs)} standard runs stopped before epoch {edit} (at {stops}): their edits "
+            "were made on their final checkpoints")
+
+
+def edit_rows(standard_means: pd.DataFrame, edited: pd.DataFrame, standard_scores: pd.DataFrame | None = None
+              ) -> list[dict]:
     """"Does the edited model keep its gain?": per pair, rate and edit epoch E, the seed-mean test accuracy of the
-    runs edited at E against standard training, right after the edit (epoch E) and at the edited runs' end."""
+    runs edited at E against standard training, right after the edit (epoch E) and at the edited runs' end.
+
+    ``standard_scores``: the standard runs' scores; where given, a row says when some of them stopped before E."""
     rows: list[dict] = []
     if edited.empty:  # no edited runs (or a table from before edits existed, without the column)
         return rows
+    final_epochs = (run_final_epochs(standard_scores, ["pair", "corruption"]) if standard_scores is not None
+                    else pd.DataFrame(columns=["pair", "corruption", "seed", "final_epoch"]))
     for (pair, rate, edit), runs in edited.groupby(["pair", "corruption", "edit_epoch"], sort=True):
         standard = _curve(standard_means[(standard_means["pair"] == pair) & (standard_means["corruption"] == rate)],
                           "model")
@@ -386,16 +403,18 @@ def edit_rows(standard_means: pd.DataFrame, edited: pd.DataFrame) -> list[dict]:
         if standard.empty or curve.empty:
             continue
         edit, end = int(edit), int(curve.index.max())
+        stopped = _stopped_before(final_epochs, pair, rate, edit)
         common = {"pair": pair, "corruption": int(rate), "seed": None, "n_seeds": int(runs["seed"].nunique())}
         rows.append({**common, **_row(
             "edit_gains", f"model edited at epoch {edit}", "output", edit, float(curve.loc[edit]),
             _value_at(standard, edit), "%", "the VeLPIC edit raises test accuracy over standard training at epoch E",
-            float(curve.loc[edit]) > _value_at(standard, edit), f"seed means; edit at epoch {edit}")})
+            float(curve.loc[edit]) > _value_at(standard, edit), f"seed means; edit at epoch {edit}{stopped}")})
         rows.append({**common, **_row(
             "edit_keeps_gain", f"model edited at epoch {edit}", "output", end, float(curve.loc[end]),
             _value_at(standard, end), "%", "after training on, the edited model still beats standard training",
             float(curve.loc[end]) > _value_at(standard, end),
-            f"seed means at the edited runs' last epoch {end} (standard training: its value there, carried forward)")})
+            f"seed means at the edited runs' last epoch {end} (standard training: its value there, carried "
+            f"forward){stopped}")})
     return rows
 
 
@@ -421,7 +440,7 @@ def claims_table(scores: pd.DataFrame, histories: pd.DataFrame) -> pd.DataFrame:
                      for row in _setting_claims(setting_means, runs, pair, previous, heldout)]
             margins = velpic_margins(setting_means, pair)
             previous = (rate, float(margins.mean())) if not margins.empty else None
-    rows += edit_rows(means, edited)
+    rows += edit_rows(means, edited, scores[scores["split"] == "test"])
     rows += learning_rows(histories[HISTORY_COLUMNS])
     table = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
     table["seed"] = table["seed"].astype("Int64")

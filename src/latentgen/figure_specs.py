@@ -1,5 +1,6 @@
 """What each figure shows, as data: the paper's figures 1-14, and latentgen's 16 (the transfer from every probed
-layer, the paper's open question) and 17 (every probe's final-epoch test accuracy per layer).
+layer, the paper's open question), 17 (every probe's final-epoch test accuracy per layer) and 18 (the runs edited
+midway, the published version's VeLPIC intervention at epochs 1, 10 and 40, against standard training).
 
 Kept free of matplotlib/seaborn so the workflow can ask which figures a configuration produces
 (``figure_pairs_and_rates``) without importing a plotting stack.
@@ -7,10 +8,11 @@ Kept free of matplotlib/seaborn so the workflow can ask which figures a configur
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-FigureKind = Literal["layers", "transfer", "difference", "probes"]
+FigureKind = Literal["layers", "transfer", "difference", "probes", "edits"]
 
 # The paper's main-text model-dataset pairs and the three it moves to the appendix, in the paper's column order;
 # the published version's ResNet-18-CIFAR-10 joins the appendix figures as their last column.
@@ -38,7 +40,10 @@ class FigureSpec:
         ``layers``     one line per probed layer (probe ``probe``), model accuracy as dotted reference;
         ``transfer``   one line for the model with the VeLPIC weight intervention, model as dotted reference;
         ``difference`` VeLPIC - MASC per layer in percentage points, a dotted zero line as reference;
-        ``probes``     at each run's final epoch, layers on x, one line per probe in the scores (the model dotted).
+        ``probes``     at each run's final epoch, layers on x, one line per probe in the scores (the model dotted);
+        ``edits``      the model of each edited run (one line per edit epoch E, from E on) against standard training
+                       (dotted), with MASC and VeLPIC of the edited runs on the last probed layer; only the pairs
+                       with edited runs (``edited_pairs``).
     probe: the probe plotted (``"velpic-masc"`` for the difference figures).
     split: which accuracy is plotted, for the probe and for the model reference alike.
     pair_group: ``"main"``, ``"appendix"`` or ``"all"`` (see PAIR_GROUPS).
@@ -59,6 +64,11 @@ class FigureSpec:
     def correct_labels_line(self) -> bool:
         # Accuracy on the corrupted training labels: the fraction still correct is the natural level to compare.
         return self.split == "train_corrupted"
+
+    @property
+    def needs_edits(self) -> bool:
+        """Shows edited runs: built for the pairs that have some (``pairs.<pair>.edits``), and only for those."""
+        return self.kind == "edits"
 
     @property
     def pairs(self) -> tuple[str, ...]:
@@ -109,6 +119,9 @@ FIGURES: dict[int, FigureSpec] = {
               "standard training"),
         _spec(17, "probes", "all", "test", "all", ALL_RATES,
               "Final-epoch test accuracy of every probe per layer (masc_true: an oracle fitted on the true labels)"),
+        _spec(18, "edits", "model", "test", "all", ALL_RATES,
+              "Test accuracy of the model edited at epoch E (its VeLPIC vectors as pre-softmax weights, then trained "
+              "on) vs standard training, with MASC and VeLPIC of the edited runs on the last probed layer"),
     )
 }
 
@@ -121,15 +134,21 @@ def figure_spec(number: int) -> FigureSpec:
         raise ValueError(f"Figure {number} is not one of the figures {sorted(FIGURES)}") from None
 
 
-def figure_pairs_and_rates(number: int, pairs: list[str], rates: list[int]) -> tuple[list[str], list[int]]:
+def figure_pairs_and_rates(number: int, pairs: list[str], rates: list[int], edited_pairs: Iterable[str] = ()
+                           ) -> tuple[list[str], list[int]]:
     """The part of the configured grid (``pairs`` x ``rates``) that figure ``number`` shows, in the figure's order.
 
+    ``edited_pairs``: the pairs with edited runs; a figure of edited runs (figure 18) shows those only, the paper's
+    pairs (and variants) in its order, then any other pair (e.g. one added to the config) in the order given.
     Both lists come back empty when either is, so a caller can skip the figure with one check:
     a grid without columns or without rows is not a figure.
     """
     spec = figure_spec(number)
     configured_rates = {int(rate) for rate in rates}
     shown_pairs = [pair for base in spec.pairs for pair in [base, *variants_of(base, pairs)] if pair in pairs]
+    if spec.needs_edits:
+        edited = set(edited_pairs)
+        shown_pairs = [pair for pair in [*shown_pairs, *(p for p in pairs if p not in shown_pairs)] if pair in edited]
     shown_rates = [rate for rate in spec.rates if rate in configured_rates]
     if not shown_pairs or not shown_rates:
         return [], []
@@ -147,6 +166,7 @@ def variants_of(base: str, pairs: list[str]) -> list[str]:
     return [pair for pair in pairs if pair != base and base_pair(pair) == base]
 
 
-def buildable_figures(pairs: list[str], rates: list[int]) -> list[int]:
-    """Numbers of the figures a configuration with these pairs and rates produces."""
-    return [number for number in FIGURES if figure_pairs_and_rates(number, pairs, rates)[0]]
+def buildable_figures(pairs: list[str], rates: list[int], edited_pairs: Iterable[str] = ()) -> list[int]:
+    """Numbers of the figures a configuration with these pairs and rates (and these pairs with edits) produces."""
+    edited = list(edited_pairs)
+    return [number for number in FIGURES if figure_pairs_and_rates(number, pairs, rates, edited)[0]]

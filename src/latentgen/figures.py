@@ -1,5 +1,5 @@
-"""The paper's figures 1-14 and latentgen's own (16: transfer from every layer; 17: every probe per layer) from the
-tidy scores table, and the final-epoch summary for the report.
+"""The paper's figures 1-14 and latentgen's own (16: transfer from every layer; 17: every probe per layer; 18: the
+runs edited midway against standard training) from the tidy scores table, and the final-epoch summary for the report.
 
 Every figure is a grid: one column per model-dataset pair, one row per corruption rate, epochs on x.
 Lines are the mean over seeds and the shading the min-max range over seeds, a run that stopped earlier counted
@@ -274,6 +274,8 @@ def figure_plot_data(
     spec = figure_spec(number)
     if spec.kind == "probes":
         return _probes_plot_data(scores, spec, layer_order)
+    if spec.kind == "edits":
+        return _edits_plot_data(scores, spec, layer_order)
     if spec.kind == "layers":
         probe_lines = _layer_series(scores, spec)
     elif spec.kind == "transfer":
@@ -310,6 +312,96 @@ def _probes_plot_data(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[
     data["position"] = data["position"].astype(int)
     return data[PLOT_DATA_COLUMNS + ["layer", "position"]].sort_values(
         ["pair", "corruption", "role", "series", "position"], ignore_index=True)
+
+
+# Figure 18: the lines of each edited run, and how they are drawn.
+EDIT_LINES = ("model", "masc", "velpic")
+EDIT_LINE_LABELS = {"model": "Model", "masc": "MASC", "velpic": "VeLPIC"}
+EDIT_LINE_STYLES = {"model": "-", "masc": "--", "velpic": "-."}
+EDIT_LINE_WIDTHS = {"model": 1.7, "masc": 0.9, "velpic": 0.9}
+
+
+def edit_series(edit_epoch: int, line: str) -> str:
+    """Series key of one line of the runs edited at ``edit_epoch``: ``"edit10"`` (the model), ``"edit10:masc"``."""
+    return f"edit{edit_epoch}" if line == "model" else f"edit{edit_epoch}:{line}"
+
+
+def _split_edited(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(standard training, edited runs); a table without ``edit_epoch`` (from before edits) is all standard."""
+    if "edit_epoch" not in scores.columns:
+        return scores, scores.iloc[0:0]
+    edited = scores["edit_epoch"].notna()
+    return scores[~edited], scores[edited]
+
+
+def _last_layer_rows(rows: pd.DataFrame, layer_order: dict[str, list[str]] | None) -> pd.DataFrame:
+    """Each pair's rows of its last probed layer (the one feeding the head, which the edit rewrites)."""
+    keep = []
+    for _, pair_rows in rows.groupby("pair", sort=False, observed=True):
+        layers = list(pair_rows["layer"].unique())
+        order = model_layer_order(pair_rows["model"].iloc[0], layers, layer_order)
+        keep.append(pair_rows[pair_rows["layer"] == max(layers, key=order.index)])
+    return pd.concat(keep) if keep else rows
+
+
+def _edits_plot_data(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[str, list[str]] | None
+                     ) -> pd.DataFrame:
+    """Figure 18's data: as ``figure_plot_data`` plus ``edit_epoch`` (E; null on the standard-training reference),
+    ``line`` (model, masc or velpic) and ``layer`` (the probes' last probed layer; ``"output"`` for the model).
+
+    The edited runs of one pair, rate and E are a setting of their own (their seeds' mean, min and max, stopped
+    runs carried forward); standard training is drawn up to the last epoch of the pair's edited runs.
+    """
+    columns = PLOT_DATA_COLUMNS + ["edit_epoch", "line", "layer"]
+    standard, edited = _split_edited(scores)
+    if edited.empty:
+        return pd.DataFrame(columns=columns)
+    # every pair with edited runs (figure_pairs_and_rates orders them), also one the paper's groups do not name
+    edited = edited[(edited["split"] == spec.split) & edited["corruption"].isin(spec.rates)]
+    edited = edited.assign(percent=edited["accuracy"] * 100.0, edit_epoch=edited["edit_epoch"].astype(int))
+    model = edited[edited["probe"] == "model"]
+    probes = _last_layer_rows(edited[edited["probe"].isin(EDIT_LINES[1:])], layer_order)
+    keys = ["pair", "corruption", "edit_epoch"]
+    lines = seed_spread(pd.concat([model, probes], ignore_index=True), "percent", ["probe", "layer"],
+                        setting_keys=keys)
+    lines = lines.rename(columns={"probe": "line"})
+    lines["edit_epoch"] = lines["edit_epoch"].astype(int)
+    lines["series"] = [edit_series(e, line) for e, line in zip(lines["edit_epoch"], lines["line"])]
+
+    reference_rows = standard[(standard["probe"] == "model") & (standard["split"] == spec.split)
+                              & standard["pair"].isin(lines["pair"]) & standard["corruption"].isin(spec.rates)]
+    reference = _standard_to_edits_end(
+        seed_spread(reference_rows.assign(percent=reference_rows["accuracy"] * 100.0), "percent"), lines)
+    reference = reference.assign(series=MODEL_SERIES, line="model", layer="output",
+                                 edit_epoch=pd.array([None] * len(reference), dtype="Int64"))
+    lines["edit_epoch"] = lines["edit_epoch"].astype("Int64")
+    data = _finish_plot_data(pd.concat([lines.assign(role="probe"), reference.assign(role="reference")],
+                                       ignore_index=True), _edit_label)
+    return data[columns].sort_values(["pair", "corruption", "role", "series", "epoch"], ignore_index=True)
+
+
+def _standard_to_edits_end(reference: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
+    """Standard training up to the last epoch of the setting's edited runs: cut there, and where every standard
+    run had stopped before, their final values carried on to the edited runs' epochs (a stopped run is a fixed
+    model; the claims compare with it so, ``edit_keeps_gain``)."""
+    epochs = lines[["pair", "corruption", "epoch"]].drop_duplicates()
+    end = epochs.groupby(["pair", "corruption"], observed=True)["epoch"].max().rename("end").reset_index()
+    reference = reference.merge(end, on=["pair", "corruption"])
+    reference = reference[reference["epoch"] <= reference["end"]].drop(columns="end")
+    last = reference.sort_values("epoch").groupby(["pair", "corruption"], observed=True).tail(1)
+    later = last.drop(columns="epoch").merge(epochs, on=["pair", "corruption"])
+    later = later.merge(last[["pair", "corruption", "epoch"]].rename(columns={"epoch": "last_epoch"}),
+                        on=["pair", "corruption"])
+    later = later[later["epoch"] > later["last_epoch"]].drop(columns="last_epoch")
+    later = later.assign(n_carried=later["n_seeds"])
+    return pd.concat([reference, later[reference.columns]], ignore_index=True)
+
+
+def _edit_label(series: str) -> str:
+    if series == MODEL_SERIES:
+        return "Standard training"
+    edit, _, line = series.partition(":")
+    return f"Edited at epoch {edit.removeprefix('edit')}" + (f", {EDIT_LINE_LABELS[line]}" if line else "")
 
 
 def figure_series_order(
@@ -500,17 +592,20 @@ def plot_figure(
     spec = figure_spec(number)
     resolved = _resolve_style(style)
     plot_data = figure_plot_data(scores, number, layer_order)
+    probe_pairs = list(plot_data.loc[plot_data["role"] == "probe", "pair"].unique())
     pairs, rates = figure_pairs_and_rates(
-        number, list(plot_data.loc[plot_data["role"] == "probe", "pair"].unique()),
-        list(plot_data.loc[plot_data["role"] == "probe", "corruption"].unique()),
+        number, probe_pairs, list(plot_data.loc[plot_data["role"] == "probe", "corruption"].unique()),
+        edited_pairs=probe_pairs,
     )
     if not pairs:
+        what = "edited runs' scores" if spec.needs_edits else f"{spec.probe} scores"
         raise ValueError(
-            f"Figure {number} ({spec.title}): no {spec.probe} scores on split {spec.split!r} for pairs "
+            f"Figure {number} ({spec.title}): no {what} on split {spec.split!r} for pairs "
             f"{list(spec.pairs)} at corruption rates {list(spec.rates)}"
         )
+    build = _build_edit_figure if spec.needs_edits else _build_figure
     with matplotlib.rc_context(_rc_params(resolved)):
-        fig = _build_figure(spec, plot_data, pairs, rates, layer_order, resolved)
+        fig = build(spec, plot_data, pairs, rates, layer_order, resolved)
         metadata = {
             "Title": f"Figure {spec.number}: {spec.title}",
             "Subject": f"latentgen reproduction; {_y_label(spec)} over epochs; "
@@ -570,6 +665,109 @@ def _build_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[str], r
     handles = _legend_handles(spec, series_order, colors, seeds_text, style["shade_range"])
     fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), n_cols),
                frameon=False)
+    return fig
+
+
+def _edit_colors(edit_epochs: list[int], palette: str) -> dict[int, Any]:
+    """A colour per edit epoch, in the palette's preferred order (earliest edit first)."""
+    preference = PALETTE_PREFERENCE.get(palette, [])
+    needed = max(len(edit_epochs), len(preference))
+    available = sns.color_palette(palette, n_colors=needed)
+    order = preference + [i for i in range(needed) if i not in preference]
+    return {epoch: available[order[i]] for i, epoch in enumerate(sorted(edit_epochs))}
+
+
+def _draw_edit_panel(ax: Axes, panel: pd.DataFrame, colors: dict[int, Any], shade: bool) -> None:
+    """Standard training dotted black; per edit epoch its model (solid, a marker at the edit) with the seed range
+    shaded, and its MASC and VeLPIC (thinner, dashed and dash-dotted) in the same colour."""
+    reference = panel[panel["role"] == "reference"].sort_values("epoch")
+    if not reference.empty:
+        if shade and (reference["max"] > reference["min"]).any():
+            ax.fill_between(reference["epoch"], reference["min"], reference["max"], color=REFERENCE_COLOR,
+                            alpha=RANGE_ALPHA * 0.6, linewidth=0, zorder=1)
+        ax.plot(reference["epoch"], reference["mean"], color=REFERENCE_COLOR, linestyle=REFERENCE_LINESTYLE,
+                linewidth=1.8, zorder=4)
+    edited = panel[panel["role"] == "probe"]
+    for (edit, line), rows in edited.groupby(["edit_epoch", "line"], sort=True, observed=True):
+        rows = rows.sort_values("epoch")
+        color = colors[int(edit)]
+        if line == "model" and shade and (rows["max"] > rows["min"]).any():
+            ax.fill_between(rows["epoch"], rows["min"], rows["max"], color=color, alpha=RANGE_ALPHA, linewidth=0,
+                            zorder=1)
+        ax.plot(rows["epoch"], rows["mean"], color=color, linestyle=EDIT_LINE_STYLES[line],
+                linewidth=EDIT_LINE_WIDTHS[line], alpha=1.0 if line == "model" else 0.75,
+                zorder=3 if line == "model" else 2,
+                marker="o" if line == "model" else None, markevery=[0], markersize=4.5)
+
+
+def _edit_legend_handles(edit_epochs: list[int], colors: dict[int, Any], seeds_text: str, shade: bool
+                         ) -> list[Any]:
+    handles: list[Any] = [Line2D([], [], color=REFERENCE_COLOR, linestyle=REFERENCE_LINESTYLE, linewidth=1.8,
+                                 label="Standard training (model)")]
+    handles += [Line2D([], [], color=colors[e], linestyle="-", linewidth=1.7, marker="o", markersize=4.5,
+                       label=f"Edited at epoch {e}") for e in edit_epochs]
+    handles += [Line2D([], [], color="0.35", linestyle=EDIT_LINE_STYLES[line], linewidth=EDIT_LINE_WIDTHS[line],
+                       label=f"{EDIT_LINE_LABELS[line]}, edited runs")
+                for line in EDIT_LINES]
+    if shade:
+        handles.append(Patch(facecolor="0.5", alpha=0.35, linewidth=0, label=f"Min\u2013max range over {seeds_text}"))
+    return handles
+
+
+def _last_layers_text(plot_data: pd.DataFrame, pairs: list[str]) -> str:
+    """``"FC4 (MLP), FC3 (CNN)"``: the last probed layer of each model shown."""
+    probes = plot_data[(plot_data["role"] == "probe") & (plot_data["line"] != "model")]
+    probes = probes.assign(model=probes["pair"].str.partition("-")[0], order=probes["pair"].map(
+        {pair: i for i, pair in enumerate(pairs)}))
+    per_model = probes.sort_values("order")[["model", "layer"]].drop_duplicates()
+    return ", ".join(f"{layer_label(layer)} ({MODEL_NAMES.get(model, model.upper())})"
+                     for model, layer in per_model.itertuples(index=False)) or "last probed layer"
+
+
+def _build_edit_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[str], rates: list[int],
+                       layer_order: dict[str, list[str]] | None, style: dict[str, Any]) -> Figure:
+    shown = plot_data[plot_data["pair"].isin(pairs) & plot_data["corruption"].isin(rates)]
+    edit_epochs = sorted(int(e) for e in shown["edit_epoch"].dropna().unique())
+    colors = _edit_colors(edit_epochs, style["palette"])
+    seeds_text = _seeds_text(shown)
+    n_rows, n_cols = len(rates), len(pairs)
+    width = max(style["panel_width"] * n_cols + 0.6, MIN_FIGURE_WIDTH)
+    height = style["panel_height"] * n_rows + 1.9
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, sharex="col", sharey=True, squeeze=False)
+    for row, rate in enumerate(rates):
+        for col, pair in enumerate(pairs):
+            ax = axes[row, col]
+            panel = shown[(shown["pair"] == pair) & (shown["corruption"] == rate)]
+            if panel[panel["role"] == "probe"].empty:
+                _mark_empty(ax)
+            else:
+                _draw_edit_panel(ax, panel, colors, style["shade_range"])
+            for edit in edit_epochs:  # where each edit happens, faintly, so the markers read against it
+                ax.axvline(edit, color=colors[edit], linewidth=0.6, alpha=0.35, zorder=0)
+            if row == 0:
+                ax.set_title(pair_title(pair), fontweight="bold")
+            if col == 0:
+                ax.set_ylabel(rate_label(rate), fontweight="bold")
+            if row == n_rows - 1:
+                ax.set_xlabel("Epoch")
+            ax.margins(x=0.02)
+    _set_y_axis(axes[0, 0], spec, shown)
+    label_size = float(matplotlib.rcParams["axes.labelsize"])
+    fig.supylabel(_wrap_to_length(_y_label(spec), style["panel_height"] * n_rows, label_size), fontsize=label_size)
+    title_size = float(matplotlib.rcParams["axes.titlesize"]) * 1.15
+    shading = ", shading: min\u2013max range" if style["shade_range"] else ""
+    note = (f"Lines: mean over {seeds_text}{shading}; colour: the edit epoch E (marker: the edited model at E); "
+            f"MASC and VeLPIC on the last probed layer, {_last_layers_text(shown, pairs)}; standard training up to the "
+            "edited runs' last epoch (a run that stopped before: its final values); columns: model \u2013 dataset; "
+            "rows: label corruption rate.")
+    if _runs_stop_at_different_epochs(shown):
+        note += " A run that stopped earlier counts with its final values up to the last epoch of its setting."
+    fig.suptitle(_figure_title(spec, note, width, title_size), fontsize=title_size)
+    handles = _edit_legend_handles(edit_epochs, colors, seeds_text, style["shade_range"])
+    # Colours (standard training, each edit epoch) on one row, the line styles under them where the figure is narrow.
+    columns = len(handles) if n_cols >= 4 else max(len(edit_epochs) + 1, 3)
+    fig.legend(handles=handles, loc="outside lower center", ncols=columns, frameon=False)
     return fig
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from latentgen.claims import split_edited_runs
 from latentgen.figures import final_epoch_summary
 from latentgen.fileio import atomic_path, read_parquet
 
@@ -67,7 +68,8 @@ def claims_markdown(claims: pd.DataFrame) -> str:
 
 
 def results_markdown(scores: pd.DataFrame, command: str, claims: pd.DataFrame | None = None) -> str:
-    summary = final_epoch_summary(scores)
+    standard, _ = split_edited_runs(scores)  # the final-epoch table is of standard training; edits are claims rows
+    summary = final_epoch_summary(standard)
     header = [
         "# Results",
         "",

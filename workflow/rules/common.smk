@@ -1,5 +1,6 @@
 # Config validation and the input functions every stage shares.
 import json
+import sys
 from pathlib import Path
 
 from latentgen import fingerprint
@@ -10,6 +11,7 @@ from latentgen.figure_specs import (
     figure_spec,
 )
 from latentgen.model_names import probe_layers_of
+from latentgen.schedule import edit_base_epoch
 
 try:
     config = check_config(
@@ -127,13 +129,24 @@ def training_pair_config(wildcards):
     }
 
 
+_TRAINED = {}
+
+
 def train_output(wildcards):
-    return checkpoints.train.get(
-        pair=wildcards.pair,
-        corruption=wildcards.corruption,
-        seed=wildcards.seed,
-        edit=wildcards.get("edit", ""),
-    ).output
+    """The train checkpoint's output of a run: Snakemake raises until the run has trained (then the DAG is
+    re-evaluated). A finished run stays finished for this process, so its answer is kept: planning the paper
+    grid asks for it once per extract and score job (tens of thousands)."""
+    run = (
+        wildcards.pair,
+        wildcards.corruption,
+        wildcards.seed,
+        wildcards.get("edit", ""),
+    )
+    if run not in _TRAINED:
+        _TRAINED[run] = checkpoints.train.get(
+            pair=run[0], corruption=run[1], seed=run[2], edit=run[3]
+        ).output
+    return _TRAINED[run]
 
 
 def checkpoint_epochs(wildcards):
@@ -159,16 +172,45 @@ def trained_checkpoint(wildcards):
     }
 
 
+def checkpoint_job_input(wildcards):
+    """Every input of an extract or score job but the activations, from one function: Snakemake inspects and
+    calls each input function once per job, so one instead of three is a few percent of planning the grid."""
+    dataset = pair_dataset(wildcards)
+    return {
+        **trained_checkpoint(wildcards),
+        "meta": f"{DATASETS_DIR}/{dataset}/meta.json",
+        "labels": f"{RESULTS}/labels/{dataset}/s{label_seed(wildcards.seed)}.parquet",
+    }
+
+
 def edited_checkpoint(wildcards):
-    """The standard run's checkpoint an edit starts from; a clear error when that run stopped before it."""
+    """The standard run's checkpoint its edit at epoch E is made on: the one at E, or, when the run stopped
+    before E, its final checkpoint (the model it is from then on; latentgen.schedule.edit_base_epoch)."""
     files = trained_checkpoint(wildcards)
-    epochs = checkpoint_epochs(wildcards)
-    if int(wildcards.epoch) not in epochs:
-        raise WorkflowError(
-            f"{files['run_json']} has no checkpoint at edit epoch {int(wildcards.epoch)} (it stopped at epoch "
-            f"{epochs[-1]}): take {int(wildcards.epoch)} out of pairs.{wildcards.pair}.edits.epochs"
-        )
+    edit = int(wildcards.epoch)
+    try:
+        base = edit_base_epoch(checkpoint_epochs(wildcards), edit)
+    except ValueError as error:
+        raise WorkflowError(f"{files['run_json']}: {error}")
+    if base != edit:
+        note_stopped_before_edit(files["run_json"], base, edit)
+        run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed)
+        files["checkpoint"] = f"{RESULTS}/runs/{run}/checkpoints/epoch_{base:04d}.pt"
     return files
+
+
+_STOPPED_BEFORE_EDIT = set()
+
+
+def note_stopped_before_edit(run_json, final, edit):
+    """Say once per plan that an edit is made on a run's final checkpoint because the run stopped before E."""
+    if (run_json, edit) not in _STOPPED_BEFORE_EDIT:
+        _STOPPED_BEFORE_EDIT.add((run_json, edit))
+        print(
+            f"edit at epoch {edit}: {run_json} stopped at epoch {final} (its stop_accuracy), so the edit is made "
+            f"on its final checkpoint, epoch {final} (the model it is at epoch {edit})",
+            file=sys.stderr,
+        )
 
 
 def run_fragments(wildcards):
@@ -202,8 +244,15 @@ def scored_layers(pair):
     return pair_config.get("layers") or probe_layers_of(pair_config["model"])
 
 
+def edited_pairs():
+    """The pairs with edited runs (`pairs.<pair>.edits`): figure 18 shows them."""
+    return [pair for pair, settings in config["pairs"].items() if settings.get("edits")]
+
+
 def figure_numbers():
-    buildable = buildable_figures(list(config["pairs"]), list(config["corruption"]))
+    buildable = buildable_figures(
+        list(config["pairs"]), list(config["corruption"]), edited_pairs()
+    )
     return [n for n in config["figures"]["numbers"] if n in buildable]
 
 
@@ -216,15 +265,18 @@ def compute(stage, key, default):
 
 
 def figure_inputs(wildcards):
+    number = int(wildcards.number)
     pairs, rates = figure_pairs_and_rates(
-        int(wildcards.number), list(config["pairs"]), list(config["corruption"])
+        number, list(config["pairs"]), list(config["corruption"]), edited_pairs()
     )
     if not pairs:
+        edits = " with edits" if figure_spec(number).needs_edits else ""
         raise WorkflowError(
-            f"figure {wildcards.number} shows no pair or rate of this config "
+            f"figure {wildcards.number} shows no pair{edits} or rate of this config "
             f"(pairs {list(config['pairs'])}, rates {config['corruption']})"
         )
-    return run_tables(pairs, rates)
+    # a figure of edited runs reads them beside the standard runs they are compared with
+    return run_tables(pairs, rates, edits=figure_spec(number).needs_edits)
 
 
 def activations_output(path):

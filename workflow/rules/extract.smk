@@ -4,9 +4,7 @@
 
 rule extract:
     input:
-        unpack(trained_checkpoint),
-        meta=prepared_input,
-        labels=labels_input,
+        unpack(checkpoint_job_input),
     output:
         activations=activations_output(
             directory(f"{RESULTS}/activations/{RUN}/epoch_{{epoch}}")

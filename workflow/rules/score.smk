@@ -5,10 +5,8 @@
 
 rule score:
     input:
-        unpack(trained_checkpoint),
+        unpack(checkpoint_job_input),
         activations=f"{RESULTS}/activations/{RUN}/epoch_{{epoch}}",
-        meta=prepared_input,
-        labels=labels_input,
     output:
         scores=f"{RESULTS}/scores/{RUN}/epoch_{{epoch}}.parquet",
     log:
