@@ -759,10 +759,10 @@ def _build_edit_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[st
     shading = ", shading: min\u2013max range" if style["shade_range"] else ""
     note = (f"Lines: mean over {seeds_text}{shading}; colour: the edit epoch E (marker: the edited model at E); "
             f"MASC and VeLPIC on the last probed layer, {_last_layers_text(shown, pairs)}; standard training up to the "
-            "edited runs' last epoch (a run that stopped before: its final values); columns: model \u2013 dataset; "
-            "rows: label corruption rate.")
+            "edited runs' last epoch")
     if _runs_stop_at_different_epochs(shown):
-        note += " A run that stopped earlier counts with its final values up to the last epoch of its setting."
+        note += ", a run that stopped earlier (standard or edited) counted with its final values up to there"
+    note += "; columns: model \u2013 dataset; rows: label corruption rate."
     fig.suptitle(_figure_title(spec, note, width, title_size), fontsize=title_size)
     handles = _edit_legend_handles(edit_epochs, colors, seeds_text, style["shade_range"])
     # Colours (standard training, each edit epoch) on one row, the line styles under them where the figure is narrow.
