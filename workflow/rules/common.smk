@@ -174,7 +174,8 @@ def trained_checkpoint(wildcards):
 
 def checkpoint_job_input(wildcards):
     """Every input of an extract or score job but the activations, from one function: Snakemake inspects and
-    calls each input function once per job, so one instead of three is a few percent of planning the grid."""
+    calls each input function once per job, so one instead of three is a few percent of planning the grid.
+    """
     dataset = pair_dataset(wildcards)
     return {
         **trained_checkpoint(wildcards),
@@ -185,7 +186,8 @@ def checkpoint_job_input(wildcards):
 
 def edited_checkpoint(wildcards):
     """The standard run's checkpoint its edit at epoch E is made on: the one at E, or, when the run stopped
-    before E, its final checkpoint (the model it is from then on; latentgen.schedule.edit_base_epoch)."""
+    before E, its final checkpoint (the model it is from then on; latentgen.schedule.edit_base_epoch).
+    """
     files = trained_checkpoint(wildcards)
     edit = int(wildcards.epoch)
     try:
