@@ -617,6 +617,17 @@ def plot_figure(
         _write_pdf_atomically(fig, Path(out_pdf), metadata)
 
 
+def _panel_grid(n_rows: int, n_cols: int, style: dict[str, Any], margin_height: float):
+    """(figure, axes, width): n_rows x n_cols panels sharing axes, ``margin_height`` inches beyond them.
+
+    The margin holds the title block, the shared axis labels and the legend row(s); a minimum width
+    keeps the title block to a few lines when a configuration leaves one or two columns.
+    """
+    width = max(style["panel_width"] * n_cols + 0.6, MIN_FIGURE_WIDTH)
+    fig = Figure(figsize=(width, style["panel_height"] * n_rows + margin_height), layout="constrained")
+    return fig, fig.subplots(n_rows, n_cols, sharex="col", sharey=True, squeeze=False), width
+
+
 def _build_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[str], rates: list[int],
                   layer_order: dict[str, list[str]] | None, style: dict[str, Any]) -> Figure:
     shown = plot_data[plot_data["pair"].isin(pairs) & plot_data["corruption"].isin(rates)]
@@ -624,12 +635,7 @@ def _build_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[str], r
     colors = _series_colors(series_order, style["palette"], layer_order)
     seeds_text = _seeds_text(shown)
     n_rows, n_cols = len(rates), len(pairs)
-    # Room beyond the panels for the title block, the shared axis labels and the legend row(s).
-    # A minimum width keeps the title block to a few lines when a configuration leaves one or two columns.
-    width = max(style["panel_width"] * n_cols + 0.6, MIN_FIGURE_WIDTH)
-    height = style["panel_height"] * n_rows + 1.6
-    fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(n_rows, n_cols, sharex="col", sharey=True, squeeze=False)
+    fig, axes, width = _panel_grid(n_rows, n_cols, style, margin_height=1.6)
 
     for row, rate in enumerate(rates):
         for col, pair in enumerate(pairs):
@@ -731,10 +737,7 @@ def _build_edit_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[st
     colors = _edit_colors(edit_epochs, style["palette"])
     seeds_text = _seeds_text(shown)
     n_rows, n_cols = len(rates), len(pairs)
-    width = max(style["panel_width"] * n_cols + 0.6, MIN_FIGURE_WIDTH)
-    height = style["panel_height"] * n_rows + 1.9
-    fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(n_rows, n_cols, sharex="col", sharey=True, squeeze=False)
+    fig, axes, width = _panel_grid(n_rows, n_cols, style, margin_height=1.9)  # a taller legend block
     for row, rate in enumerate(rates):
         for col, pair in enumerate(pairs):
             ax = axes[row, col]
