@@ -17,6 +17,33 @@ sys.path.insert(0, str(Path(__file__).parent))  # the helper modules next to the
 
 from slurm_cluster import slurm  # noqa: E402,F401  (the session fixture of a real test SLURM, for every module)
 
+# `make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`).  What that needs:
+# * one xdist group per test module, so a module's tests (and its module-scoped fixtures, several of them
+#   trainings or whole workflows) stay on one worker instead of being computed on both;
+# * one group for every module using the real test SLURM: one test cluster runs on a machine at a time
+#   (tests/slurm_cluster.py), so those modules must share the worker that started it;
+# * the modules holding slow tests first: the scheduler hands out groups in collection order, and a long
+#   group started last would leave the other worker idle at the end.
+SLURM_GROUP = "slurm"
+
+
+def _module_group(item: pytest.Item) -> str:
+    if item.get_closest_marker("slurm") is not None or "slurm" in getattr(item, "fixturenames", ()):
+        return SLURM_GROUP
+    return item.module.__name__
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups = {item.nodeid: _module_group(item) for item in items}
+    module_groups = {}  # module -> group: every test of a module in the group of its first SLURM test
+    for item in items:
+        if groups[item.nodeid] == SLURM_GROUP or item.module.__name__ not in module_groups:
+            module_groups[item.module.__name__] = groups[item.nodeid]
+    slow_groups = {module_groups[item.module.__name__] for item in items if item.get_closest_marker("slow")}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(module_groups[item.module.__name__]))
+    items.sort(key=lambda item: module_groups[item.module.__name__] not in slow_groups)  # stable: order kept
+
 
 @pytest.fixture(scope="session")
 def prepared_datasets(tmp_path_factory) -> Path:
@@ -43,7 +70,7 @@ class TrainedMNISTMLP:
 
 
 @pytest.fixture(scope="session")
-def mnist_mlp(prepared_datasets) -> TrainedMNISTMLP:
+def mnist_mlp(prepared_datasets, tmp_path_factory) -> TrainedMNISTMLP:
     """The paper's MLP after one epoch at the paper's settings (SGD lr 1e-3, momentum 0.9, batch 32) on all
     60,000 real MNIST training images with 40 % corrupted labels, trained once per test session and shared by
     every test of a trained MNIST MLP (activations, probes, transfer): training it is the costliest fixture.
@@ -51,7 +78,7 @@ def mnist_mlp(prepared_datasets) -> TrainedMNISTMLP:
     from latentgen import datasets
     from latentgen.corruption import corrupt_labels
     from latentgen.probes import torch_threads
-    from latentgen.training import TrainData, TrainSettings, train_in_memory
+    from latentgen.training import TrainData, TrainSettings, build_model, train_in_memory
 
     mnist = datasets.load(prepared_datasets / "mnist")
     true = np.asarray(mnist.train_labels)
@@ -60,6 +87,31 @@ def mnist_mlp(prepared_datasets) -> TrainedMNISTMLP:
                      np.asarray(mnist.test_labels), 10)
     settings = TrainSettings(model="mlp", optimizer="sgd", lr=1e-3, momentum=0.9, batch_size=32, max_epochs=1,
                              stop_accuracy=1.0, seed=0, normalize="unit", shuffle=True)
-    with torch_threads(1):  # batch-32 steps are small: on 2 busy cores one thread ran 1.3-3.6x faster than two
-        model = train_in_memory(data, settings, epochs=range(1, 2))
+    def train():
+        with torch_threads(1):  # batch-32 steps are small: on 2 busy cores one thread ran 1.3-3.6x faster than two
+            return train_in_memory(data, settings, epochs=range(1, 2))
+
+    model = _trained_once_per_run(tmp_path_factory, "mnist_mlp", train, lambda: build_model(settings, data))
     return TrainedMNISTMLP(model, data, settings)
+
+
+def _trained_once_per_run(tmp_path_factory, name: str, train, untrained):
+    """``train()``'s model, trained by the first pytest-xdist worker that asks and loaded by the others
+    into ``untrained()`` from the run's shared temporary directory (xdist's documented pattern: a file lock
+    in the parent of the workers' base temporary directories).  Without xdist, trained here."""
+    import os
+
+    import torch
+    from filelock import FileLock
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return train()
+    shared = tmp_path_factory.getbasetemp().parent / f"{name}.pt"
+    with FileLock(f"{shared}.lock"):
+        if not shared.exists():
+            model = train()
+            torch.save(model.state_dict(), shared)
+            return model
+    model = untrained()
+    model.load_state_dict(torch.load(shared, weights_only=True))
+    return model.eval()
