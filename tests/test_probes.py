@@ -12,6 +12,7 @@ import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
+import float64_probes
 import latentgen.spectrum as spectrum
 from latentgen.probes import MASC, VeLPIC
 from latentgen.training import to_unit_float
@@ -57,50 +58,19 @@ def real(mnist_mlp) -> RealActivations:
 # --------------------------------------------------------------------------------------------------
 
 
-def _augmented_pca(class_data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """PCA of [X_c; -X_c] exactly as defined: center, SVD, variances = s² / (2n - 1), axes as columns."""
-    augmented = np.vstack([class_data, -class_data]).astype(np.float64)
-    centered = augmented - augmented.mean(axis=0)
-    with threadpool_limits(1):  # LAPACK threads stall on a busy 2-core machine; one thread is steadier
-        _, singular_values, right = np.linalg.svd(centered, full_matrices=False)
-    return singular_values**2 / (len(augmented) - 1), right.T
-
-
 @functools.lru_cache(maxsize=None)
-def reference_pca(real: RealActivations, layer: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+def reference_pca(real: RealActivations, layer: str) -> tuple[float64_probes.Pca, ...]:
     """(explained variances, principal axes) of every class of a real layer, in label order."""
-    labels = real.noisy_labels
-    return tuple(_augmented_pca(real.layers[layer].train[labels == label]) for label in np.unique(labels))
+    with threadpool_limits(1):  # LAPACK threads stall on a busy 2-core machine; one thread is steadier
+        return float64_probes.class_pcas(real.layers[layer].train, real.noisy_labels, float64_probes.svd_pca)
 
 
 def reference_subspaces(real: RealActivations, layer: str, variance: float) -> list[np.ndarray]:
-    """The fewest principal axes per class whose cumulative explained-variance ratio exceeds ``variance``."""
-    bases = []
-    for explained, axes in reference_pca(real, layer):
-        ratio = np.cumsum(explained) / np.sum(explained)
-        bases.append(axes[:, : int(np.argmax(ratio > variance)) + 1])
-    return bases
-
-
-def reference_masc_predict(X: np.ndarray, bases: list[np.ndarray]) -> np.ndarray:
-    """argmin over classes of arccos(cos(x, projection of x on the class subspace))."""
-    X = X.astype(np.float64)
-    angles = []
-    for basis in bases:
-        projection = X @ basis @ basis.T
-        cosine = np.sum(X * projection, 1) / (np.linalg.norm(X, axis=1) * np.linalg.norm(projection, axis=1))
-        angles.append(np.arccos(np.clip(cosine, -1, 1)))
-    return np.argmin(np.stack(angles, 1), 1)
+    return float64_probes.subspaces(reference_pca(real, layer), variance)
 
 
 def reference_velpic_vectors(real: RealActivations, layer: str) -> np.ndarray:
-    """Top principal axis per class, negated when the class's mean projection on it is negative."""
-    data, labels = real.layers[layer].train, real.noisy_labels
-    vectors = []
-    for (_, axes), label in zip(reference_pca(real, layer), np.unique(labels)):
-        top = axes[:, 0]
-        vectors.append(-top if np.mean(data[labels == label] @ top) < 0 else top)
-    return np.stack(vectors)
+    return float64_probes.velpic_vectors(real.layers[layer].train, real.noisy_labels, reference_pca(real, layer))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -115,7 +85,7 @@ def test_masc_matches_float64_reference_on_real_activations(real, layer):
     masc = MASC().fit(data.train, real.noisy_labels)
     assert masc.n_components_.tolist() == [basis.shape[1] for basis in bases]
     predictions = masc.predict(data.test)
-    assert np.mean(predictions == reference_masc_predict(data.test, bases)) >= 0.999
+    assert np.mean(predictions == float64_probes.masc_predict(data.test, bases)) >= 0.999
     assert np.mean(predictions == real.test_labels) > 0.5  # a trained model, a working probe
 
 
@@ -138,7 +108,7 @@ def test_krylov_path_matches_float64_reference_on_real_activations(real, layer, 
     bases = reference_subspaces(real, layer, variance)
     assert masc.n_components_.tolist() == [basis.shape[1] for basis in bases]
     assert min(masc.n_components_) >= 10
-    assert np.mean(masc.predict(data.test) == reference_masc_predict(data.test, bases)) >= 0.999
+    assert np.mean(masc.predict(data.test) == float64_probes.masc_predict(data.test, bases)) >= 0.999
 
 
 @pytest.mark.parametrize("layer", ["fc1", "fc4"])
@@ -150,7 +120,7 @@ def test_velpic_matches_float64_reference_on_real_activations(real, layer):
     # sin Θ is below SUBSPACE_TOL, so that is what an entry of a unit vector may differ by.  Measured on fc1:
     # classes 0 and 6 differ by 2.1e-4, the others by at most 2e-7; on fc4 every class by at most 3e-5.
     np.testing.assert_allclose(velpic.vectors_, expected, atol=spectrum.SUBSPACE_TOL)
-    reference = np.argmax(data.test.astype(np.float64) @ expected.T, axis=1)
+    reference = float64_probes.velpic_predict(data.test, expected)
     assert np.mean(velpic.predict(data.test) == reference) >= 0.999
 
 

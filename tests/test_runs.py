@@ -10,7 +10,7 @@ import pytest
 from latentgen import datasets
 from latentgen.corruption import corrupt_labels
 from latentgen.fileio import parquet_metadata, read_parquet
-from latentgen.runs import (ALL_RATES, load_run_data, make_label_table, rate_column, select_indices,
+from latentgen.runs import (LABEL_RATES, load_run_data, make_label_table, rate_column, select_indices,
                             train_data_from_table, write_label_table)
 
 N_TRAIN, N_TEST, CLASSES = 400, 100, 10
@@ -62,7 +62,7 @@ def test_the_label_table_holds_every_rate_for_the_subset(prepared):
     np.testing.assert_array_equal(train["index"], select_indices(prepared.train_labels, {"per_class": 4}))
     np.testing.assert_array_equal(train["true"], prepared.train_labels[train["index"]])
     np.testing.assert_array_equal(test["true"], prepared.test_labels[test["index"]])
-    assert all(table[rate_column(rate)].dtype == np.uint8 for rate in ALL_RATES)
+    assert all(table[rate_column(rate)].dtype == np.uint8 for rate in LABEL_RATES)
     # each column is corrupt_labels at its rate on the training rows, with the table's seed; test rows never
     for rate in (0, 37, 80, 100):
         expected, _ = corrupt_labels(train["true"].to_numpy(), rate / 100, CLASSES, 5)
@@ -74,8 +74,8 @@ def test_the_label_table_holds_every_rate_for_the_subset(prepared):
 def test_the_corrupted_sets_are_nested_across_rates(prepared):
     table = make_label_table(prepared, seed=0)
     train = table[table.split == "train"]
-    changed = {rate: train[rate_column(rate)].to_numpy() != train["true"].to_numpy() for rate in ALL_RATES}
-    for low, high in zip(ALL_RATES, ALL_RATES[1:]):
+    changed = {rate: train[rate_column(rate)].to_numpy() != train["true"].to_numpy() for rate in LABEL_RATES}
+    for low, high in zip(LABEL_RATES, LABEL_RATES[1:]):
         assert not np.any(changed[low] & ~changed[high]), f"a label changed at {low} % is kept at {high} %"
     both = changed[30] & changed[90]
     np.testing.assert_array_equal(train["c30"][both], train["c90"][both])  # the same new label at both rates

@@ -14,8 +14,6 @@ and flipped bytes; these are intermediate files, not a defence against tampering
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from latentgen.fileio import DamagedFileError, read_json, remove_stale_temporaries, tensor_over, write_json
+from latentgen.datasets.registry import SPLITS
+from latentgen.fileio import DamagedFileError, atomic_directory, read_json, tensor_over, write_json
 from latentgen.models import ProbedNetwork
 from latentgen.training import to_unit_float
 
 MANIFEST = "manifest.json"
-SPLITS = ("train", "test")
 ADVICE = "Delete the activation directory and rerun its extraction job (snakemake reruns it)."
 
 
@@ -71,22 +69,14 @@ def extract_activations(model: ProbedNetwork, train_images: np.ndarray, test_ima
                         out_dir: Path | str, dtype: str = "float16", batch_size: int = 1000,
                         device: torch.device | str = "cpu", provenance: dict[str, Any] | None = None) -> None:
     """Write the probed activations of ``model`` (eval mode) for both splits into ``out_dir``."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
     model = model.to(device).eval()
-    remove_stale_temporaries(out_dir, directories=True)  # what a killed extraction of this checkpoint left
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir) as tmp:  # also removes what a killed extraction of this checkpoint left
         shapes = {split: _extract_split(model, images, tmp, split, np.dtype(dtype), batch_size, device)
                   for split, images in zip(SPLITS, (train_images, test_images))}
         checksums = {path.name: file_crc32(path) for path in sorted(tmp.glob("*.npy"))}
         write_json({"dtype": dtype, "layers": list(model.probe_layers), "shapes": shapes,
                     "crc32": checksums, **(provenance or {})}, tmp / MANIFEST)
-        shutil.rmtree(out_dir, ignore_errors=True)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @dataclass

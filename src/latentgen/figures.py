@@ -12,7 +12,6 @@ no global figure state leaks between calls, and the backend is whatever ``savefi
 
 from __future__ import annotations
 
-import os
 import textwrap
 import warnings
 from pathlib import Path
@@ -30,6 +29,7 @@ from matplotlib.ticker import MaxNLocator
 
 from latentgen.corruption import expected_correct_fraction
 from latentgen.datasets import DATASETS
+from latentgen.fileio import atomic_path
 from latentgen.figure_specs import (
     DIFFERENCE_PROBES,
     FIGURES,
@@ -38,6 +38,7 @@ from latentgen.figure_specs import (
     figure_pairs_and_rates,
     figure_spec,
 )
+from latentgen.model_names import PROBE_LAYERS
 from latentgen.seed_means import run_final_epochs, seed_spread
 
 __all__ = [
@@ -52,12 +53,7 @@ __all__ = [
 ]
 
 # Probed layers, input side first, as the models define them; callers pass the configured order.
-DEFAULT_LAYER_ORDER: dict[str, list[str]] = {
-    "mlp": ["fc1", "fc2", "fc3", "fc4"],
-    "cnn": ["flat", "fc1", "fc2", "fc3"],
-    "alexnet": ["flat", "fc1", "fc2"],
-    "resnet18": ["stem", "layer1", "layer2", "layer3", "layer4", "pool"],
-}
+DEFAULT_LAYER_ORDER: dict[str, list[str]] = {model: list(layers) for model, layers in PROBE_LAYERS.items()}
 
 DEFAULT_STYLE: dict[str, Any] = {
     "panel_width": 3.2,  # inches per panel
@@ -68,8 +64,8 @@ DEFAULT_STYLE: dict[str, Any] = {
     "shade_range": True,  # shade the min-max range over seeds
 }
 
-MODEL_NAMES = {"mlp": "MLP", "cnn": "CNN", "alexnet": "AlexNet", "resnet18": "ResNet-18"}
-DATASET_NAMES = {
+MODEL_TITLES = {"mlp": "MLP", "cnn": "CNN", "alexnet": "AlexNet", "resnet18": "ResNet-18"}
+DATASET_TITLES = {
     "mnist": "MNIST",
     "fashion_mnist": "Fashion-MNIST",
     "cifar10": "CIFAR-10",
@@ -109,7 +105,7 @@ def pair_title(pair: str) -> str:
     """``"cnn-fashion_mnist"`` -> ``"CNN – Fashion-MNIST"``, ``"mlp-mnist-dropout"`` -> ``"MLP – MNIST (dropout)"``;
     unknown names pass through readable."""
     model, dataset, *variant = pair.split("-")
-    title = f"{MODEL_NAMES.get(model, model.upper())} \u2013 {DATASET_NAMES.get(dataset, dataset.replace('_', ' '))}"
+    title = f"{MODEL_TITLES.get(model, model.upper())} \u2013 {DATASET_TITLES.get(dataset, dataset.replace('_', ' '))}"
     return title + "".join(f" ({name.replace('_', ' ')})" for name in variant)
 
 
@@ -556,13 +552,8 @@ def _figure_note(plot_data: pd.DataFrame, seeds_text: str, shaded: bool) -> str:
 
 def _write_pdf_atomically(fig: Figure, out_pdf: Path, metadata: dict[str, str]) -> None:
     """Readers (snakemake, a report build) never see a half-written PDF: write a temporary name, then rename."""
-    out_pdf.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out_pdf.with_name(f".{out_pdf.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(out_pdf) as temporary:
         fig.savefig(temporary, format="pdf", metadata=metadata)
-        os.replace(temporary, out_pdf)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _rc_params(style: dict[str, Any]) -> dict[str, Any]:
@@ -726,7 +717,7 @@ def _last_layers_text(plot_data: pd.DataFrame, pairs: list[str]) -> str:
     probes = probes.assign(model=probes["pair"].str.partition("-")[0], order=probes["pair"].map(
         {pair: i for i, pair in enumerate(pairs)}))
     per_model = probes.sort_values("order")[["model", "layer"]].drop_duplicates()
-    return ", ".join(f"{layer_label(layer)} ({MODEL_NAMES.get(model, model.upper())})"
+    return ", ".join(f"{layer_label(layer)} ({MODEL_TITLES.get(model, model.upper())})"
                      for model, layer in per_model.itertuples(index=False)) or "last probed layer"
 
 

@@ -2,8 +2,12 @@
 
 Every output is written under a temporary name in the same directory and renamed into place, so an
 interrupted job never leaves a half-written file under its final name (a rename within one file
-system is atomic).  Loads never execute code: checkpoints go through ``torch.load(weights_only=True)``
+system is atomic): a file through :func:`atomic_path`, a directory of files through
+:func:`atomic_directory`.  Loads never execute code: checkpoints go through ``torch.load(weights_only=True)``
 and a damaged file raises an error that names it and says what to do.
+
+torch, pandas and pyarrow are imported where they are used: the workflow imports the dataset code (and
+so this module) while it parses, and on a cluster every job parses it again.
 """
 
 from __future__ import annotations
@@ -18,13 +22,13 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-import torch
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
 
 
 class DamagedFileError(ValueError):
@@ -65,6 +69,48 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def _directory_mode() -> int:
+    """The mode ``mkdir`` would give a new directory under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
+def _replace_directory(temp_dir: Path, out_dir: Path) -> None:
+    """Move ``temp_dir`` to ``out_dir``; an old ``out_dir`` is moved aside first and removed after.
+
+    ``os.replace`` cannot overwrite a non-empty directory, so the swap takes two renames; at no
+    point does ``out_dir`` hold a mix of old and new files.
+    """
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        os.replace(out_dir, old / out_dir.name)
+    os.replace(temp_dir, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: Path | str) -> Iterator[Path]:
+    """Yield a new empty directory next to ``path``; it replaces ``path`` (whole: old files never stay
+    beside new ones) only if the block succeeds, and is removed otherwise.
+
+    What a killed write of ``path`` left beside it is removed first (:func:`remove_stale_temporaries`).
+    The directory gets the mode ``mkdir`` would give it (a temporary directory starts private, 0700).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path, directories=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        tmp.chmod(_directory_mode())
+        yield tmp
+        _replace_directory(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def write_json(data: Any, path: Path | str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
@@ -96,6 +142,8 @@ def verify_sha256(path: Path | str, expected: str, what: str, advice: str) -> No
 
 def save_torch(obj: Any, path: Path | str) -> str:
     """Save atomically; return the file's sha256 (callers record it so that loads can verify it)."""
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
         digest = file_sha256(tmp)
@@ -107,6 +155,8 @@ def tensor_over(array: np.ndarray) -> torch.Tensor:
 
     (``torch.from_numpy`` warns about read-only arrays; a job log full of that warning hides real ones.)
     """
+    import torch
+
     if array.dtype.byteorder not in "=|" or not (array.flags.c_contiguous or array.flags.f_contiguous):
         array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
     with warnings.catch_warnings():
@@ -117,6 +167,8 @@ def tensor_over(array: np.ndarray) -> torch.Tensor:
 def load_torch(path: Path | str, what: str = "checkpoint", map_location: str | torch.device = "cpu",
                advice: str = "Delete it and rerun the job that wrote it.") -> Any:
     """Load tensors/plain containers only: ``weights_only=True`` refuses anything that runs code."""
+    import torch
+
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
@@ -128,6 +180,9 @@ def load_torch(path: Path | str, what: str = "checkpoint", map_location: str | t
 
 def write_parquet(frame: pd.DataFrame, path: Path | str, metadata: dict[str, Any] | None = None) -> None:
     """Parquet with provenance in the schema metadata (key ``latentgen``, JSON)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if metadata:
         merged = dict(table.schema.metadata or {})
@@ -138,6 +193,8 @@ def write_parquet(frame: pd.DataFrame, path: Path | str, metadata: dict[str, Any
 
 
 def read_parquet(path: Path | str, what: str = "Parquet file") -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
     try:
         return pq.read_table(path).to_pandas()
     except FileNotFoundError:
@@ -147,5 +204,7 @@ def read_parquet(path: Path | str, what: str = "Parquet file") -> pd.DataFrame:
 
 
 def parquet_metadata(path: Path | str) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
     raw = (pq.read_schema(path).metadata or {}).get(b"latentgen")
     return json.loads(raw) if raw else {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -301,3 +302,25 @@ def build(name: str, input_shape: tuple[int, int, int], num_classes: int, dropou
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     return _BUILDERS[name](tuple(int(s) for s in input_shape), int(num_classes), float(dropout))
+
+
+def load_checkpoint(checkpoint: Path | str, name: str, input_shape: tuple[int, int, int], num_classes: int,
+                    dropout: float = 0.0, advice: str = "Delete it and rerun the job that wrote it.") -> ProbedNetwork:
+    """The named model with a checkpoint's weights: the one way a stage loads a trained model.
+
+    The file goes through ``fileio.load_torch`` (``weights_only=True``: nothing in it is executed; a damaged
+    file raises DamagedFileError naming it, with ``advice``); weights that do not fit the model raise torch's
+    RuntimeError.  The model is returned in the mode ``build`` gives it (training): callers set ``eval()``.
+    """
+    from latentgen.fileio import load_torch
+
+    return model_from_state(load_torch(checkpoint, what="checkpoint", advice=advice), name, input_shape, num_classes,
+                            dropout=dropout)
+
+
+def model_from_state(state: dict[str, torch.Tensor], name: str, input_shape: tuple[int, int, int], num_classes: int,
+                     dropout: float = 0.0) -> ProbedNetwork:
+    """The named model with the weights of ``state`` (a state dict already loaded: :func:`load_checkpoint`)."""
+    model = build(name, input_shape, num_classes, dropout=dropout)
+    model.load_state_dict(state)
+    return model

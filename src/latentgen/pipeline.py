@@ -21,7 +21,7 @@ from latentgen.activations import extract_activations
 from latentgen.devices import assign_device
 from latentgen.fileio import (DamagedFileError, atomic_path, file_sha256, load_torch, parquet_metadata, read_json,
                               read_parquet, save_torch, verify_sha256, write_parquet)
-from latentgen.models import build
+from latentgen.models import load_checkpoint
 from latentgen.runs import load_run_data, write_label_table
 from latentgen.training import Schedule, TrainSettings, train
 
@@ -141,10 +141,9 @@ def verify_checkpoint(run_json: Path | str, summary: dict[str, Any], checkpoint:
 def _model_from_run(run_json: Path | str, checkpoint: Path | str) -> torch.nn.Module:
     summary = read_json(run_json, what="run summary")
     verify_checkpoint(run_json, summary, checkpoint)
-    model = build(summary["settings"]["model"], summary["input_shape"], summary["num_classes"],
-                  dropout=summary["settings"].get("dropout", 0.0))  # runs from before dropout existed: none
-    model.load_state_dict(load_torch(checkpoint, what="checkpoint", advice=_checkpoint_advice(run_json)))
-    return model
+    return load_checkpoint(checkpoint, summary["settings"]["model"], summary["input_shape"], summary["num_classes"],
+                           dropout=summary["settings"].get("dropout", 0.0),  # runs from before dropout: none
+                           advice=_checkpoint_advice(run_json))
 
 
 def extract_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,

@@ -38,7 +38,7 @@ from latentgen.activations import extract_activations, read_activations
 from latentgen.devices import assign_device
 from latentgen.fileio import DamagedFileError, load_torch, read_json, write_json
 from latentgen.holdout import HoldoutSplit, choose, stratified_holdout
-from latentgen.models import MODEL_NAMES, ProbedNetwork, build
+from latentgen.models import MODEL_NAMES, ProbedNetwork, model_from_state
 from latentgen.probes import VeLPIC
 from latentgen.training import TrainData
 
@@ -102,9 +102,8 @@ def _check_images(images: np.ndarray, what: str) -> np.ndarray:
 
 def _load_network(model_name: str, input_shape: tuple[int, ...], num_classes: int, state: dict, checkpoint: Path
                   ) -> ProbedNetwork:
-    network = build(model_name, input_shape, num_classes)
     try:
-        network.load_state_dict(state)
+        network = model_from_state(state, model_name, input_shape, num_classes)
     except RuntimeError as error:
         raise RepairInputError(f"{checkpoint} is not a checkpoint of latentgen's {model_name} model for images of "
                                f"shape {tuple(input_shape)} and {num_classes} classes: {error}") from None

@@ -22,7 +22,7 @@ from latentgen.corruption import corrupt_labels
 from latentgen.fileio import parquet_metadata, read_parquet, write_parquet
 from latentgen.training import TrainData
 
-ALL_RATES = range(0, 101)
+LABEL_RATES = range(0, 101)  # every rate the label table has a column for
 
 
 def rate_column(rate: int) -> str:
@@ -49,7 +49,7 @@ def make_label_table(prepared: datasets.PreparedDataset, seed: int, train_subset
         "true": np.concatenate([true_train, true_test]).astype(np.int64),
     }
     label_dtype = np.uint8 if prepared.num_classes <= 256 else np.int16
-    for rate in ALL_RATES:
+    for rate in LABEL_RATES:
         noisy, _ = corrupt_labels(true_train, rate / 100.0, prepared.num_classes, seed)
         columns[rate_column(rate)] = np.concatenate([noisy, true_test]).astype(label_dtype)
     return pd.DataFrame(columns)

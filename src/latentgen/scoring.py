@@ -28,17 +28,17 @@ import pandas as pd
 import torch
 
 from latentgen.activations import Activations, read_activations
-from latentgen.fileio import load_torch, tensor_over
+from latentgen.fileio import tensor_over
 from latentgen.holdout import HOLDOUT_SPLITS, HoldoutSplit, selected_rows, stratified_holdout
-from latentgen.models import build
+from latentgen.models import load_checkpoint
 from latentgen.probe_family import build_probe
 from latentgen.probe_names import PROBE_NAMES
 from latentgen.probes import VeLPIC
 from latentgen.training import TrainData, to_unit_float
 from latentgen.transfer import apply_velpic, transfer_from_layer
 
-SPLITS = ("train_corrupted", "train_true", "test")
-ALL_SPLITS = SPLITS + HOLDOUT_SPLITS
+SCORED_SPLITS = ("train_corrupted", "train_true", "test")
+ALL_SPLITS = SCORED_SPLITS + HOLDOUT_SPLITS
 SCORE_COLUMNS = ["model", "dataset", "pair", "corruption", "seed", "epoch", "layer", "probe", "split",
                  "accuracy", "n_components", "fit_seconds"]
 
@@ -243,8 +243,7 @@ def score_checkpoint(checkpoint: Path | str, activations_dir: Path | str, data: 
     drawn from the run's seed) to choose the ``selected`` rows; 0 fits on everything and selects nothing.
     """
     device = torch.device(device)
-    model = build(model_name, data.input_shape, data.num_classes)
-    model.load_state_dict(load_torch(checkpoint, what="checkpoint"))
+    model = load_checkpoint(checkpoint, model_name, data.input_shape, data.num_classes)
     activations = read_activations(activations_dir)
     last = model.probe_layers[-1]
     layers = list(layers or model.probe_layers)
