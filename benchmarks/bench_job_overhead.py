@@ -41,23 +41,23 @@ STARTUP_IMPORTS = {"extract": "", "score": "from latentgen import scoring"}
 
 EXTRACT = """
 import snakemake.script
-from latentgen.pipeline import extract_stage
-extract_stage({prepared!r}, {labels!r}, {run_json!r}, {checkpoint!r}, {activations!r}, 40, {dtype!r}, 1000, "auto")
+from latentgen.pipeline import extract
+extract({prepared!r}, {labels!r}, {run_json!r}, {checkpoint!r}, {activations!r}, 40, {dtype!r}, 1000, "auto")
 """
 
 SCORE = """
 import snakemake.script
-from latentgen.pipeline import score_stage
-score_stage({prepared!r}, {labels!r}, {run_json!r}, {checkpoint!r}, {activations!r}, {scores!r}, "mlp-mnist",
-            40, 0, 1, 0.99, ["fc1", "fc2", "fc3", "fc4"], 1000, "auto")
+from latentgen.pipeline import score
+score({prepared!r}, {labels!r}, {run_json!r}, {checkpoint!r}, {activations!r}, {scores!r}, "mlp-mnist",
+      40, 0, 1, 0.99, ["fc1", "fc2", "fc3", "fc4"], 1000, "auto")
 """
 
 
 def prepare_inputs(cache: Path) -> dict[str, str]:
     """Full MNIST, its label table, and an MLP run trained one epoch on 6,000 images (cached)."""
     from latentgen import datasets
-    from latentgen.pipeline import train_stage
-    from latentgen.runs import write_label_table
+    from latentgen.pipeline import train
+    from latentgen.labels import write_label_table
 
     prepared, labels, run_dir = cache / "mnist", cache / "labels_s0.parquet", cache / "run"
     if not (prepared / "meta.json").exists():
@@ -70,7 +70,7 @@ def prepare_inputs(cache: Path) -> dict[str, str]:
         pair = {"model": "mlp", "optimizer": "sgd", "lr": 0.001, "momentum": 0.9, "batch_size": 32,
                 "max_epochs": 1, "stop_accuracy": 1.0, "normalize": "unit",
                 "checkpoints": {"early_every": 1, "early_until": 1, "late_every": 1}}
-        train_stage(prepared, quick, run_dir, "mlp-mnist", 40, 0, pair, "cpu")
+        train(prepared, quick, run_dir, "mlp-mnist", 40, 0, pair, "cpu")
     return {"prepared": str(prepared), "labels": str(labels), "run_json": str(run_dir / "run.json"),
             "checkpoint": str(run_dir / "checkpoints" / "epoch_0001.pt")}
 

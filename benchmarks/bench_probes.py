@@ -103,7 +103,7 @@ def ensure_activations(cache_dir: Path) -> Path:
     done = cache_dir / "done.json"
     if done.is_file():
         return cache_dir
-    from latentgen.corruption import corrupt_labels
+    from latentgen.labels import corrupt_labels
 
     print(f"building activations in {cache_dir} (one epoch of the MLP on full MNIST) ...", flush=True)
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,8 @@ import torch
 
 from latentgen import datasets
 from latentgen.probes import MASC, VeLPIC
-from latentgen.runs import make_label_table, train_data_from_table
+from latentgen.labels import make_label_table
+from latentgen.runs import train_data_from_table
 from latentgen.training import (DeviceData, Schedule, TrainData, TrainSettings, build_model, build_optimizer,
                                 evaluate, to_unit_float, train_one_epoch)
 

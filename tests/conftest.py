@@ -56,6 +56,34 @@ def prepared_datasets(tmp_path_factory) -> Path:
     return root
 
 
+RANDOM_CIFAR10_TRAIN, RANDOM_CIFAR10_TEST, RANDOM_CIFAR10_CLASSES = 400, 100, 10
+
+
+@pytest.fixture(scope="session")
+def random_cifar10_dir(tmp_path_factory) -> Path:
+    """A prepared 10-class dataset of random 3x32x32 images (CIFAR-10's form, whose content is not pinned)."""
+    from latentgen import datasets
+
+    rng = np.random.default_rng(0)
+    raw = datasets.RawDataset(
+        train_images=rng.integers(0, 256, size=(RANDOM_CIFAR10_TRAIN, 3, 32, 32), dtype=np.uint8),
+        train_labels=np.arange(RANDOM_CIFAR10_TRAIN) % RANDOM_CIFAR10_CLASSES,  # 40 per class, in a known order
+        test_images=rng.integers(0, 256, size=(RANDOM_CIFAR10_TEST, 3, 32, 32), dtype=np.uint8),
+        test_labels=rng.integers(0, RANDOM_CIFAR10_CLASSES, size=RANDOM_CIFAR10_TEST),
+        classes=list(datasets.CIFAR10_CLASSES),
+    )
+    out = tmp_path_factory.mktemp("prepared") / "cifar10"
+    datasets.write_prepared(out, datasets.dataset_info("cifar10"), raw, digest="not pinned")
+    return out
+
+
+@pytest.fixture(scope="session")
+def random_cifar10(random_cifar10_dir):
+    from latentgen import datasets
+
+    return datasets.load(random_cifar10_dir)
+
+
 @dataclass(frozen=True, eq=False)
 class TrainedMNISTMLP:
     """The paper's MLP trained on real MNIST with corrupted labels; ``data`` holds every image and label."""
@@ -76,7 +104,7 @@ def mnist_mlp(prepared_datasets, tmp_path_factory) -> TrainedMNISTMLP:
     every test of a trained MNIST MLP (activations, probes, transfer): training it is the costliest fixture.
     Epoch 1's batch order, so the model is the epoch-1 checkpoint ``latentgen.training.train`` writes."""
     from latentgen import datasets
-    from latentgen.corruption import corrupt_labels
+    from latentgen.labels import corrupt_labels
     from latentgen.probes import torch_threads
     from latentgen.training import TrainData, TrainSettings, build_model, train_in_memory
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from latentgen import datasets
 from latentgen.activations import extract_activations, read_activations
+from latentgen.labels import subset_indices
 from latentgen.probes import MASC, VeLPIC
 
 
@@ -29,7 +29,7 @@ def _subset(mnist_mlp, index: np.ndarray, test_count: int) -> Subset:
 def trained_mlp(mnist_mlp):
     """The shared trained MLP (tests/conftest.py) and 2,000 of its training images (200 per class), 2,000 test
     images."""
-    index = datasets.subset_indices(mnist_mlp.data.train_true, per_class=200)
+    index = subset_indices(mnist_mlp.data.train_true, per_class=200)
     return mnist_mlp.model(), _subset(mnist_mlp, index, 2000)
 
 

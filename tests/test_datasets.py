@@ -536,43 +536,6 @@ def test_content_sha256_follows_its_definition() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Subsets
-# --------------------------------------------------------------------------------------------------
-
-
-def test_subset_per_class_takes_the_first_of_each_class() -> None:
-    labels = np.array([2, 0, 1, 0, 2, 1, 0, 2, 1, 1])
-    indices = datasets.subset_indices(labels, per_class=2)
-    assert indices.dtype == np.int64 and indices.tolist() == [0, 1, 2, 3, 4, 5]
-    assert np.bincount(labels[indices]).tolist() == [2, 2, 2]
-    with pytest.raises(ValueError, match="fewer than per_class=4"):
-        datasets.subset_indices(labels, per_class=4)
-
-
-def test_subset_per_class_on_real_mnist(real_mnist: datasets.PreparedDataset) -> None:
-    indices = datasets.subset_indices(real_mnist.train_labels, per_class=100)
-    assert np.bincount(real_mnist.train_labels[indices]).tolist() == [100] * 10
-    for c in range(10):
-        first = np.flatnonzero(real_mnist.train_labels == c)[:100]
-        np.testing.assert_array_equal(np.intersect1d(indices, first), first)
-
-
-def test_subset_size_is_seeded() -> None:
-    labels = np.zeros(1000, dtype=np.int64)
-    a = datasets.subset_indices(labels, size=100, seed=3)
-    assert a.dtype == np.int64 and len(np.unique(a)) == 100 and (np.diff(a) > 0).all()
-    np.testing.assert_array_equal(a, datasets.subset_indices(labels, size=100, seed=3))
-    assert not np.array_equal(a, datasets.subset_indices(labels, size=100, seed=4))
-    assert datasets.subset_indices(labels, size=1000).tolist() == list(range(1000))
-    with pytest.raises(ValueError, match="exactly one"):
-        datasets.subset_indices(labels, per_class=1, size=10)
-    with pytest.raises(ValueError, match="exactly one"):
-        datasets.subset_indices(labels)
-    with pytest.raises(ValueError, match="size must be in"):
-        datasets.subset_indices(labels, size=1001)
-
-
-# --------------------------------------------------------------------------------------------------
 # Safe unpickling
 # --------------------------------------------------------------------------------------------------
 

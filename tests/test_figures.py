@@ -1,8 +1,7 @@
-"""Figures: specs, the pure plot-data preparation, PDF output, and the final-epoch summary."""
+"""Figures: specs, the pure plot-data preparation and PDF output."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -16,44 +15,11 @@ from latentgen.figures import (
     correct_labels_percent,
     figure_pairs_and_rates,
     figure_plot_data,
-    final_epoch_summary,
     merge_layer_orders,
     pair_title,
     plot_figure,
 )
-
-LAYER_ORDER = {"mlp": ["fc1", "fc2", "fc3", "fc4"], "cnn": ["flat", "fc1", "fc2", "fc3"]}
-PAIRS = ["mlp-mnist", "cnn-fashion_mnist"]  # both main-text pairs: the appendix figures have nothing to show
-RATES = [0, 40, 80]
-SEEDS = [0, 1]
-EPOCHS = [0, 2, 4, 6]
-PROBE_SPLITS = ["train_corrupted", "train_true", "test"]
-
-
-def synthetic_value(pair: str, rate: int, seed: int, epoch: int, layer: str, probe: str, split: str) -> float:
-    """A deterministic accuracy in [0, 1] that differs across every key, so mix-ups change the numbers."""
-    base = {"model": 0.50, "masc": 0.40, "velpic": 0.45, "transfer": 0.48}[probe]
-    layer_shift = 0.02 * (sum(map(ord, layer)) % 7)
-    value = base + layer_shift + 0.03 * epoch / 6 - 0.002 * rate + 0.01 * seed + (0.05 if split != "test" else 0.0)
-    return float(np.clip(value + (0.01 if pair.startswith("cnn") else 0.0), 0.0, 1.0))
-
-
-def make_scores(epochs_by_seed: dict[int, list[int]] | None = None) -> pd.DataFrame:
-    rows = []
-    for pair, rate, seed in itertools.product(PAIRS, RATES, SEEDS):
-        model, _, dataset = pair.partition("-")
-        layers = LAYER_ORDER[model]
-        probe_layers = [("model", "output")] + [(p, layer) for p in ("masc", "velpic") for layer in layers]
-        probe_layers.append(("transfer", layers[-1]))
-        for epoch in (epochs_by_seed or {}).get(seed, EPOCHS):
-            for (probe, layer), split in itertools.product(probe_layers, PROBE_SPLITS):
-                rows.append({
-                    "model": model, "dataset": dataset, "pair": pair, "corruption": rate, "seed": seed,
-                    "epoch": epoch, "layer": layer, "probe": probe, "split": split,
-                    "accuracy": synthetic_value(pair, rate, seed, epoch, layer, probe, split),
-                    "n_components": 3.0 if probe == "masc" else np.nan, "fit_seconds": 0.01,
-                })
-    return pd.DataFrame(rows)
+from synthetic_scores import EPOCHS, LAYER_ORDER, PAIRS, RATES, SEEDS, make_scores, synthetic_value, with_new_probes
 
 
 @pytest.fixture(scope="module")
@@ -262,46 +228,8 @@ def test_plot_figure_marks_missing_panels_and_unknown_style_keys(scores: pd.Data
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Summary
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def test_final_epoch_summary_uses_each_runs_own_final_epoch() -> None:
-    table = make_scores(epochs_by_seed={0: [0, 2, 4], 1: [0, 2, 4, 6, 8]})
-    summary = final_epoch_summary(table, LAYER_ORDER)
-    assert set(summary.loc[summary["seed"] == 0, "final_epoch"]) == {4}
-    assert set(summary.loc[summary["seed"] == 1, "final_epoch"]) == {8}
-    assert len(summary) == len(RATES) * len(SEEDS) * (4 + 4)  # runs x layers (mlp 4, cnn 4)
-
-    row = summary[(summary["pair"] == "cnn-fashion_mnist") & (summary["corruption"] == 40)
-                  & (summary["seed"] == 1) & (summary["layer"] == "fc3")].squeeze()
-    def expected(layer: str, probe: str) -> float:
-        return synthetic_value("cnn-fashion_mnist", 40, 1, 8, layer, probe, "test")
-
-    assert row["masc_test_accuracy"] == pytest.approx(expected("fc3", "masc"))
-    assert row["velpic_test_accuracy"] == pytest.approx(expected("fc3", "velpic"))
-    assert row["model_test_accuracy"] == pytest.approx(expected("output", "model"))
-    assert row["transfer_test_accuracy"] == pytest.approx(expected("fc3", "transfer"))
-
-    run = summary[(summary["pair"] == "cnn-fashion_mnist") & (summary["corruption"] == 40) & (summary["seed"] == 1)]
-    assert list(run["layer"]) == ["flat", "fc1", "fc2", "fc3"]
-    assert run["transfer_test_accuracy"].notna().tolist() == [False, False, False, True]
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Transfer from every layer (16), every probe per layer (17), the selected line of the summary
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def with_new_probes(scores: pd.DataFrame) -> pd.DataFrame:
-    """Transfer on every layer (= VeLPIC), a further probe family, an oracle, and a selected choice per run."""
-    velpic = scores[scores["probe"] == "velpic"]
-    transfer = velpic.assign(probe="transfer")
-    knn = velpic.assign(probe="knn", accuracy=velpic["accuracy"] - 0.01)
-    oracle = velpic.assign(probe="masc_true", accuracy=velpic["accuracy"] + 0.1)
-    chosen = velpic[velpic["layer"] == "fc2"].assign(probe="selected", layer="velpic:fc2")
-    others = scores[scores["probe"] != "transfer"]
-    return pd.concat([others, transfer, knn, oracle, chosen], ignore_index=True)
 
 
 def test_figure_16_draws_the_transfer_from_every_layer(scores, tmp_path) -> None:
@@ -328,16 +256,6 @@ def test_figure_17_compares_every_probe_per_layer_at_the_final_epoch(scores, tmp
     assert len(reference) == 4 and reference["mean"].nunique() == 1
     plot_figure(table, 17, tmp_path / "fig17.pdf", LAYER_ORDER)
     assert_one_page_pdf(tmp_path / "fig17.pdf")
-
-
-def test_summary_has_a_selected_line_per_run_and_a_column_per_probe(scores) -> None:
-    summary = final_epoch_summary(with_new_probes(scores), LAYER_ORDER)
-    assert {"selected_test_accuracy", "knn_test_accuracy", "masc_true_test_accuracy"} <= set(summary.columns)
-    run = summary[(summary["pair"] == "mlp-mnist") & (summary["corruption"] == 40) & (summary["seed"] == 0)]
-    assert list(run["layer"]) == ["fc1", "fc2", "fc3", "fc4", "velpic:fc2"]  # the choice closes its run
-    chosen = run.iloc[-1]
-    assert chosen["selected_test_accuracy"] == run.loc[run["layer"] == "fc2", "velpic_test_accuracy"].item()
-    assert pd.isna(chosen["masc_test_accuracy"]) and run["transfer_test_accuracy"].iloc[:4].notna().all()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -46,7 +46,9 @@ def test_each_stage_reaches_exactly_the_modules_it_runs():
     assert "latentgen.probes" in modules["score"] and "latentgen.transfer" in modules["score"]
     for stage in ("extract", "train", "figure", "collect_run"):
         assert "latentgen.probes" not in modules[stage], stage
-    assert {stage for stage in STAGES if "latentgen.figures" in modules[stage]} == {"figure", "summary"}
+    # plotting only where a figure is drawn: the summary table has a module of its own
+    assert {stage for stage in STAGES if "latentgen.figures" in modules[stage]} == {"figure"}
+    assert "latentgen.summary" in modules["summary"] and "latentgen.labels" in modules["corrupt_labels"]
     assert "latentgen.activations" in modules["extract"] and "latentgen.activations" not in modules["train"]
     assert "scripts/score.py" in modules["score"] and "scripts/extract.py" not in modules["score"]
 
@@ -57,7 +59,7 @@ def test_comments_docstrings_formatting_and_times_change_no_fingerprint(copy):
     spectrum = copy / "src/latentgen/spectrum.py"
     with (edited(spectrum, "DENSE_LIMIT = 1024", "DENSE_LIMIT = (\n    1024  # a comment\n)"),
           inserted(probes, "VeLPIC", '"""A second docstring."""'),
-          edited(script, "wc = snakemake.wildcards", "# a comment\nwc  =  snakemake.wildcards")):
+          edited(script, "wildcards = snakemake.wildcards", "# a comment\nwildcards  =  snakemake.wildcards")):
         script.touch()
         assert all_stage_sources(copy) == before
 

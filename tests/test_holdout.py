@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from latentgen.activations import extract_activations
-from latentgen.corruption import corrupt_labels
+from latentgen.labels import corrupt_labels
 from latentgen.holdout import (choose, expected_noisy_accuracy, is_candidate, parse_choice, selected_rows,
                                stratified_holdout)
 from latentgen.models import build

@@ -75,7 +75,7 @@ def test_collect_stage_sorts_fragments_and_records_their_number(tmp_path):
         write_parquet(pd.DataFrame({"epoch": [epoch, epoch], "layer": ["fc2", "fc1"], "probe": ["masc"] * 2,
                                     "split": ["test"] * 2, "accuracy": [0.5, 0.6]}), path)
         fragments.append(str(path))
-    pipeline.collect_stage(fragments, tmp_path / "run.parquet")
+    pipeline.collect_run(fragments, tmp_path / "run.parquet")
     table = read_parquet(tmp_path / "run.parquet")
     assert list(zip(table["epoch"], table["layer"])) == [(0, "fc1"), (0, "fc2"), (2, "fc1"), (2, "fc2"),
                                                          (4, "fc1"), (4, "fc2")]

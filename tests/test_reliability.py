@@ -465,20 +465,20 @@ class Run:
     def train(self, run_dir: Path | None = None, labels: Path | None = None, pair_config: dict | None = None,
               prepared: Path | None = None, rate: int = RATE) -> None:
         with job_threads():
-            pipeline.train_stage(prepared or self.prepared, labels or self.labels, run_dir or self.run_dir, PAIR,
+            pipeline.train(prepared or self.prepared, labels or self.labels, run_dir or self.run_dir, PAIR,
                                  rate, SEED, pair_config or self.pair_config, "cpu")
 
     def extract(self, epoch: int, out: Path, run_json: Path | None = None, checkpoint: Path | None = None,
                 prepared: Path | None = None, labels: Path | None = None) -> None:
         with job_threads():
-            pipeline.extract_stage(prepared or self.prepared, labels or self.labels, run_json or self.run_json,
+            pipeline.extract(prepared or self.prepared, labels or self.labels, run_json or self.run_json,
                                    checkpoint or self.checkpoint(epoch), out, RATE, "float32", 500, "cpu")
 
     def score(self, epoch: int, out: Path, run_json: Path | None = None, checkpoint: Path | None = None,
               activations: Path | None = None, prepared: Path | None = None, labels: Path | None = None,
               rate: int = RATE) -> None:
         with job_threads():
-            pipeline.score_stage(prepared or self.prepared, labels or self.labels, run_json or self.run_json,
+            pipeline.score(prepared or self.prepared, labels or self.labels, run_json or self.run_json,
                                  checkpoint or self.checkpoint(epoch), activations or self.activations(epoch), out,
                                  PAIR, rate, SEED, epoch, self.config["scoring"]["masc_variance"], LAYERS, 500,
                                  "cpu", self.config["scoring"]["holdout"], self.config["scoring"]["probes"])
@@ -489,7 +489,7 @@ def run(tmp_path_factory, prepared_datasets) -> Run:
     root = tmp_path_factory.mktemp("inprocess")
     config = check_config(small_config(prepared_datasets))
     result = Run(root, prepared_datasets / DATASET, config)
-    pipeline.labels_stage(result.prepared, result.labels, SEED, config["train_subset"], config["test_subset"])
+    pipeline.corrupt_labels(result.prepared, result.labels, SEED, config["train_subset"], config["test_subset"])
     result.train()
     for epoch in (0, 2):
         result.extract(epoch, result.activations(epoch))
@@ -521,10 +521,10 @@ def test_every_stage_puts_its_outputs_in_place_by_rename_only(tmp_path, run, mon
                 f"{path} was written under its final name, not renamed into place"
 
     out = tmp_path / "out"
-    pipeline.prepare_stage(DATASET, out / "datasets" / DATASET, "auto")
+    pipeline.prepare_dataset(DATASET, out / "datasets" / DATASET, "auto")
     check(out / "datasets")
     labels = out / "labels" / "s0.parquet"
-    pipeline.labels_stage(out / "datasets" / DATASET, labels, SEED, {"per_class": 20}, {"size": 200, "seed": 0})
+    pipeline.corrupt_labels(out / "datasets" / DATASET, labels, SEED, {"per_class": 20}, {"size": 200, "seed": 0})
     run_dir = out / "runs" / RUN
     run.train(run_dir=run_dir, labels=labels, prepared=out / "datasets" / DATASET)
     check(out / "runs")
@@ -536,11 +536,11 @@ def test_every_stage_puts_its_outputs_in_place_by_rename_only(tmp_path, run, mon
     run.score(2, fragment, run_json=run_dir / "run.json", checkpoint=run_dir / "checkpoints" / "epoch_0002.pt",
               activations=activations)
     table = out / "scores" / f"{RUN}.parquet"
-    pipeline.collect_stage([str(fragment)], table)
-    pipeline.aggregate_stage([str(table)], out / "scores.parquet", {"pairs": [PAIR]})
-    pipeline.summary_stage(out / "scores.parquet", out / "summary.csv", {"mlp": LAYERS})
+    pipeline.collect_run([str(fragment)], table)
+    pipeline.aggregate([str(table)], out / "scores.parquet", {"pairs": [PAIR]})
+    pipeline.summary(out / "scores.parquet", out / "summary.csv", {"mlp": LAYERS})
     number = buildable_figures([PAIR], [RATE])[0]
-    pipeline.figure_stage([str(table)], number, out / "figures" / f"fig{number}.pdf", {"mlp": LAYERS}, {})
+    pipeline.figure([str(table)], number, out / "figures" / f"fig{number}.pdf", {"mlp": LAYERS}, {})
     check(out)
     assert (out / "figures" / f"fig{number}.pdf").read_bytes()[:4] == b"%PDF"
 
@@ -627,11 +627,11 @@ def test_a_damaged_score_fragment_or_run_table_is_refused(tmp_path, run, damage)
         fragments[1].write_bytes(b"PAR1" + os.urandom(500) + b"PAR1")
     out = tmp_path / "run.parquet"
     with pytest.raises(DamagedFileError) as refused:
-        pipeline.collect_stage([str(p) for p in fragments], out)
+        pipeline.collect_run([str(p) for p in fragments], out)
     assert str(fragments[1]) in str(refused.value) and "rerun the step that wrote it" in str(refused.value)
     assert not out.exists()
     with pytest.raises(DamagedFileError) as refused:
-        pipeline.aggregate_stage([str(fragments[1])], tmp_path / "scores.parquet", {})
+        pipeline.aggregate([str(fragments[1])], tmp_path / "scores.parquet", {})
     assert str(fragments[1]) in str(refused.value) and not (tmp_path / "scores.parquet").exists()
 
 
@@ -654,7 +654,7 @@ def test_a_damaged_prepared_dataset_is_refused_against_its_recorded_hashes(tmp_p
         target.write_text("{not json")
     outputs = [tmp_path / "labels.parquet", tmp_path / "run", tmp_path / "scores.parquet"]
     stages = [
-        lambda: pipeline.labels_stage(prepared, outputs[0], SEED, {"per_class": 20}, None),
+        lambda: pipeline.corrupt_labels(prepared, outputs[0], SEED, {"per_class": 20}, None),
         lambda: run.train(run_dir=outputs[1], prepared=prepared),
         lambda: run.score(2, outputs[2], prepared=prepared),
     ]
@@ -817,7 +817,7 @@ def test_a_diverging_learning_rate_fails_clearly_and_keeps_no_checkpoint_of_it(t
     labels, pair_config = run.labels, {**run.pair_config, "lr": 1e30}
     if case == "one-batch-epoch":
         labels = tmp_path / "labels.parquet"
-        pipeline.labels_stage(run.prepared, labels, SEED, {"per_class": 1}, {"size": 200, "seed": 0})
+        pipeline.corrupt_labels(run.prepared, labels, SEED, {"per_class": 1}, {"size": 200, "seed": 0})
         pair_config["max_epochs"] = 1  # without the check, epoch 1 would end the run as its final checkpoint
     with pytest.raises(TrainingDivergedError, match="diverged at epoch 1 .*Lower the learning rate"):
         run.train(run_dir=tmp_path / "run", labels=labels, pair_config=pair_config)

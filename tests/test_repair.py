@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from latentgen.corruption import corrupt_labels
+from latentgen.labels import corrupt_labels
 from latentgen.models import build
 from latentgen.repair import main
 from latentgen.transfer import load_layer_transfer

@@ -16,7 +16,7 @@ from test_datasets import write_fake_cifar10  # tests/ is on sys.path (conftest.
 from latentgen import datasets
 from latentgen.activations import extract_activations, read_activations
 from latentgen.config import ConfigError, check_config
-from latentgen.corruption import corrupt_labels
+from latentgen.labels import corrupt_labels
 from latentgen.figure_specs import figure_pairs_and_rates
 from latentgen.fileio import save_torch
 from latentgen.models import ProbedNetwork, ResNet18, build, probe_layers_of

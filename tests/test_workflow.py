@@ -159,7 +159,7 @@ PROBE_CHANGE = ("src/latentgen/probes.py", "VeLPIC", REAL_CHANGE)
 def test_a_touch_a_comment_or_a_docstring_reruns_nothing(finished):
     workdir, config = finished
     script = workdir / "workflow" / "scripts" / "score.py"
-    with (edited(script, "wc = snakemake.wildcards", "# a comment\nwc = snakemake.wildcards"),
+    with (edited(script, "wildcards = snakemake.wildcards", "# a comment\nwildcards = snakemake.wildcards"),
           inserted(workdir / "src/latentgen/probes.py", "VeLPIC", "# a comment"),
           inserted(workdir / "src/latentgen/figures.py", "rate_label", '"""A docstring."""')):
         for path in (workdir / "workflow" / "scripts").iterdir():

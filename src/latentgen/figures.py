@@ -27,7 +27,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from latentgen.corruption import expected_correct_fraction
+from latentgen.labels import expected_correct_fraction
 from latentgen.datasets import DATASETS
 from latentgen.fileio import atomic_path
 from latentgen.figure_specs import (
@@ -38,8 +38,8 @@ from latentgen.figure_specs import (
     figure_pairs_and_rates,
     figure_spec,
 )
-from latentgen.model_names import PROBE_LAYERS
-from latentgen.seed_means import run_final_epochs, seed_spread
+from latentgen.model_names import DEFAULT_LAYER_ORDER, model_layer_order
+from latentgen.seed_means import seed_spread
 
 __all__ = [
     "FIGURES",
@@ -47,13 +47,9 @@ __all__ = [
     "figure_pairs_and_rates",
     "figure_plot_data",
     "plot_figure",
-    "final_epoch_summary",
     "DEFAULT_LAYER_ORDER",
     "DEFAULT_STYLE",
 ]
-
-# Probed layers, input side first, as the models define them; callers pass the configured order.
-DEFAULT_LAYER_ORDER: dict[str, list[str]] = {model: list(layers) for model, layers in PROBE_LAYERS.items()}
 
 DEFAULT_STYLE: dict[str, Any] = {
     "panel_width": 3.2,  # inches per panel
@@ -72,7 +68,6 @@ DATASET_TITLES = {
     "tiny_imagenet": "Tiny ImageNet",
 }
 
-RUN_KEYS = ["pair", "model", "dataset", "corruption", "seed"]
 PLOT_DATA_COLUMNS = ["pair", "corruption", "epoch", "series", "label", "role", "mean", "min", "max", "n_seeds",
                      "n_carried"]
 
@@ -134,14 +129,6 @@ def correct_labels_percent(pair: str, rate: int) -> float:
 # --------------------------------------------------------------------------------------------------------------
 # Layer order
 # --------------------------------------------------------------------------------------------------------------
-
-
-def model_layer_order(model: str, layers_present: list[str], layer_order: dict[str, list[str]] | None) -> list[str]:
-    """The configured order for ``model``, then any layer found in the data but not configured (sorted), so that
-    a layer missing from the configuration is drawn rather than silently dropped."""
-    configured = (layer_order or {}).get(model) or DEFAULT_LAYER_ORDER.get(model, [])
-    extra = sorted(set(layers_present) - set(configured))
-    return list(configured) + extra
 
 
 def merge_layer_orders(orders: list[list[str]]) -> list[str]:
@@ -795,58 +782,3 @@ def _legend_columns(n_entries: int, n_panel_columns: int) -> int:
 # --------------------------------------------------------------------------------------------------------------
 # Report table
 # --------------------------------------------------------------------------------------------------------------
-
-
-# Summary columns of the probes every table has, in this order; any other probe follows, sorted by name.
-SUMMARY_PROBES = ["masc", "velpic", "transfer", "selected"]
-
-
-def _summary_probes(probes: pd.DataFrame) -> list[str]:
-    present = set(probes["probe"].unique())
-    optional = {"transfer_bias", "selected"}  # not in every table: a column only where scored
-    return ([p for p in SUMMARY_PROBES if p in present or p not in optional]
-            + sorted(present - set(SUMMARY_PROBES) - {"transfer_bias"}))
-
-
-def final_epoch_summary(scores: pd.DataFrame, layer_order: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    """Test accuracies at each run's own final epoch, one row per run (pair, corruption, seed) and probed layer,
-    plus the run's ``selected`` line.
-
-    Columns: pair, model, dataset, corruption, seed, final_epoch, layer, model_test_accuracy (run-level: the
-    same on every row of a run), then ``{probe}_test_accuracy`` for masc, velpic, transfer (the model made from
-    that layer's VeLPIC vectors), selected (where something was held out) and any further probe in the scores.
-    The ``selected`` line has ``layer`` = the held-out choice (``"velpic:fc3"``) and only
-    ``selected_test_accuracy`` besides the model's: the accuracy of a probe chosen without the test set.
-    Accuracies are fractions in [0, 1], as in ``scores``. Runs end at different epochs (accuracy threshold), so
-    the final epoch is taken per run, never a global maximum.
-    """
-    final_epochs = run_final_epochs(scores, ["pair", "model", "dataset", "corruption"])
-    at_final = scores[scores["split"] == "test"].merge(final_epochs, on=RUN_KEYS)
-    at_final = at_final[at_final["epoch"] == at_final["final_epoch"]]
-    run_and_epoch = RUN_KEYS + ["final_epoch"]
-
-    model = (at_final[at_final["probe"] == "model"].groupby(run_and_epoch, observed=True)["accuracy"].mean()
-             .rename("model_test_accuracy").reset_index())
-    probes = at_final[at_final["probe"] != "model"]
-    per_layer = (probes.groupby(run_and_epoch + ["layer", "probe"], observed=True)["accuracy"].mean()
-                 .unstack("probe"))
-    per_layer = per_layer.reindex(columns=_summary_probes(probes))
-    per_layer.columns = [f"{probe}_test_accuracy" for probe in per_layer.columns]
-    summary = per_layer.reset_index().merge(model, on=run_and_epoch, how="left")
-
-    columns = run_and_epoch + ["layer", "model_test_accuracy", *per_layer.columns]
-    return _sort_by_layer_order(summary[columns], layer_order)
-
-
-def _sort_by_layer_order(summary: pd.DataFrame, layer_order: dict[str, list[str]] | None) -> pd.DataFrame:
-    def position(row: pd.Series) -> int:
-        if ":" in row["layer"]:  # the selected line (``probe:layer``) closes its run
-            return len(model_layer_order(row["model"], [], layer_order)) + 1000
-        order = model_layer_order(row["model"], [row["layer"]], layer_order)
-        return order.index(row["layer"])
-
-    if summary.empty:
-        return summary.reset_index(drop=True)
-    ranked = summary.assign(_layer_position=summary.apply(position, axis=1))
-    ranked = ranked.sort_values(["pair", "corruption", "seed", "_layer_position"], kind="stable")
-    return ranked.drop(columns="_layer_position").reset_index(drop=True)

@@ -2,7 +2,7 @@
 
 A stage's code is its workflow script plus every definition of the ``latentgen`` package that the script
 reaches: the names it uses, followed through imports (module-level and function-local) and through the
-definitions they name, transitively.  ``pipeline.score_stage`` thus reaches ``scoring`` and ``probes`` but
+definitions they name, transitively.  ``pipeline.score`` thus reaches ``scoring`` and ``probes`` but
 not ``figures``, although all stages live in one ``pipeline`` module.  The code is parsed (``ast``), never
 imported: this runs each time Snakemake parses the workflow, without torch.
 

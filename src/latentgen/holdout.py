@@ -6,7 +6,7 @@ labels (the only labels a user of a noisily trained model has), and no probe is 
 choice, the probe ``selected`` of ``scores.parquet``.
 
 Why noisy labels can rank classifiers: a corrupted label is the true one with probability 1 - c and a class
-drawn uniformly from all K with probability c (``latentgen.corruption``).  For a classifier that predicts the
+drawn uniformly from all K with probability c (``latentgen.labels``).  For a classifier that predicts the
 true class with probability a and that does not depend on the slice's labels, the expected agreement with the
 corrupted labels is therefore (1 - c)·a + c/K (``expected_noisy_accuracy``): increasing in a for any c < 1, so
 ranking by held-out noisy accuracy ranks by true accuracy, up to sampling noise of the slice.

@@ -1,4 +1,6 @@
-"""One function per workflow stage: what each Snakemake script calls, testable without Snakemake.
+"""One function per workflow stage, named as its rule and its script: what each Snakemake script calls
+(with keyword arguments), testable without Snakemake.  docs/architecture.md maps each stage to the module
+holding its logic.
 
 Each stage takes plain paths and values, logs its progress to the job's log file, and writes its
 outputs atomically.
@@ -16,14 +18,16 @@ from typing import Any
 import pandas as pd
 import torch
 
-from latentgen import __version__, datasets
+from latentgen import __version__, datasets, training
 from latentgen.activations import extract_activations
 from latentgen.devices import assign_device
 from latentgen.fileio import (DamagedFileError, atomic_path, file_sha256, load_torch, parquet_metadata, read_json,
                               read_parquet, save_torch, verify_sha256, write_parquet)
+from latentgen.labels import write_label_table
 from latentgen.models import load_checkpoint
-from latentgen.runs import load_run_data, write_label_table
-from latentgen.training import Schedule, TrainSettings, train
+from latentgen.runs import load_run_data
+from latentgen.summary import write_summary
+from latentgen.training import Schedule, TrainSettings
 
 log = logging.getLogger("latentgen")
 
@@ -54,12 +58,12 @@ def run_identity(pair: str, corruption: int, seed: int) -> dict[str, Any]:
     return {"pair": pair, "model": model, "dataset": dataset, "corruption": int(corruption), "seed": int(seed)}
 
 
-def prepare_stage(name: str, out_dir: Path | str, source: str) -> None:
+def prepare_dataset(name: str, out_dir: Path | str, source: str) -> None:
     meta = datasets.prepare(name, Path(out_dir), source=source)
     log.info("prepared %s from %s: %d train, %d test", name, meta["source"], meta["n_train"], meta["n_test"])
 
 
-def labels_stage(prepared_dir: Path | str, out: Path | str, seed: int, train_subset: dict | None,
+def corrupt_labels(prepared_dir: Path | str, out: Path | str, seed: int, train_subset: dict | None,
                  test_subset: dict | None) -> None:
     write_label_table(prepared_dir, out, seed, train_subset, test_subset)
     log.info("wrote label table %s", out)
@@ -83,10 +87,10 @@ def train_settings(pair_config: dict[str, Any], seed: int, edit: dict[str, Any] 
                          schedule=Schedule(**pair_config["checkpoints"]))
 
 
-def train_stage(prepared_dir: Path | str, labels: Path | str, run_dir: Path | str, pair: str, corruption: int,
+def train(prepared_dir: Path | str, labels: Path | str, run_dir: Path | str, pair: str, corruption: int,
                 seed: int, pair_config: dict[str, Any], device: str, edit: dict[str, Any] | None = None,
                 edited_weights: Path | str | None = None) -> None:
-    """Train one run; with ``edit`` ({epoch, until}) and ``edited_weights`` (edit_stage's file), an edited run."""
+    """Train one run; with ``edit`` ({epoch, until}) and ``edited_weights`` (velpic_edit's file), an edited run."""
     run = load_run_data(prepared_dir, labels, int(corruption))
     start_weights, edit_settings = None, None
     if edit is not None:
@@ -97,13 +101,13 @@ def train_stage(prepared_dir: Path | str, labels: Path | str, run_dir: Path | st
     log.info("training %s/c%s/s%s%s on %d samples (%.1f %% labels changed), device %s", pair, corruption, seed,
              f" from its VeLPIC edit at epoch {edit['epoch']}" if edit else "", len(run.data.train_noisy),
              100 * run.provenance["fraction_labels_changed"], assign_device(device))
-    train(run.data, settings, run_dir, provenance={**identity, **run.provenance,
+    training.train(run.data, settings, run_dir, provenance={**identity, **run.provenance,
                                                    "input_shape": list(run.data.input_shape),
                                                    "num_classes": run.data.num_classes}, device=device,
           start_weights=start_weights)
 
 
-def edit_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
+def velpic_edit(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
                out: Path | str, corruption: int, seed: int, holdout: float, batch_size: int, device: str) -> None:
     """The VeLPIC-edited weights of one checkpoint (latentgen.editing), the start of an edited run."""
     from latentgen.editing import velpic_edited  # the probes pull in scikit-learn: only where needed
@@ -146,7 +150,7 @@ def _model_from_run(run_json: Path | str, checkpoint: Path | str) -> torch.nn.Mo
                            advice=_checkpoint_advice(run_json))
 
 
-def extract_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
+def extract(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
                   out_dir: Path | str, corruption: int, dtype: str, batch_size: int, device: str) -> None:
     started = time.perf_counter()
     run = load_run_data(prepared_dir, labels, int(corruption))
@@ -157,7 +161,7 @@ def extract_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path |
     log.info("extracted %s activations of %s in %.1fs", dtype, checkpoint, time.perf_counter() - started)
 
 
-def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
+def score(prepared_dir: Path | str, labels: Path | str, run_json: Path | str, checkpoint: Path | str,
                 activations_dir: Path | str, out: Path | str, pair: str, corruption: int, seed: int, epoch: int,
                 variance: float, layers: list[str], batch_size: int, device: str, holdout: float = 0.0,
                 probes: list[str] | None = None, edit_epoch: int | None = None) -> None:
@@ -184,14 +188,14 @@ def score_stage(prepared_dir: Path | str, labels: Path | str, run_json: Path | s
              model_test, choice)
 
 
-def collect_stage(fragments: list[str], out: Path | str) -> None:
+def collect_run(fragments: list[str], out: Path | str) -> None:
     """One run's per-checkpoint score fragments as one table (what figures read)."""
     frames = [read_parquet(path, what="score fragment") for path in fragments]
     table = pd.concat(frames, ignore_index=True).sort_values(["epoch", "layer", "probe", "split"], kind="stable")
     write_parquet(table, out, metadata={"fragments": len(fragments), "latentgen_version": __version__})
 
 
-def aggregate_stage(run_tables: list[str], out: Path | str, config_summary: dict[str, Any]) -> None:
+def aggregate(run_tables: list[str], out: Path | str, config_summary: dict[str, Any]) -> None:
     frames = [read_parquet(path, what="run score table") for path in run_tables]
     table = pd.concat(frames, ignore_index=True)
     write_parquet(table, out, metadata={**config_summary, "latentgen_version": __version__,
@@ -199,7 +203,7 @@ def aggregate_stage(run_tables: list[str], out: Path | str, config_summary: dict
     log.info("aggregated %d rows from %d runs into %s", len(table), len(run_tables), out)
 
 
-def figure_stage(run_tables: list[str], number: int, out: Path | str, layer_order: dict[str, list[str]],
+def figure(run_tables: list[str], number: int, out: Path | str, layer_order: dict[str, list[str]],
                  style: dict[str, Any]) -> None:
     from latentgen.figures import plot_figure
 
@@ -208,17 +212,9 @@ def figure_stage(run_tables: list[str], number: int, out: Path | str, layer_orde
     log.info("drew figure %s from %d runs", number, len(run_tables))
 
 
-def summary_stage(scores: Path | str, out: Path | str, layer_order: dict[str, list[str]]) -> None:
-    from latentgen.figures import final_epoch_summary
-
-    from latentgen.claims import split_edited_runs
-
-    standard, _ = split_edited_runs(read_parquet(scores, what="scores table"))  # the paper's table: standard runs
-    summary = final_epoch_summary(standard, layer_order)
-    accuracy_columns = [c for c in summary.columns if c.endswith("_accuracy")]
-    summary[accuracy_columns] = (100 * summary[accuracy_columns]).round(2)
-    with atomic_path(out) as tmp:
-        summary.to_csv(tmp, index=False)
+def summary(scores: Path | str, out: Path | str, layer_order: dict[str, list[str]]) -> None:
+    write_summary(scores, out, layer_order)
+    log.info("wrote the summary table %s", out)
 
 
 def read_histories(paths: list[str]) -> pd.DataFrame:
@@ -233,7 +229,7 @@ def read_histories(paths: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def claims_stage(scores: Path | str, histories: list[str], out: Path | str) -> None:
+def claims(scores: Path | str, histories: list[str], out: Path | str) -> None:
     from latentgen.claims import claims_table
 
     claims = claims_table(read_parquet(scores, what="scores table"), read_histories(histories))

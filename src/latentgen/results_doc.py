@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from latentgen.claims import split_edited_runs
-from latentgen.figures import final_epoch_summary
+from latentgen.summary import final_epoch_summary
 from latentgen.fileio import atomic_path, read_parquet
 
 

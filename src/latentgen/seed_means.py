@@ -18,6 +18,8 @@ import pandas as pd
 # One setting = one point of the grid; its runs differ only by seed.
 SETTING_KEYS: tuple[str, ...] = ("pair", "corruption")
 RUN_KEY = "seed"
+# One run: its setting, what it trains and its seed (the columns every score row identifies a run by).
+RUN_KEYS = ["pair", "model", "dataset", "corruption", "seed"]
 SPREAD_COLUMNS = ["mean", "min", "max", "n_seeds", "n_carried"]
 
 

@@ -1,6 +1,10 @@
-"""Snakemake script: every run's scores in results/scores.parquet."""
+"""Snakemake script of rule aggregate: every run's scores in results/scores.parquet."""
 
-from latentgen.pipeline import aggregate_stage, logging_to
+from latentgen.pipeline import logging_to, aggregate
 
 with logging_to(snakemake.log[0]):
-    aggregate_stage(list(snakemake.input.runs), snakemake.output.scores, dict(snakemake.params.config_summary))
+    aggregate(
+        run_tables=list(snakemake.input.runs),
+        out=snakemake.output.scores,
+        config_summary=dict(snakemake.params.config_summary),
+    )

@@ -1,6 +1,6 @@
-"""Snakemake script: which of the paper's claims this results set reproduces."""
+"""Snakemake script of rule claims: which of the paper's claims this results set reproduces."""
 
-from latentgen.pipeline import claims_stage, logging_to
+from latentgen.pipeline import logging_to, claims
 
 with logging_to(snakemake.log[0]):
-    claims_stage(snakemake.input.scores, list(snakemake.input.histories), snakemake.output.table)
+    claims(scores=snakemake.input.scores, histories=list(snakemake.input.histories), out=snakemake.output.table)

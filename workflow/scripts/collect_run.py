@@ -1,6 +1,6 @@
-"""Snakemake script: one run's score fragments as one table."""
+"""Snakemake script of rule collect_run: one run's score fragments as one table."""
 
-from latentgen.pipeline import collect_stage, logging_to
+from latentgen.pipeline import logging_to, collect_run
 
 with logging_to(snakemake.log[0]):
-    collect_stage(list(snakemake.input.fragments), snakemake.output.table)
+    collect_run(fragments=list(snakemake.input.fragments), out=snakemake.output.table)

@@ -1,8 +1,16 @@
-"""Snakemake script: activations of one checkpoint to disk."""
+"""Snakemake script of rule extract: activations of one checkpoint to disk."""
 
-from latentgen.pipeline import extract_stage, logging_to
+from latentgen.pipeline import logging_to, extract
 
 with logging_to(snakemake.log[0], snakemake.threads):
-    extract_stage(snakemake.params.prepared_dir, snakemake.input.labels, snakemake.input.run_json,
-                  snakemake.input.checkpoint, snakemake.output.activations, int(snakemake.wildcards.corruption),
-                  snakemake.params.dtype, snakemake.params.batch_size, snakemake.params.device)
+    extract(
+        prepared_dir=snakemake.params.prepared_dir,
+        labels=snakemake.input.labels,
+        run_json=snakemake.input.run_json,
+        checkpoint=snakemake.input.checkpoint,
+        out_dir=snakemake.output.activations,
+        corruption=int(snakemake.wildcards.corruption),
+        dtype=snakemake.params.dtype,
+        batch_size=snakemake.params.batch_size,
+        device=snakemake.params.device,
+    )

@@ -1,7 +1,12 @@
-"""Snakemake script: one of the paper's figures as a PDF."""
+"""Snakemake script of rule figure: one of the paper's figures as a PDF."""
 
-from latentgen.pipeline import figure_stage, logging_to
+from latentgen.pipeline import logging_to, figure
 
 with logging_to(snakemake.log[0]):
-    figure_stage(list(snakemake.input.runs), snakemake.params.number, snakemake.output.pdf,
-                 dict(snakemake.params.layer_order), dict(snakemake.params.style))
+    figure(
+        run_tables=list(snakemake.input.runs),
+        number=snakemake.params.number,
+        out=snakemake.output.pdf,
+        layer_order=dict(snakemake.params.layer_order),
+        style=dict(snakemake.params.style),
+    )

@@ -1,12 +1,25 @@
-"""Snakemake script: score one checkpoint (the configured probes, model, transfer) to a Parquet fragment."""
+"""Snakemake script of rule score: one checkpoint (the configured probes, model, transfer) to a Parquet fragment."""
 
-from latentgen.pipeline import logging_to, score_stage
+from latentgen.pipeline import logging_to, score
 
-wc = snakemake.wildcards
+wildcards = snakemake.wildcards
 with logging_to(snakemake.log[0], snakemake.threads):
-    score_stage(snakemake.params.prepared_dir, snakemake.input.labels, snakemake.input.run_json,
-                snakemake.input.checkpoint, snakemake.input.activations, snakemake.output.scores, wc.pair,
-                int(wc.corruption), int(wc.seed), int(wc.epoch), snakemake.params.variance,
-                list(snakemake.params.layers), snakemake.params.batch_size,
-                snakemake.params.device, snakemake.params.holdout, list(snakemake.params.probes),
-                snakemake.params.edit_epoch)
+    score(
+        prepared_dir=snakemake.params.prepared_dir,
+        labels=snakemake.input.labels,
+        run_json=snakemake.input.run_json,
+        checkpoint=snakemake.input.checkpoint,
+        activations_dir=snakemake.input.activations,
+        out=snakemake.output.scores,
+        pair=wildcards.pair,
+        corruption=int(wildcards.corruption),
+        seed=int(wildcards.seed),
+        epoch=int(wildcards.epoch),
+        variance=snakemake.params.variance,
+        layers=list(snakemake.params.layers),
+        batch_size=snakemake.params.batch_size,
+        device=snakemake.params.device,
+        holdout=snakemake.params.holdout,
+        probes=list(snakemake.params.probes),
+        edit_epoch=snakemake.params.edit_epoch,
+    )

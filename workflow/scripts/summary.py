@@ -1,6 +1,8 @@
-"""Snakemake script: the final-epoch summary table of the report."""
+"""Snakemake script of rule summary: the final-epoch summary table of the report."""
 
-from latentgen.pipeline import logging_to, summary_stage
+from latentgen.pipeline import logging_to, summary
 
 with logging_to(snakemake.log[0]):
-    summary_stage(snakemake.input.scores, snakemake.output.table, dict(snakemake.params.layer_order))
+    summary(
+        scores=snakemake.input.scores, out=snakemake.output.table, layer_order=dict(snakemake.params.layer_order)
+    )

@@ -1,9 +1,18 @@
-"""Snakemake script: train one run (resumes an interrupted one); an edited run starts from its VeLPIC edit."""
+"""Snakemake script of rule train: one run (resumes an interrupted one); an edited run starts from its VeLPIC edit."""
 
-from latentgen.pipeline import logging_to, train_stage
+from latentgen.pipeline import logging_to, train
 
-wc = snakemake.wildcards
+wildcards = snakemake.wildcards
 with logging_to(snakemake.log[0], snakemake.threads):
-    train_stage(snakemake.params.prepared_dir, snakemake.input.labels, snakemake.params.run_dir, wc.pair,
-                int(wc.corruption), int(wc.seed), dict(snakemake.params.pair_config), snakemake.params.device,
-                edit=snakemake.params.edit, edited_weights=snakemake.input.get("edited"))
+    train(
+        prepared_dir=snakemake.params.prepared_dir,
+        labels=snakemake.input.labels,
+        run_dir=snakemake.params.run_dir,
+        pair=wildcards.pair,
+        corruption=int(wildcards.corruption),
+        seed=int(wildcards.seed),
+        pair_config=dict(snakemake.params.pair_config),
+        device=snakemake.params.device,
+        edit=snakemake.params.edit,
+        edited_weights=snakemake.input.get("edited"),
+    )

