@@ -1,9 +1,7 @@
 """float32 products of CPU tensors through numpy's and scipy's OpenBLAS instead of torch's own GEMM.
 
-Why: on the AMD EPYC CPUs of these machines torch's CPU GEMM reached 57 GFLOPS on one thread where
-numpy's OpenBLAS reached 85 (a 512 x 2048 by 2048 x 60,000 product: 2.21 s against 1.35-1.47 s), and
-scipy's ``ssyrk`` forms a Gram XᵀX of a 6,000 x 2048 block in 0.29 s against 0.65 s for torch's
-``X.T @ X`` (it computes one triangle).  docs/performance.md, "Probe family", has the measurements.
+Why: on the AMD EPYC CPUs of these machines numpy's OpenBLAS GEMM is faster than torch's CPU GEMM,
+and scipy's ``ssyrk`` forms a Gram XᵀX computing one triangle only (docs/performance.md, "Measured choices in the code").
 
 The products run with the thread count the probes' CPU thread policy gives large products
 (``latentgen.cpu_threads.large_products``): OpenBLAS keeps its own thread pool, which torch's
@@ -30,7 +28,7 @@ def blas_threads(count: int) -> Iterator[None]:
     """numpy's and scipy's BLAS limited to ``count`` threads within the block."""
     global _CONTROLLER
     if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()  # inspecting the loaded libraries costs ~10 ms: once
+        _CONTROLLER = ThreadpoolController()  # inspecting the loaded libraries costs once per process
     with _CONTROLLER.limit(limits=max(1, int(count)), user_api="blas"):
         yield
 

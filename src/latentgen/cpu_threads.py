@@ -31,16 +31,12 @@ def torch_threads(count: int) -> Iterator[None]:
 # CPU thread policy.  A fit or scoring call on the CPU runs on one thread, except the large products
 # with the class data (``large_products``), which get the caller's torch thread count back.  The rest
 # (eigh, QR, reductions, copies and fills of a few MB) consists of short parallel regions that end in
-# barriers; when other processes share the cores, each barrier waits for a descheduled thread.
-# Measured on 2 cores with busy neighbours: eigh of 512x512 float64 0.12-0.2 s on 2 threads vs 0.04 s
-# on 1, 1024x1024 1.5-8 s vs 0.25 s; QR of 512x300 0.18 s; zero-filling a 512x48 buffer 16 ms.  On
+# barriers; when other processes share the cores, each barrier waits for a descheduled thread.  On
 # idle cores those small operations gain little from a second thread; the products do.
 # A fit with several classes goes further: each of the caller's threads fits classes of its own, every
 # torch operation on one thread (no barriers at all), and the Krylov products are cache-blocked so that
 # the two threads do not compete for memory bandwidth (``_cache_blocked_second_moment_times``).
-# Measured on the paper MLP's 2048-unit fc3 (10 classes of ~6,000 rows, 2 cores): MASC fit + predict
-# 1.1 s, against 2.3 s with one class at a time, 2-thread whole-matrix products and fresh buffers
-# (docs/performance.md).  Scoring keeps the policy above.
+# Scoring keeps the policy above.  Measurements: docs/performance.md, "Measured choices in the code".
 PRODUCT_THREADS: ContextVar[int | None] = ContextVar("latentgen_probe_product_threads", default=None)
 
 
@@ -69,9 +65,8 @@ def cpu_thread_policy(device: torch.device, parallel_classes: bool = False) -> I
         PRODUCT_THREADS.reset(token)
 
 
-# Below this many floating-point operations a product stays on one thread: ~2 ms of one core, less
-# than what a barrier stall costs on a shared machine (a 6,000x128 by 128x16 product took 16 ms on 2
-# busy threads).
+# Below this many floating-point operations a product stays on one thread: a few ms of one core, less
+# than what a barrier stall costs on a shared machine.
 PARALLEL_PRODUCT_FLOPS = 2e8
 
 

@@ -66,9 +66,8 @@ def _unit_rows_(rows: torch.Tensor) -> torch.Tensor:
 
 
 def _column_sums(rows: torch.Tensor) -> torch.Tensor:
-    """Column sums of float32 ``rows`` as float64.  Summed in float32 (torch's cascade summation:
-    relative error 2e-7 on a 6,000 x 2048 class) and then widened: ``sum(dtype=torch.float64)`` took
-    0.12 s against 0.016 s, 80 % of an NCM fit."""
+    """Column sums of float32 ``rows`` as float64: summed in float32 (torch's cascade summation is
+    accurate enough) and then widened, since a float64 sum costs most of an NCM fit (docs/performance.md, "Measured choices in the code")."""
     return rows.sum(dim=0).double()
 
 

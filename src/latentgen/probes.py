@@ -101,10 +101,9 @@ class _Float32Rows:
     """Rows of the input (any float dtype, possibly over a memory map) as float32 on the compute device,
     written into two buffers that every call reuses.
 
-    Fresh tensors of this size cost their page faults: for a 6,000x2048 float16 class from a memory map,
-    gathering and widening into new tensors took 29 ms, into reused buffers 4 ms (2-core VM; a fit of the
-    MLP's 2048-unit layers gathers ten such classes per probe).  Rows are gathered by torch in the
-    input's dtype and widened by ``copy_`` (numpy fancy indexing plus ``astype`` took 60-65 ms).
+    Fresh tensors of this size cost their page faults (a fit of the MLP's 2048-unit layers gathers ten
+    6,000-row classes per probe).  Rows are gathered by torch in the input's dtype and widened by
+    ``copy_``, faster than numpy's fancy indexing plus ``astype`` (docs/performance.md, "Measured choices in the code").
     A returned tensor is a view of the buffer: it is valid until the next call.
     Raises ValueError for NaN or infinite values, checked here on float32 data rather than by
     scikit-learn, whose check falls back to a slow element-wise pass for float16 (the float16 sum of a

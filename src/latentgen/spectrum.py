@@ -12,8 +12,8 @@ import torch
 
 from latentgen.cpu_threads import large_products, single_threaded_on_cpu
 
-# min(n_c, d) up to which the full Gram (or dual Gram) is diagonalized; eigh of 1024×1024 in float64
-# takes ~0.2 s on 2 CPU cores, 2048×2048 ~1.7 s, which is when the Krylov path starts to pay.
+# min(n_c, d) up to which the full Gram (or dual Gram) is diagonalized; above it the Krylov path pays
+# (docs/performance.md, "Measured choices in the code").
 DENSE_LIMIT = 1024
 # VeLPIC needs only the top eigenvector, which a Krylov space finds in 2-3 products (its gap to the
 # second eigenvalue is large for activations): the Krylov path pays from much smaller sizes.
@@ -112,9 +112,8 @@ def dense_spectrum(class_data: torch.Tensor, trace: float | None = None) -> Clas
 def _frobenius_sq(class_data: torch.Tensor) -> float:
     """‖X_c‖_F² = trace of G_c, from float32 row norms summed in float64.
 
-    Measured on a 5,900x2048 class: relative error 2e-9 in 0.9 ms; a whole-tensor float32
-    ``vector_norm`` or ``dot`` is off by 5e-5 to 5e-4 (enough to move the 99 % cut by one component)
-    and a float64 upcast takes 41 ms.
+    A whole-tensor float32 ``vector_norm`` or ``dot`` is not accurate enough (it can move the 99 % cut
+    by one component) and a float64 upcast is slow (docs/performance.md, "Measured choices in the code").
     """
     return float(torch.linalg.vector_norm(class_data, dim=1).double().square().sum())
 
@@ -136,8 +135,7 @@ def _cache_blocked_second_moment_times(class_data: torch.Tensor, basis: torch.Te
     """Xᵀ(X B) on one CPU thread, reading X from memory once instead of twice.
 
     Both products are memory-bound (a 6,000x2048 float32 class is 49 MB, a block B 16 columns), so
-    each chunk of rows is used for Xᵢᵀ(Xᵢ B) while it is still in cache.  Measured with two classes
-    fitted at once on 2 cores: 21 ms per pair of products against 45 ms for two whole-matrix products.
+    each chunk of rows is used for Xᵢᵀ(Xᵢ B) while it is still in cache (docs/performance.md, "Measured choices in the code").
     Row blocks (BᵀXᵢᵀ)Xᵢ are the orientation MKL's single-threaded kernels run fastest.
     """
     n, d = class_data.shape
