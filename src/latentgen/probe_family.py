@@ -315,8 +315,8 @@ class LogisticRegressionProbe(_LinearScores, _TorchProbe):
         return self
 
     def _minimize(self, layer: torch.nn.Linear, rows: torch.Tensor, labels: torch.Tensor) -> None:
-        """Full-batch L-BFGS (strong Wolfe line search) from zero weights on the penalized mean loss,
-        in diagonally preconditioned coordinates.
+        """Full-batch L-BFGS from zero weights on the penalized mean loss, in diagonally preconditioned
+        coordinates, with scipy's L-BFGS-B (scikit-learn's own solver for ``LogisticRegression``).
 
         The optimizer moves U, c with W = U·diag(s) and b = c − W m (m the feature means): the same
         objective, minimum and zero start, only better conditioned.  s_j = (¼·var_j + 2λ)^(−½)
@@ -324,34 +324,39 @@ class LogisticRegressionProbe(_LinearScores, _TorchProbe):
         centred feature, plus the penalty's 2λ): post-ReLU features are all positive (the bias and the
         weights then fight each other) with variances spread over orders of magnitude.  Scaling by
         1/std alone would blow up near-constant features (the penalty's curvature times s²).
-        Measured on the benchmark's fc3 (60,000 x 2048): the loss scikit-learn's 100 unpreconditioned
-        iterations reach (1.565) takes 20 preconditioned ones (docs/performance.md, "Probe family").
+        The loss and gradients are computed in torch on the rows' device (float32, one chunked pass);
+        scipy holds only the K·(d + 1) parameters, in float64.  Not torch.optim.LBFGS: constructing any
+        torch optimizer imports torch._dynamo, seconds of a score job's start (docs/performance.md).
         """
+        from scipy.optimize import minimize  # scipy is imported by scikit-learn anyway
+
         n = rows.shape[0]
         penalty = 0.0 if math.isinf(float(self.C)) else 1.0 / (2.0 * float(self.C) * n)
-        mean = rows.mean(dim=0)
-        scale = (0.25 * rows.var(dim=0, correction=0) + 2.0 * penalty).clamp_min(1e-12).rsqrt()
+        mean, variance = _column_mean_and_variance(rows)
+        scale = (0.25 * variance + 2.0 * penalty).clamp_min(1e-12).rsqrt()
         shift = mean * scale
-        u = torch.zeros_like(layer.weight, requires_grad=True)
-        c = torch.zeros_like(layer.bias, requires_grad=True)
-        optimizer = torch.optim.LBFGS([u, c], max_iter=int(self.max_iter), tolerance_grad=1e-6,
-                                      tolerance_change=1e-9, history_size=10, line_search_fn="strong_wolfe")
+        classes, d = layer.weight.shape
 
-        def closure() -> torch.Tensor:
-            with torch.no_grad():
-                weight = u * scale
-                loss, weight_grad, bias_grad = _cross_entropy_and_gradients(rows, labels, weight, c - weight @ mean)
-                loss += penalty * float(weight.square().sum())
-                weight_grad.add_(weight, alpha=2.0 * penalty)
-                u.grad = weight_grad * scale - bias_grad[:, None] * shift  # the chain rule through b = c − W m
-                c.grad = bias_grad
-            return torch.tensor(loss, dtype=torch.float64)
+        def weights_of(params: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+            flat = torch.from_numpy(params.astype(np.float32)).to(rows.device)
+            return flat[:classes * d].view(classes, d) * scale, flat[classes * d:]
 
-        optimizer.step(closure)
-        self.n_iter_ = int(optimizer.state[u].get("n_iter", 1))
+        def loss_and_gradient(params: np.ndarray) -> tuple[float, np.ndarray]:
+            weight, c = weights_of(params)
+            loss, weight_grad, bias_grad = _cross_entropy_and_gradients(rows, labels, weight, c - weight @ mean)
+            loss += penalty * float(weight.double().square().sum())
+            weight_grad.add_(weight, alpha=2.0 * penalty)
+            u_grad = weight_grad * scale - bias_grad[:, None] * shift  # the chain rule through b = c − W m
+            gradient = torch.cat([u_grad.reshape(-1), bias_grad]).double().cpu().numpy()
+            return loss, gradient
+
+        result = minimize(loss_and_gradient, np.zeros(classes * (d + 1)), jac=True, method="L-BFGS-B",
+                          options={"maxiter": int(self.max_iter), "maxcor": 10, "gtol": 1e-6, "ftol": 1e-9})
+        self.n_iter_ = int(result.nit)
+        weight, c = weights_of(result.x)
         with torch.no_grad():
-            layer.weight.copy_(u * scale)
-            layer.bias.copy_(c - layer.weight @ mean)
+            layer.weight.copy_(weight)
+            layer.bias.copy_(c - weight @ mean)
 
     def _gather_rows(self) -> int:
         """Rows gathered at once: whole batches, about SCORE_CHUNK_ROWS (one gather and NaN check per
@@ -380,6 +385,22 @@ class LogisticRegressionProbe(_LinearScores, _TorchProbe):
 # Rows per pass of the logistic loss: a 1,024 x 2048 float32 block (8 MB) is read once for the logits
 # and again, still in cache, for the gradient (one pass over the layer per evaluation, not two).
 LOGREG_CHUNK_ROWS = 1024
+
+
+def _column_mean_and_variance(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Column means and (biased) variances of float32 ``rows``, as float32: sums over chunks of rows
+    accumulated in float64.  ``Tensor.var(dim=0)`` reduces across rows in a strided pass several times
+    slower on these CPUs (docs/performance.md, "Measured choices in the code")."""
+    n = rows.shape[0]
+    mean = torch.zeros(rows.shape[1], dtype=torch.float64, device=rows.device)
+    for start in range(0, n, LOGREG_CHUNK_ROWS):
+        mean += rows[start:start + LOGREG_CHUNK_ROWS].sum(dim=0).double()
+    mean /= n
+    centred_mean = mean.float()
+    squares = torch.zeros_like(mean)
+    for start in range(0, n, LOGREG_CHUNK_ROWS):
+        squares += (rows[start:start + LOGREG_CHUNK_ROWS] - centred_mean).square_().sum(dim=0).double()
+    return centred_mean, (squares / n).float()
 
 
 def _cross_entropy_and_gradients(rows: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor,
