@@ -13,7 +13,6 @@ from latentgen.figure_specs import (
 )
 from latentgen.model_names import probe_layers_of
 from latentgen.schedule import edit_base_epoch
-from snakemake.common import overwrite_function_params
 
 try:
     config = check_config(
@@ -55,8 +54,13 @@ def per_job(function):
     (wildcards, input, attempt, ...) to pass: `inspect.signature`, about ten times per extract or score job,
     unless the function carries its parameters (snakemake.common.overwrite_function_params, which
     Snakemake's own ioutils use). The same parameters, so the same calls; planning the paper grid makes
-    hundreds of thousands of them (docs/performance.md "Planning at scale").
+    hundreds of thousands of them (docs/performance.md "Planning at scale"). A Snakemake without that
+    helper inspects them as before.
     """
+    try:
+        from snakemake.common import overwrite_function_params
+    except ImportError:
+        return function
     overwrite_function_params(function, signature(function).parameters)
     return function
 
