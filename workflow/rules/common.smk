@@ -1,6 +1,7 @@
 # Config validation and the input functions every stage shares.
 import json
 import sys
+from inspect import signature
 from pathlib import Path
 
 from latentgen import fingerprint
@@ -46,14 +47,45 @@ wildcard_constraints:
     number=r"\d+",
 
 
+def per_job(function):
+    """A function of the rules (an input, params or resource function), its parameters recorded once.
+
+    Snakemake calls such a function for every job, and before each call reads which of its parameters
+    (wildcards, input, attempt, ...) to pass: `inspect.signature`, about ten times per extract or score job,
+    unless the function carries its parameters (snakemake.common.overwrite_function_params, which
+    Snakemake's own ioutils use). The same parameters, so the same calls; planning the paper grid makes
+    hundreds of thousands of them (docs/performance.md "Planning at scale"). A Snakemake without that
+    helper inspects them as before.
+    """
+    try:
+        from snakemake.common import overwrite_function_params
+    except ImportError:
+        return function
+    overwrite_function_params(function, signature(function).parameters)
+    return function
+
+
+def per_attempt(stage, key, default):
+    """A job size of `compute:` (mem_mb, runtime) as a resource that grows with each retry (x attempt)."""
+    size = compute(stage, key, default)
+
+    @per_job
+    def resource(wildcards, attempt):
+        return size * attempt
+
+    return resource
+
+
 def pair_dataset(wildcards):
     return config["pairs"][wildcards.pair]["dataset"]
 
 
+@per_job
 def prepared_dir(wildcards):
     return f"{DATASETS_DIR}/{pair_dataset(wildcards)}"
 
 
+@per_job
 def prepared_input(wildcards):
     return f"{prepared_dir(wildcards)}/meta.json"
 
@@ -65,6 +97,7 @@ def label_seed(run_seed):
     return int(run_seed) if shared is None else shared
 
 
+@per_job
 def labels_input(wildcards):
     seed = label_seed(wildcards.seed)
     return f"{RESULTS}/labels/{pair_dataset(wildcards)}/s{seed}.parquet"
@@ -98,12 +131,14 @@ def edit_runs(pairs=None, rates=None):
     ]
 
 
+@per_job
 def edit_epoch(wildcards):
     """E of an edited run (suffix edit<E>), None for standard training."""
     edit = wildcards.get("edit", "")
     return int(edit.removeprefix(edit_suffix(""))) if edit else None
 
 
+@per_job
 def edit_input(wildcards):
     """An edited run starts from the VeLPIC edit of its base run's checkpoint at E (rule velpic_edit)."""
     epoch = edit_epoch(wildcards)
@@ -113,6 +148,7 @@ def edit_input(wildcards):
     return {"edited": f"{RESULTS}/edits/{base}/epoch_{epoch:04d}.pt"}
 
 
+@per_job
 def edit_param(wildcards):
     epoch = edit_epoch(wildcards)
     if epoch is None:
@@ -120,6 +156,18 @@ def edit_param(wildcards):
     return {"epoch": epoch, "until": config["pairs"][wildcards.pair]["edits"]["until"]}
 
 
+@per_job
+def run_dir(wildcards):
+    run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.edit)
+    return f"{RESULTS}/runs/{run}"
+
+
+@per_job
+def pair_layers(wildcards):
+    return scored_layers(wildcards.pair)
+
+
+@per_job
 def training_pair_config(wildcards):
     """The pair's training settings, without `edits`: adding edit runs never retrains the runs they edit."""
     return {
@@ -172,6 +220,7 @@ def trained_checkpoint(wildcards):
     }
 
 
+@per_job
 def checkpoint_job_input(wildcards):
     """Every input of an extract or score job but the activations, from one function: Snakemake inspects and
     calls each input function once per job, so one instead of three is a few percent of planning the grid.
@@ -184,6 +233,7 @@ def checkpoint_job_input(wildcards):
     }
 
 
+@per_job
 def edited_checkpoint(wildcards):
     """The standard run's checkpoint its edit at epoch E is made on: the one at E, or, when the run stopped
     before E, its final checkpoint (the model it is from then on; latentgen.schedule.edit_base_epoch).
@@ -215,6 +265,7 @@ def note_stopped_before_edit(run_json, final, edit):
         )
 
 
+@per_job
 def run_fragments(wildcards):
     run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.edit)
     return [
@@ -266,6 +317,7 @@ def compute(stage, key, default):
     return config["compute"].get(stage, {}).get(key, default)
 
 
+@per_job
 def figure_inputs(wildcards):
     number = int(wildcards.number)
     pairs, rates = figure_pairs_and_rates(

@@ -4,14 +4,7 @@
 
 rule prepare_dataset:
     output:
-        files=multiext(
-            f"{DATASETS_DIR}/{{dataset}}/",
-            "train_images.npy",
-            "train_labels.npy",
-            "test_images.npy",
-            "test_labels.npy",
-            "meta.json",
-        ),
+        files=multiext(f"{DATASETS_DIR}/{{dataset}}/", *PREPARED_FILES),
     log:
         f"{DATASETS_DIR}/logs/{{dataset}}.log",
     conda:

@@ -15,8 +15,8 @@ rule extract:
         "../../environment.yml"
     threads: compute("extract", "threads", 2)
     resources:
-        mem_mb=lambda wildcards, attempt: compute("extract", "mem_mb", 16000) * attempt,
-        runtime=lambda wildcards, attempt: compute("extract", "runtime", 30) * attempt,
+        mem_mb=per_attempt("extract", "mem_mb", 16000),
+        runtime=per_attempt("extract", "runtime", 30),
         gpu=1,
     params:
         code=stage_code("extract"),

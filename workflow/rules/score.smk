@@ -15,8 +15,8 @@ rule score:
         "../../environment.yml"
     threads: compute("score", "threads", 2)
     resources:
-        mem_mb=lambda wildcards, attempt: compute("score", "mem_mb", 16000) * attempt,
-        runtime=lambda wildcards, attempt: compute("score", "runtime", 30) * attempt,
+        mem_mb=per_attempt("score", "mem_mb", 16000),
+        runtime=per_attempt("score", "runtime", 30),
         gpu=1,
     params:
         code=stage_code("score"),
@@ -25,7 +25,7 @@ rule score:
         holdout=config["scoring"]["holdout"],
         # a params value: adding or removing a probe reruns scoring (and what reads it) only
         probes=config["scoring"]["probes"],
-        layers=lambda wildcards: scored_layers(wildcards.pair),
+        layers=pair_layers,
         edit_epoch=edit_epoch,
         # the transfer's forward passes batch like the extraction, so both see bitwise-equal activations
         batch_size=config["activations"]["batch_size"],

@@ -18,13 +18,13 @@ checkpoint train:
         "../../environment.yml"
     threads: compute("train", "threads", 4)
     resources:
-        mem_mb=lambda wildcards, attempt: compute("train", "mem_mb", 16000) * attempt,
-        runtime=lambda wildcards, attempt: compute("train", "runtime", 720) * attempt,
+        mem_mb=per_attempt("train", "mem_mb", 16000),
+        runtime=per_attempt("train", "runtime", 720),
         gpu=1,
     params:
         code=stage_code("train"),
         prepared_dir=prepared_dir,
-        run_dir=lambda wildcards: f"{RESULTS}/runs/{run_path(wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.edit)}",
+        run_dir=run_dir,
         pair_config=training_pair_config,
         edit=edit_param,
         device=config["device"],
@@ -47,8 +47,8 @@ rule velpic_edit:
         "../../environment.yml"
     threads: compute("score", "threads", 2)
     resources:
-        mem_mb=lambda wildcards, attempt: compute("score", "mem_mb", 16000) * attempt,
-        runtime=lambda wildcards, attempt: compute("score", "runtime", 30) * attempt,
+        mem_mb=per_attempt("score", "mem_mb", 16000),
+        runtime=per_attempt("score", "runtime", 30),
         gpu=1,
     params:
         code=stage_code("velpic_edit"),
