@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .
 
 test: $(STAMP) system-data lint
-	$(BIN)/python -m pytest -q -rs --durations=25 -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -rs --durations=25 -n 2 --no-loadscope-reorder
 
 benchmarks: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -17,32 +17,40 @@ sys.path.insert(0, str(Path(__file__).parent))  # the helper modules next to the
 
 from slurm_cluster import slurm  # noqa: E402,F401  (the session fixture of a real test SLURM, for every module)
 
-# `make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`).  What that needs:
-# * one xdist group per test module, so a module's tests (and its module-scoped fixtures, several of them
-#   trainings or whole workflows) stay on one worker instead of being computed on both;
-# * one group for every module using the real test SLURM: one test cluster runs on a machine at a time
-#   (tests/slurm_cluster.py), so those modules must share the worker that started it;
-# * the modules holding slow tests first: the scheduler hands out groups in collection order, and a long
-#   group started last would leave the other worker idle at the end.
-SLURM_GROUP = "slurm"
+# `make test` runs the suite on two pytest-xdist workers (`-n 2`), scheduled by module (the scheduler below):
+# * a module's tests stay on one worker, and with them its module-scoped fixtures (several are trainings or
+#   whole workflows) instead of being computed on both;
+# * the modules using the real test SLURM share one unit of work: one test cluster runs on a machine at a
+#   time (tests/slurm_cluster.py), held by the worker that started it until its session ends;
+# * units are handed out in collection order (`--no-loadscope-reorder`), and the modules holding slow tests
+#   are collected first, so that a long module started last does not leave the other worker idle.
+# (xdist's own `--dist loadgroup` cannot do this with pytest 9: it renames node ids through an attribute
+# pytest 9 no longer reads.)
+SLURM_MODULES = ("tests/test_slurm_harness.py", "tests/test_slurm_workflow.py")
+SLURM_UNIT = "slurm"
 
 
-def _module_group(item: pytest.Item) -> str:
-    if item.get_closest_marker("slurm") is not None or "slurm" in getattr(item, "fixturenames", ()):
-        return SLURM_GROUP
-    return item.module.__name__
+def _module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = _module_of(nodeid)
+            return SLURM_UNIT if module in SLURM_MODULES else module
+
+    return ModuleScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    groups = {item.nodeid: _module_group(item) for item in items}
-    module_groups = {}  # module -> group: every test of a module in the group of its first SLURM test
     for item in items:
-        if groups[item.nodeid] == SLURM_GROUP or item.module.__name__ not in module_groups:
-            module_groups[item.module.__name__] = groups[item.nodeid]
-    slow_groups = {module_groups[item.module.__name__] for item in items if item.get_closest_marker("slow")}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(module_groups[item.module.__name__]))
-    items.sort(key=lambda item: module_groups[item.module.__name__] not in slow_groups)  # stable: order kept
+        if "slurm" in getattr(item, "fixturenames", ()) and _module_of(item.nodeid) not in SLURM_MODULES:
+            raise pytest.UsageError(f"{item.nodeid} uses the test SLURM: add its module to conftest's SLURM_MODULES")
+    slow_modules = {_module_of(item.nodeid) for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: _module_of(item.nodeid) not in slow_modules)  # stable: the order is kept otherwise
 
 
 @pytest.fixture(scope="session")

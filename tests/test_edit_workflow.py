@@ -15,6 +15,8 @@ from latentgen.fileio import load_torch
 from latentgen.schedule import edit_base_epoch
 from workflow_helpers import copy_workflow, dry_run, plan_of, planned_jobs, snakemake, tiny_config, write_config
 
+pytestmark = pytest.mark.slow  # real snakemake runs
+
 PAIR, EDIT, UNTIL = "mlp-mnist", 2, 4
 TARGETS = ("results/scores.parquet", "results/claims.csv", "results/figures/fig18.pdf")
 
