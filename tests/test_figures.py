@@ -298,3 +298,22 @@ def test_figure_18_draws_each_edit_against_standard_training(scores, tmp_path) -
     assert_one_page_pdf(tmp_path / "fig18.pdf")
     with pytest.raises(ValueError, match="Figure 18"):  # no edited runs: nothing to draw
         plot_figure(scores, 18, tmp_path / "none.pdf", LAYER_ORDER)
+
+
+def test_a_legend_of_long_labels_takes_more_rows_rather_than_passing_the_edges(scores, monkeypatch) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from latentgen import figures
+
+    built = []
+    monkeypatch.setattr(figures, "_write_pdf_atomically", lambda fig, out, metadata: built.append(fig))
+    velpic = scores[scores["probe"] == "velpic"]
+    many_probes = pd.concat([with_new_probes(scores), *(velpic.assign(probe=probe) for probe in ("logreg", "ncm", "lda"))],
+                            ignore_index=True)
+    plot_figure(many_probes, 17, "unused.pdf", LAYER_ORDER)  # two columns of panels, nine long entries
+    plot_figure(scores, 13, "unused.pdf", LAYER_ORDER)
+    for fig in built:
+        fig.draw_without_rendering()  # constrained layout places the legend
+        legend = fig.legends[0].get_window_extent(FigureCanvasAgg(fig).get_renderer())
+        assert 0 <= legend.x0 and legend.x1 <= fig.bbox.width, (fig.get_suptitle()[:10], legend, fig.bbox)
+    assert built[0].legends[0]._ncols < 5  # fewer than the 2 x 2 + 1 the panels alone would allow

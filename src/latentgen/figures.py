@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -647,8 +648,7 @@ def _build_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[str], r
     note = _figure_note(shown, seeds_text, style["shade_range"])
     fig.suptitle(_figure_title(spec, note, width, title_size), fontsize=title_size)
     handles = _legend_handles(spec, series_order, colors, seeds_text, style["shade_range"])
-    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), n_cols),
-               frameon=False)
+    _legend_within_width(fig, handles, _legend_columns(len(handles), n_cols))
     return fig
 
 
@@ -777,6 +777,18 @@ def _set_y_axis(ax: Axes, spec: FigureSpec, shown: pd.DataFrame) -> None:
 def _legend_columns(n_entries: int, n_panel_columns: int) -> int:
     # About two legend entries fit under one panel; more rows rather than a legend wider than the figure.
     return max(1, min(n_entries, 2 * n_panel_columns + 1))
+
+
+def _legend_within_width(fig: Figure, handles: list[Any], columns: int) -> None:
+    """The figure's legend below the panels in at most ``columns`` columns, fewer where its rendered width would
+    pass the figure's edges (long labels, e.g. figure 17's probe names on a two-column quick-start figure)."""
+    renderer = FigureCanvasAgg(fig).get_renderer()  # text extents as the PDF will set them, near enough
+    while True:
+        legend = fig.legend(handles=handles, loc="outside lower center", ncols=columns, frameon=False)
+        if columns == 1 or legend.get_window_extent(renderer).width <= fig.bbox.width:
+            return
+        legend.remove()
+        columns -= 1
 
 
 # --------------------------------------------------------------------------------------------------------------
