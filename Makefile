@@ -40,6 +40,7 @@ lint: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/
 	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --check .
 
 test: $(STAMP) system-data lint
 	$(BIN)/python -m pytest -q -rs --durations=25 -n 2 --no-loadscope-reorder

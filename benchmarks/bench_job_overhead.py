@@ -67,12 +67,24 @@ def prepare_inputs(cache: Path) -> dict[str, str]:
     if not (run_dir / "run.json").exists():
         quick = cache / "labels_quick.parquet"
         write_label_table(prepared, quick, 0, {"size": 6000, "seed": 0}, {"size": 1000, "seed": 0})
-        pair = {"model": "mlp", "optimizer": "sgd", "lr": 0.001, "momentum": 0.9, "batch_size": 32,
-                "max_epochs": 1, "stop_accuracy": 1.0, "normalize": "unit",
-                "checkpoints": {"early_every": 1, "early_until": 1, "late_every": 1}}
+        pair = {
+            "model": "mlp",
+            "optimizer": "sgd",
+            "lr": 0.001,
+            "momentum": 0.9,
+            "batch_size": 32,
+            "max_epochs": 1,
+            "stop_accuracy": 1.0,
+            "normalize": "unit",
+            "checkpoints": {"early_every": 1, "early_until": 1, "late_every": 1},
+        }
         train(prepared, quick, run_dir, "mlp-mnist", 40, 0, pair, "cpu")
-    return {"prepared": str(prepared), "labels": str(labels), "run_json": str(run_dir / "run.json"),
-            "checkpoint": str(run_dir / "checkpoints" / "epoch_0001.pt")}
+    return {
+        "prepared": str(prepared),
+        "labels": str(labels),
+        "run_json": str(run_dir / "run.json"),
+        "checkpoint": str(run_dir / "checkpoints" / "epoch_0001.pt"),
+    }
 
 
 def timed_process(code: str) -> float:
@@ -98,14 +110,21 @@ def main() -> None:
                 startups[job].append(timed_process(STARTUP.format(extra_import=extra_import, **paths)))
             extract.append(timed_process(EXTRACT.format(**paths)))
             score.append(timed_process(SCORE.format(**paths)))
-            print(f"repeat {repeat}: start-up only {startups['extract'][-1]:.1f} s (extract), "
-                  f"{startups['score'][-1]:.1f} s (score); extract job {extract[-1]:.1f} s, "
-                  f"score job {score[-1]:.1f} s", flush=True)
+            print(
+                f"repeat {repeat}: start-up only {startups['extract'][-1]:.1f} s (extract), "
+                f"{startups['score'][-1]:.1f} s (score); extract job {extract[-1]:.1f} s, "
+                f"score job {score[-1]:.1f} s",
+                flush=True,
+            )
     fixed = statistics.median(startups["extract"]) + statistics.median(startups["score"])
     total = statistics.median(extract) + statistics.median(score)
-    print(f"median: start-up {fixed:.1f} s for the two jobs; extract + score {total:.1f} s ({paths['dtype']} "
-          f"activations); useful work {total - fixed:.1f} s")
-    print(f"per-job overhead: {100 * fixed / total:.1f}% of extract+score time (ratio overhead/total {fixed / total:.3f})")
+    print(
+        f"median: start-up {fixed:.1f} s for the two jobs; extract + score {total:.1f} s ({paths['dtype']} "
+        f"activations); useful work {total - fixed:.1f} s"
+    )
+    print(
+        f"per-job overhead: {100 * fixed / total:.1f}% of extract+score time (ratio overhead/total {fixed / total:.3f})"
+    )
 
 
 def paper_activation_dtype() -> str:

@@ -124,8 +124,9 @@ def edit_epochs(pair_config: dict) -> list[int]:
 
 def edited_runs_of(config: dict) -> list[tuple[str, int, int, int]]:
     """(pair, rate, seed, E) of every edited run: each edit epoch of each standard run of a pair with edits."""
-    return [(pair, rate, seed, edit) for pair, rate, seed in runs_of(config)
-            for edit in edit_epochs(config["pairs"][pair])]
+    return [
+        (pair, rate, seed, edit) for pair, rate, seed in runs_of(config) for edit in edit_epochs(config["pairs"][pair])
+    ]
 
 
 def edited_checkpoint_epochs(pair_config: dict, edit: int) -> list[int]:
@@ -163,16 +164,32 @@ def write_inputs(root: Path, config: dict, base_mtime: int) -> None:
 
 def run_summary(pair: str, pair_config: dict, rate: int, seed: int, epochs: list[int]) -> dict:
     """A run.json like the trainer's (same keys, similar size), so reading it costs what it really costs."""
-    final = {"train_loss": 0.01, "train_accuracy_corrupted": 0.999, "train_accuracy_true": 0.99,
-             "test_accuracy": 0.9, "test_loss": 0.3, "seconds": 4.2}
+    final = {
+        "train_loss": 0.01,
+        "train_accuracy_corrupted": 0.999,
+        "train_accuracy_true": 0.99,
+        "test_accuracy": 0.9,
+        "test_loss": 0.3,
+        "seconds": 4.2,
+    }
     return {
-        "pair": pair, "corruption": rate, "seed": seed,
+        "pair": pair,
+        "corruption": rate,
+        "seed": seed,
         "labels": {"dataset": pair_config["dataset"], "seed": seed, "rates": list(range(101))},
-        "fraction_labels_changed": rate / 100 * 0.9, "input_shape": [1, 28, 28], "num_classes": 10,
-        "settings": {**pair_config, "seed": seed}, "fingerprint": "0" * 16,
-        "final_epoch": epochs[-1], "checkpoint_epochs": epochs, "stop_reason": "reached_stop_accuracy",
+        "fraction_labels_changed": rate / 100 * 0.9,
+        "input_shape": [1, 28, 28],
+        "num_classes": 10,
+        "settings": {**pair_config, "seed": seed},
+        "fingerprint": "0" * 16,
+        "final_epoch": epochs[-1],
+        "checkpoint_epochs": epochs,
+        "stop_reason": "reached_stop_accuracy",
         "checkpoint_sha256": {f"epoch_{epoch:04d}.pt": "0" * 64 for epoch in epochs},
-        "final": final, "device": "cuda", "latentgen_version": "0.1.0", "torch_version": "2.14.1",
+        "final": final,
+        "device": "cuda",
+        "latentgen_version": "0.1.0",
+        "torch_version": "2.14.1",
     }
 
 
@@ -192,20 +209,28 @@ def write_finished_runs(root: Path, config: dict, base_mtime: int) -> int:
     for pair, rate, seed in runs_of(config):
         pair_config = config["pairs"][pair]
         epochs = checkpoint_epochs(pair_config, stop_epoch(pair, rate, seed, pair_config["max_epochs"]))
-        write_run(root / "results" / "runs" / pair / f"c{rate}" / f"s{seed}",
-                  run_summary(pair, pair_config, rate, seed, epochs), base_mtime + 200)
+        write_run(
+            root / "results" / "runs" / pair / f"c{rate}" / f"s{seed}",
+            run_summary(pair, pair_config, rate, seed, epochs),
+            base_mtime + 200,
+        )
         finals[pair, rate, seed] = epochs
         total += len(epochs)
     for pair, rate, seed, edit in edited_runs_of(config):
         pair_config = config["pairs"][pair]
         edit_base_epoch(finals[pair, rate, seed], edit)  # the checkpoint the edit reads exists (or the run stopped)
-        touch(root / "results" / "edits" / pair / f"c{rate}" / f"s{seed}" / f"epoch_{edit:04d}.pt",
-              base_mtime + 400, b"\0" * 64)
+        touch(
+            root / "results" / "edits" / pair / f"c{rate}" / f"s{seed}" / f"epoch_{edit:04d}.pt",
+            base_mtime + 400,
+            b"\0" * 64,
+        )
         epochs = edited_checkpoint_epochs(pair_config, edit)
-        summary = {**run_summary(pair, pair_config, rate, seed, epochs), "edit_epoch": edit,
-                   "stop_reason": "max_epochs"}
-        write_run(root / "results" / "runs" / pair / f"c{rate}" / f"s{seed}" / f"edit{edit}", summary,
-                  base_mtime + 500)
+        summary = {
+            **run_summary(pair, pair_config, rate, seed, epochs),
+            "edit_epoch": edit,
+            "stop_reason": "max_epochs",
+        }
+        write_run(root / "results" / "runs" / pair / f"c{rate}" / f"s{seed}" / f"edit{edit}", summary, base_mtime + 500)
         total += len(epochs)
     return total
 
@@ -237,12 +262,24 @@ def dry_run(root: Path, config_path: Path, label: str, extra: list[str] | None =
     """`snakemake -n` in ``root`` as a user would run it (repo Snakefile and workflow profile); ``extra``: more
     options, e.g. the SLURM profile."""
     output, stats = root / f"dry_run_{label}.txt", root / f"dry_run_{label}.json"
-    command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(root), "--configfile", str(config_path),
-               "--workflow-profile", str(REPO / "profiles" / "default"), "-n", *(extra or [])]
+    command = [
+        str(SNAKEMAKE),
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(root),
+        "--configfile",
+        str(config_path),
+        "--workflow-profile",
+        str(REPO / "profiles" / "default"),
+        "-n",
+        *(extra or []),
+    ]
     subprocess.run([sys.executable, "-c", MEASURE, str(output), str(stats), *command], check=True, cwd=root)
     measured = json.loads(stats.read_text())
-    return Plan(measured["seconds"], measured["peak_kb"] / 2**20, job_counts(output.read_text()),
-                measured["returncode"], output)
+    return Plan(
+        measured["seconds"], measured["peak_kb"] / 2**20, job_counts(output.read_text()), measured["returncode"], output
+    )
 
 
 def job_counts(text: str) -> dict[str, int]:
@@ -264,11 +301,24 @@ def problems(plan: Plan, config: dict, checkpoints: int, trained: bool) -> list[
     if plan.returncode != 0:
         return [f"snakemake exited {plan.returncode}; see {plan.output}"]
     runs, edited = len(runs_of(config)), len(edited_runs_of(config))
-    expected = ({"train": 0, "velpic_edit": 0, "prepare_dataset": 0, "corrupt_labels": 0, "extract": checkpoints,
-                 "score": checkpoints, "collect_run": runs + edited} if trained else
-                {"train": runs + edited, "velpic_edit": edited, "prepare_dataset": 0, "corrupt_labels": 0})
-    return [f"{rule}: {plan.jobs.get(rule, 0)} jobs planned, expected {count}"
-            for rule, count in expected.items() if plan.jobs.get(rule, 0) != count]
+    expected = (
+        {
+            "train": 0,
+            "velpic_edit": 0,
+            "prepare_dataset": 0,
+            "corrupt_labels": 0,
+            "extract": checkpoints,
+            "score": checkpoints,
+            "collect_run": runs + edited,
+        }
+        if trained
+        else {"train": runs + edited, "velpic_edit": edited, "prepare_dataset": 0, "corrupt_labels": 0}
+    )
+    return [
+        f"{rule}: {plan.jobs.get(rule, 0)} jobs planned, expected {count}"
+        for rule, count in expected.items()
+        if plan.jobs.get(rule, 0) != count
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -295,8 +345,12 @@ def summarize(label: str, plans: list[Plan]) -> tuple[float, float]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repetitions", type=int, default=3, help="timed dry runs per scenario (default 3)")
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="build the scenarios in this (new) directory and keep them, e.g. to profile a dry run")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="build the scenarios in this (new) directory and keep them, e.g. to profile a dry run",
+    )
     parser.add_argument("--no-slurm", action="store_true", help="skip the dry run through the SLURM profile")
     return parser.parse_args(argv)
 
@@ -313,8 +367,10 @@ def slurm_plan(work: Path, config_path: Path, config: dict, checkpoints: int) ->
     plan = dry_run(work / "full", config_path, "slurm", ["--profile", str(REPO / "slurm"), "-j", "50"])
     print_jobs("full grid plan, SLURM profile", [plan])
     submissions = plan.output.read_text().count("Group job checkpoint_jobs") if plan.output else 0
-    print(f"full grid plan, SLURM profile: {plan.seconds:.1f} s, peak memory {plan.peak_gb:.2f} GB; "
-          f"{submissions} group submissions (extract + score of one checkpoint each)")
+    print(
+        f"full grid plan, SLURM profile: {plan.seconds:.1f} s, peak memory {plan.peak_gb:.2f} GB; "
+        f"{submissions} group submissions (extract + score of one checkpoint each)"
+    )
     groups = slurm_groups()
     print(f"SLURM groups: {', '.join(f'{rule} -> {group}' for rule, group in groups.items())}")
     issues = [f"SLURM profile: {issue}" for issue in problems(plan, config, checkpoints, True)]
@@ -323,8 +379,9 @@ def slurm_plan(work: Path, config_path: Path, config: dict, checkpoints: int) ->
     if groups.get("velpic_edit") and groups.get("velpic_edit") == groups.get("extract"):
         issues.append("SLURM profile: velpic_edit shares the checkpoint jobs' group (Snakemake refuses the plan)")
     if submissions != checkpoints:
-        issues.append(f"SLURM profile: {submissions} group submissions planned, expected one per checkpoint "
-                      f"({checkpoints})")
+        issues.append(
+            f"SLURM profile: {submissions} group submissions planned, expected one per checkpoint ({checkpoints})"
+        )
     return issues
 
 
@@ -334,10 +391,12 @@ def measure(work: Path, repetitions: int, slurm: bool = True) -> int:
     untrained_config, _ = build_scenario(work / "untrained", config, trained=False)
     full_config, checkpoints = build_scenario(work / "full", config, trained=True)
     grid = filled(config)
-    print(f"paper grid: {len(config['pairs'])} pairs ({', '.join(config['pairs'])}), {len(runs_of(grid))} standard "
-          f"runs and {len(edited_runs_of(grid))} edited runs, {checkpoints} checkpoints simulated; "
-          f"snakemake {subprocess.run([str(SNAKEMAKE), '--version'], capture_output=True, text=True).stdout.strip()}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"paper grid: {len(config['pairs'])} pairs ({', '.join(config['pairs'])}), {len(runs_of(grid))} standard "
+        f"runs and {len(edited_runs_of(grid))} edited runs, {checkpoints} checkpoints simulated; "
+        f"snakemake {subprocess.run([str(SNAKEMAKE), '--version'], capture_output=True, text=True).stdout.strip()}, "
+        f"{os.cpu_count()} CPUs"
+    )
     dry_run(work / "untrained", untrained_config, "warmup")  # first start: bytecode and caches, not timed
     untrained, full = [], []
     for repetition in range(repetitions):  # interleaved: A, B, A, B, ...

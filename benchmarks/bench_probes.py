@@ -77,9 +77,18 @@ def _train_one_epoch(train_images: np.ndarray, noisy_labels: np.ndarray):
     """The paper's MLP after one epoch of SGD (lr 1e-3, momentum 0.9, batch 32) on the noisy labels."""
     from latentgen.training import TrainData, TrainSettings, train_in_memory
 
-    settings = TrainSettings(model="mlp", optimizer="sgd", lr=1e-3, momentum=0.9, batch_size=32, max_epochs=1,
-                             stop_accuracy=1.0, seed=SEED,
-                             normalize="unit", shuffle=True)  # the checkpoint the recorded figures were measured on
+    settings = TrainSettings(
+        model="mlp",
+        optimizer="sgd",
+        lr=1e-3,
+        momentum=0.9,
+        batch_size=32,
+        max_epochs=1,
+        stop_accuracy=1.0,
+        seed=SEED,
+        normalize="unit",
+        shuffle=True,
+    )  # the checkpoint the recorded figures were measured on
     no_test = train_images[:0], noisy_labels[:0]  # the training steps need no test set
     data = TrainData(train_images, noisy_labels, noisy_labels, *no_test, num_classes=10)
     return train_in_memory(data, settings, epochs=range(1))  # epoch 0's batch order: the cached activations' model
@@ -91,8 +100,9 @@ def _write_features(model, images: np.ndarray, split: str, out_dir: Path) -> Non
     from latentgen.training import to_unit_float
 
     with torch.no_grad():
-        batches = [model.features(to_unit_float(torch.from_numpy(images[i:i + 5000])))
-                   for i in range(0, len(images), 5000)]
+        batches = [
+            model.features(to_unit_float(torch.from_numpy(images[i : i + 5000]))) for i in range(0, len(images), 5000)
+        ]
     for layer in LAYERS:
         values = torch.cat([batch[layer] for batch in batches]).numpy().astype(np.float16)
         np.save(out_dir / f"{layer}_{split}.npy", values)
@@ -205,10 +215,14 @@ def child_main(method: str, layer: str, cache_dir: Path, variance: float, out_di
     velpic_seconds = time.perf_counter() - started
     np.save(out_dir / f"{method}_{layer}_masc.npy", np.asarray(masc_predictions))
     np.save(out_dir / f"{method}_{layer}_velpic.npy", np.asarray(velpic_predictions))
-    summary = {"masc_seconds": masc_seconds, "velpic_seconds": velpic_seconds,
-               "seconds": masc_seconds + velpic_seconds,
-               "n_components": np.asarray(n_components).tolist(), "peak_rss_mib": peak_rss_mib(),
-               "work_mib": peak_rss_mib() - after_imports}
+    summary = {
+        "masc_seconds": masc_seconds,
+        "velpic_seconds": velpic_seconds,
+        "seconds": masc_seconds + velpic_seconds,
+        "n_components": np.asarray(n_components).tolist(),
+        "peak_rss_mib": peak_rss_mib(),
+        "work_mib": peak_rss_mib() - after_imports,
+    }
     (out_dir / f"{method}_{layer}.json").write_text(json.dumps(summary))
 
 
@@ -218,8 +232,22 @@ def child_main(method: str, layer: str, cache_dir: Path, variance: float, out_di
 
 
 def run_child(method: str, layer: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> dict:
-    command = [sys.executable, __file__, "--child", method, "--layer", layer, "--cache-dir", str(cache_dir),
-               "--variance", str(variance), "--out-dir", str(out_dir), "--device", device]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        method,
+        "--layer",
+        layer,
+        "--cache-dir",
+        str(cache_dir),
+        "--variance",
+        str(variance),
+        "--out-dir",
+        str(out_dir),
+        "--device",
+        device,
+    ]
     subprocess.run(command, check=True, env=_child_environment())
     return json.loads((out_dir / f"{method}_{layer}.json").read_text())
 
@@ -238,8 +266,12 @@ def _child_environment() -> dict[str, str]:
 def _median_run(runs: list[dict]) -> dict:
     """The run with the median total time, its per-probe times kept together; peak memory of all."""
     median = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
-    return {**median, "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
-            "work_mib": max(r["work_mib"] for r in runs), "all_seconds": [r["seconds"] for r in runs]}
+    return {
+        **median,
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+        "work_mib": max(r["work_mib"] for r in runs),
+        "all_seconds": [r["seconds"] for r in runs],
+    }
 
 
 def run_interleaved(cache_dir: Path, variance: float, out_dir: Path, device: str, repeats: int) -> dict[str, dict]:
@@ -255,8 +287,11 @@ def run_interleaved(cache_dir: Path, variance: float, out_dir: Path, device: str
         results["baseline"][layer] = run_child("baseline", layer, cache_dir, variance, out_dir, device)
         ours_runs += [run_child("ours", layer, cache_dir, variance, out_dir, device) for _ in range(repeats - 1)]
         results["ours"][layer] = _median_run(ours_runs)
-        print(f"  {layer}: baseline {results['baseline'][layer]['seconds']:.2f} s, ours "
-              f"{', '.join(f'{seconds:.2f}' for seconds in results['ours'][layer]['all_seconds'])} s", flush=True)
+        print(
+            f"  {layer}: baseline {results['baseline'][layer]['seconds']:.2f} s, ours "
+            f"{', '.join(f'{seconds:.2f}' for seconds in results['ours'][layer]['all_seconds'])} s",
+            flush=True,
+        )
     return results
 
 
@@ -271,36 +306,47 @@ def accuracy(out_dir: Path, method: str, layer: str, probe: str, truth: np.ndarr
 
 
 def report(results: dict[str, dict], out_dir: Path, truth: np.ndarray, load_before: float) -> None:
-    print(f"{'layer':<6}{'MASC s base/ours':>18}{'ratio':>7}{'VeLPIC s base/ours':>20}{'ratio':>7}"
-          f"{'agree MASC/VeLPIC':>21}{'test acc MASC b/o':>19}{'VeLPIC b/o':>15}{'peak MiB b/o':>14}"
-          f"{'work MiB b/o':>14}  k per class")
+    print(
+        f"{'layer':<6}{'MASC s base/ours':>18}{'ratio':>7}{'VeLPIC s base/ours':>20}{'ratio':>7}"
+        f"{'agree MASC/VeLPIC':>21}{'test acc MASC b/o':>19}{'VeLPIC b/o':>15}{'peak MiB b/o':>14}"
+        f"{'work MiB b/o':>14}  k per class"
+    )
     for layer in LAYERS:
         base, ours = results["baseline"][layer], results["ours"][layer]
         acc = {(m, p): accuracy(out_dir, m, layer, p, truth) for m in results for p in ("masc", "velpic")}
-        print(f"{layer:<6}{base['masc_seconds']:>9.2f}/{ours['masc_seconds']:<8.2f}"
-              f"{base['masc_seconds'] / ours['masc_seconds']:>6.1f}x"
-              f"{base['velpic_seconds']:>11.2f}/{ours['velpic_seconds']:<8.2f}"
-              f"{base['velpic_seconds'] / ours['velpic_seconds']:>6.1f}x"
-              f"{agreement(out_dir, layer, 'masc'):>11.2%}/{agreement(out_dir, layer, 'velpic'):<9.2%}"
-              f"{acc['baseline', 'masc']:>12.4f}/{acc['ours', 'masc']:.4f}"
-              f"{acc['baseline', 'velpic']:>8.4f}/{acc['ours', 'velpic']:.4f}"
-              f"{base['peak_rss_mib']:>8.0f}/{ours['peak_rss_mib']:<5.0f}"
-              f"{base['work_mib']:>8.0f}/{ours['work_mib']:<5.0f}  {ours['n_components']}")
-    total = {m: {p: sum(results[m][layer][f"{p}_seconds"] for layer in LAYERS) for p in ("masc", "velpic")}
-             for m in results}
+        print(
+            f"{layer:<6}{base['masc_seconds']:>9.2f}/{ours['masc_seconds']:<8.2f}"
+            f"{base['masc_seconds'] / ours['masc_seconds']:>6.1f}x"
+            f"{base['velpic_seconds']:>11.2f}/{ours['velpic_seconds']:<8.2f}"
+            f"{base['velpic_seconds'] / ours['velpic_seconds']:>6.1f}x"
+            f"{agreement(out_dir, layer, 'masc'):>11.2%}/{agreement(out_dir, layer, 'velpic'):<9.2%}"
+            f"{acc['baseline', 'masc']:>12.4f}/{acc['ours', 'masc']:.4f}"
+            f"{acc['baseline', 'velpic']:>8.4f}/{acc['ours', 'velpic']:.4f}"
+            f"{base['peak_rss_mib']:>8.0f}/{ours['peak_rss_mib']:<5.0f}"
+            f"{base['work_mib']:>8.0f}/{ours['work_mib']:<5.0f}  {ours['n_components']}"
+        )
+    total = {
+        m: {p: sum(results[m][layer][f"{p}_seconds"] for layer in LAYERS) for p in ("masc", "velpic")} for m in results
+    }
     peak = {m: max(results[m][layer]["peak_rss_mib"] for layer in LAYERS) for m in results}
     work = {m: max(results[m][layer]["work_mib"] for layer in LAYERS) for m in results}
     for probe in ("masc", "velpic"):
-        print(f"total {probe:<7} baseline {total['baseline'][probe]:8.2f} s   ours {total['ours'][probe]:6.2f} s   "
-              f"{total['baseline'][probe] / total['ours'][probe]:.1f}x")
+        print(
+            f"total {probe:<7} baseline {total['baseline'][probe]:8.2f} s   ours {total['ours'][probe]:6.2f} s   "
+            f"{total['baseline'][probe] / total['ours'][probe]:.1f}x"
+        )
     all_base, all_ours = (sum(total[m].values()) for m in ("baseline", "ours"))
     print(f"total all     baseline {all_base:8.2f} s   ours {all_ours:6.2f} s")
-    print(f"peak memory (MiB, whole process incl. interpreter, imports, mapped pages): "
-          f"baseline {peak['baseline']:.0f}, ours {peak['ours']:.0f}; "
-          f"above the RSS after imports: baseline {work['baseline']:.0f}, ours {work['ours']:.0f}")
+    print(
+        f"peak memory (MiB, whole process incl. interpreter, imports, mapped pages): "
+        f"baseline {peak['baseline']:.0f}, ours {peak['ours']:.0f}; "
+        f"above the RSS after imports: baseline {work['baseline']:.0f}, ours {work['ours']:.0f}"
+    )
     threads = f"{_THREADS} thread(s) for both" if _THREADS else "default threads (torch, OpenBLAS)"
-    print(f"load average (1 min) before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, "
-          f"{threads} (other processes slow both methods)")
+    print(
+        f"load average (1 min) before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, "
+        f"{threads} (other processes slow both methods)"
+    )
     print(f"speedup: {all_base / all_ours:.1f}x")
 
 
@@ -355,8 +401,11 @@ def precision_study(cache_dir: Path, variance: float) -> None:
         for variant in per_class[0]:
             approx = cosines(variant)
             differing_k = sum(b[variant].shape[1] != b["float64 Gram, float64 eigh"].shape[1] for b in per_class)
-            print(f"{layer:<6}{variant:<30}{np.mean(approx.argmax(1) == exact.argmax(1)):>11.4%}"
-                  f"{np.abs(approx - exact).max():>12.1e}{differing_k:>14}", flush=True)
+            print(
+                f"{layer:<6}{variant:<30}{np.mean(approx.argmax(1) == exact.argmax(1)):>11.4%}"
+                f"{np.abs(approx - exact).max():>12.1e}{differing_k:>14}",
+                flush=True,
+            )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -386,8 +435,20 @@ def family_child_main(probe: str, cache_dir: Path, variance: float, out_dir: Pat
 
 
 def run_family_child(probe: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> dict:
-    command = [sys.executable, __file__, "--family-child", probe, "--cache-dir", str(cache_dir),
-               "--variance", str(variance), "--out-dir", str(out_dir), "--device", device]
+    command = [
+        sys.executable,
+        __file__,
+        "--family-child",
+        probe,
+        "--cache-dir",
+        str(cache_dir),
+        "--variance",
+        str(variance),
+        "--out-dir",
+        str(out_dir),
+        "--device",
+        device,
+    ]
     subprocess.run(command, check=True, env=_child_environment())
     return json.loads((out_dir / f"family_{probe}.json").read_text())
 
@@ -402,29 +463,48 @@ def family_benchmark(cache_dir: Path, variance: float, device: str) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_family_") as scratch:
         out_dir = Path(scratch)
         first = {probe: run_family_child(probe, cache_dir, variance, out_dir, device) for probe in TODAY}
-        results = {probe: run_family_child(probe, cache_dir, variance, out_dir, device)
-                   for probe in PROBE_NAMES if probe not in TODAY}
+        results = {
+            probe: run_family_child(probe, cache_dir, variance, out_dir, device)
+            for probe in PROBE_NAMES
+            if probe not in TODAY
+        }
         again = {probe: run_family_child(probe, cache_dir, variance, out_dir, device) for probe in TODAY}
     for probe in TODAY:  # before and after the others: the mean of the two sees about their load
-        results[probe] = {layer: {**first[probe][layer],
-                                  **{key: (first[probe][layer][key] + again[probe][layer][key]) / 2
-                                     for key in ("seconds", "fit_seconds")}}
-                          for layer in LAYERS}
-    print(f"{'probe':<10}" + "".join(f"{layer + ' s':>9}" for layer in LAYERS) + f"{'total s':>10}{'fit s':>8}"
-          + "".join(f"{layer + ' test':>10}" for layer in LAYERS))
+        results[probe] = {
+            layer: {
+                **first[probe][layer],
+                **{
+                    key: (first[probe][layer][key] + again[probe][layer][key]) / 2 for key in ("seconds", "fit_seconds")
+                },
+            }
+            for layer in LAYERS
+        }
+    print(
+        f"{'probe':<10}"
+        + "".join(f"{layer + ' s':>9}" for layer in LAYERS)
+        + f"{'total s':>10}{'fit s':>8}"
+        + "".join(f"{layer + ' test':>10}" for layer in LAYERS)
+    )
     totals = {}
     for probe in PROBE_NAMES:
         per_layer = results[probe]
         totals[probe] = sum(per_layer[layer]["seconds"] for layer in LAYERS)
-        print(f"{probe:<10}" + "".join(f"{per_layer[layer]['seconds']:>9.2f}" for layer in LAYERS)
-              + f"{totals[probe]:>10.2f}{sum(per_layer[layer]['fit_seconds'] for layer in LAYERS):>8.2f}"
-              + "".join(f"{per_layer[layer]['test']:>10.4f}" for layer in LAYERS))
+        print(
+            f"{probe:<10}"
+            + "".join(f"{per_layer[layer]['seconds']:>9.2f}" for layer in LAYERS)
+            + f"{totals[probe]:>10.2f}{sum(per_layer[layer]['fit_seconds'] for layer in LAYERS):>8.2f}"
+            + "".join(f"{per_layer[layer]['test']:>10.4f}" for layer in LAYERS)
+        )
     today, family = sum(totals[p] for p in TODAY), sum(totals.values())
     threads = f"{_THREADS} thread(s)" if _THREADS else "default threads"
-    print(f"load average (1 min) before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f} on {os.cpu_count()} "
-          f"cores, {threads}; MASC/VeLPIC: mean of a run before and one after the others")
-    print(f"per checkpoint (4 layers, fit + train and test predictions): default set {family:.1f} s, "
-          f"today's MASC + VeLPIC {today:.1f} s")
+    print(
+        f"load average (1 min) before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f} on {os.cpu_count()} "
+        f"cores, {threads}; MASC/VeLPIC: mean of a run before and one after the others"
+    )
+    print(
+        f"per checkpoint (4 layers, fit + train and test predictions): default set {family:.1f} s, "
+        f"today's MASC + VeLPIC {today:.1f} s"
+    )
     print(f"probe family cost: {family / today:.1f}x today's MASC + VeLPIC")
 
 
@@ -435,10 +515,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of ours per layer (the median counts)")
     parser.add_argument("--threads", type=int, help="CPU threads for both methods (default: their libraries' own)")
     parser.add_argument("--device", default="cpu", help="where ours computes, e.g. cuda (the baseline is numpy)")
-    parser.add_argument("--precision", action="store_true",
-                        help="instead of timing, compare float32/float64 choices for the eigenpairs")
-    parser.add_argument("--family", action="store_true",
-                        help="instead, time every probe of the family as the score stage runs it")
+    parser.add_argument(
+        "--precision", action="store_true", help="instead of timing, compare float32/float64 choices for the eigenpairs"
+    )
+    parser.add_argument(
+        "--family", action="store_true", help="instead, time every probe of the family as the score stage runs it"
+    )
     parser.add_argument("--family-child", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=("baseline", "ours"), help=argparse.SUPPRESS)
     parser.add_argument("--layer", choices=LAYERS, help=argparse.SUPPRESS)

@@ -130,8 +130,14 @@ def load_real_data(prepared_dir: Path, n_train: int) -> TrainData:
 
 def head(data: TrainData, n: int) -> TrainData:
     """The first ``n`` training samples (the warm-up epoch's data)."""
-    return TrainData(data.train_images[:n], data.train_noisy[:n], data.train_true[:n],
-                     data.test_images, data.test_labels, data.num_classes)
+    return TrainData(
+        data.train_images[:n],
+        data.train_noisy[:n],
+        data.train_true[:n],
+        data.test_images,
+        data.test_labels,
+        data.num_classes,
+    )
 
 
 def sync(device: torch.device) -> None:
@@ -213,9 +219,15 @@ class DataLoaderArm:
 
     def _new_loader(self, dataset: Dataset) -> DataLoader:
         parallel = self.workers > 0
-        return DataLoader(dataset, batch_size=self.settings.batch_size, shuffle=True, generator=self.generator,
-                          num_workers=self.workers, persistent_workers=parallel,
-                          pin_memory=parallel and self.device.type == "cuda")
+        return DataLoader(
+            dataset,
+            batch_size=self.settings.batch_size,
+            shuffle=True,
+            generator=self.generator,
+            num_workers=self.workers,
+            persistent_workers=parallel,
+            pin_memory=parallel and self.device.type == "cuda",
+        )
 
     def _batches(self, loader: DataLoader, epoch: int):
         """The loader's batches of ``epoch``; in ours' order when loading in-process (workers == 0).
@@ -279,12 +291,18 @@ class OursArm:
     def _device_data(self, data: TrainData) -> DeviceData:
         """Views of the device tensors: the warm-up epoch trains on the first rows, without another copy."""
         n = len(data.train_noisy)
-        return DeviceData(self.dev.train_images[:n], self.dev.train_noisy[:n], self.dev.train_true[:n],
-                          self.dev.test_images, self.dev.test_labels)
+        return DeviceData(
+            self.dev.train_images[:n],
+            self.dev.train_noisy[:n],
+            self.dev.train_true[:n],
+            self.dev.test_images,
+            self.dev.test_labels,
+        )
 
     def train_epoch(self, data: TrainData, epoch: int) -> float:
-        loss, _ = train_one_epoch(self.step_model, self.optimizer, self._device_data(data), self.settings, epoch,
-                                  progress=False)
+        loss, _ = train_one_epoch(
+            self.step_model, self.optimizer, self._device_data(data), self.settings, epoch, progress=False
+        )
         return loss
 
     def test_accuracy(self) -> float:
@@ -367,8 +385,9 @@ class GraphArm(OursArm):
         self.loss_sum.zero_()
 
     def _state_tensors(self) -> list[torch.Tensor]:
-        optimizer_state = [v for state in self.optimizer.state.values() for v in state.values()
-                           if isinstance(v, torch.Tensor)]
+        optimizer_state = [
+            v for state in self.optimizer.state.values() for v in state.values() if isinstance(v, torch.Tensor)
+        ]
         return [*self.model.parameters(), *self.model.buffers(), *optimizer_state]
 
     def train_epoch(self, data: TrainData, epoch: int) -> float:
@@ -383,7 +402,7 @@ class GraphArm(OursArm):
         order = epoch_order(n, self.settings.seed, epoch).to(self.device)
         self.loss_sum.zero_()
         for start in range(0, n, batch):
-            self.static_index.copy_(order[start:start + batch])
+            self.static_index.copy_(order[start : start + batch])
             self.graph.replay()
         return self.loss_sum.item() / n
 
@@ -417,8 +436,9 @@ def timed_epoch(arm, data: TrainData, epoch: int, device: torch.device) -> tuple
     return time.perf_counter() - started, loss
 
 
-def measure_pair(pair: str, prepared_dir: Path, device: torch.device, sizes: Sizes, variants: list[str],
-                 workers: int) -> tuple[list[ArmResult], int]:
+def measure_pair(
+    pair: str, prepared_dir: Path, device: torch.device, sizes: Sizes, variants: list[str], workers: int
+) -> tuple[list[ArmResult], int]:
     """Every arm's timings, losses and test accuracy on ``pair``, and the number of classes."""
     _, settings = paper_settings(pair)
     data = load_real_data(prepared_dir, sizes.steps * settings.batch_size)
@@ -492,8 +512,9 @@ def loss_disagreement(result: ArmResult, baseline: ArmResult) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
-def print_pair(pair: str, results: list[ArmResult], images: int, num_classes: int, workers: int
-               ) -> tuple[dict[str, float], bool]:
+def print_pair(
+    pair: str, results: list[ArmResult], images: int, num_classes: int, workers: int
+) -> tuple[dict[str, float], bool]:
     """One table row per arm; returns each arm's ratio to the baseline and whether all trained sensibly."""
     baseline = results[0]
     ratios, healthy = {}, True
@@ -506,12 +527,17 @@ def print_pair(pair: str, results: list[ArmResult], images: int, num_classes: in
         rate = images / statistics.median(result.seconds)
         each = paired_ratios(result, baseline) if not baseline.error else [float("nan")]
         ratios[result.name] = statistics.median(each)
-        agree = "" if result is baseline else (
-            f"{loss_disagreement(result, baseline):.1e}" if comparable(baseline) else "n/a")
-        print(f"{pair:<18} {result.name:<10} {rate:>10,.0f} {ratios[result.name]:>6.2f}x "
-              f"{min(each):>5.2f}-{max(each):<5.2f} {result.warmup_seconds:>7.1f}s "
-              f"{result.losses[0]:>8.4f} -> {result.losses[-1]:<8.4f} {agree:>8} {result.test_accuracy:>8.3f}"
-              + (f"   PROBLEM: {'; '.join(issues)}" if issues else ""))
+        agree = (
+            ""
+            if result is baseline
+            else (f"{loss_disagreement(result, baseline):.1e}" if comparable(baseline) else "n/a")
+        )
+        print(
+            f"{pair:<18} {result.name:<10} {rate:>10,.0f} {ratios[result.name]:>6.2f}x "
+            f"{min(each):>5.2f}-{max(each):<5.2f} {result.warmup_seconds:>7.1f}s "
+            f"{result.losses[0]:>8.4f} -> {result.losses[-1]:<8.4f} {agree:>8} {result.test_accuracy:>8.3f}"
+            + (f"   PROBLEM: {'; '.join(issues)}" if issues else "")
+        )
     return ratios, healthy
 
 
@@ -520,17 +546,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--quick", action="store_true", help="few steps: a smoke run, not a figure")
     parser.add_argument("--pairs", default=",".join(PAIRS), help=f"comma-separated, default {','.join(PAIRS)}")
-    parser.add_argument("--variants", default=None,
-                        help="comma-separated arms of ours: ours,fused,compile,graph "
-                             "(default: ours on a CPU, all on a GPU)")
-    parser.add_argument("--loader-workers", type=int, default=0,
-                        help="the baseline DataLoader's num_workers (default 0, its default; >0 also pins memory)")
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated arms of ours: ours,fused,compile,graph (default: ours on a CPU, all on a GPU)",
+    )
+    parser.add_argument(
+        "--loader-workers",
+        type=int,
+        default=0,
+        help="the baseline DataLoader's num_workers (default 0, its default; >0 also pins memory)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="timed steps per epoch (overrides the default)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="prepared datasets to read (e.g. resources/datasets); missing ones are prepared "
-                             "into a temporary directory from the offline sources")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's own, one per core); 1 is steadier on a busy machine")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="prepared datasets to read (e.g. resources/datasets); missing ones are prepared "
+        "into a temporary directory from the offline sources",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's own, one per core); 1 is steadier on a busy machine",
+    )
     return parser.parse_args(argv)
 
 
@@ -563,21 +603,26 @@ def main(argv: list[str] | None = None) -> int:
         sizes.steps = args.steps
     variants = chosen_variants(args, device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
-    print(f"training throughput on {device.type} ({where}), torch {torch.__version__}; {sizes.steps} steps per "
-          f"timed epoch, {sizes.repetitions} interleaved repetitions after a {sizes.warmup_steps}-step warm-up; "
-          f"baseline DataLoader num_workers={args.loader_workers}")
+    print(
+        f"training throughput on {device.type} ({where}), torch {torch.__version__}; {sizes.steps} steps per "
+        f"timed epoch, {sizes.repetitions} interleaved repetitions after a {sizes.warmup_steps}-step warm-up; "
+        f"baseline DataLoader num_workers={args.loader_workers}"
+    )
     # ratio: median of the per-repetition ratios to the baseline, then their range; vs base: largest
     # relative difference of an epoch's mean loss from the baseline's (same batches, same computation)
-    print(f"{'pair':<18} {'arm':<10} {'samples/s':>10} {'ratio':>7} {'range':>11} {'warm-up':>8} "
-          f"{'loss first -> last':>20} {'vs base':>8} {'test acc':>8}")
+    print(
+        f"{'pair':<18} {'arm':<10} {'samples/s':>10} {'ratio':>7} {'range':>11} {'warm-up':>8} "
+        f"{'loss first -> last':>20} {'vs base':>8} {'test acc':>8}"
+    )
     ours_ratios, healthy = [], True
     with tempfile.TemporaryDirectory(prefix="bench_training_") as tmp:
         for pair in args.pairs.split(","):
             dataset, settings = paper_settings(pair)
             prepared_dir = prepared_copy(dataset, args.data_dir, Path(tmp))
             results, num_classes = measure_pair(pair, prepared_dir, device, sizes, variants, args.loader_workers)
-            ratios, pair_ok = print_pair(pair, results, sizes.steps * settings.batch_size, num_classes,
-                                         args.loader_workers)
+            ratios, pair_ok = print_pair(
+                pair, results, sizes.steps * settings.batch_size, num_classes, args.loader_workers
+            )
             healthy &= pair_ok
             faster = {k: v for k, v in ratios.items() if k != "dataloader" and math.isfinite(v)}
             if faster:

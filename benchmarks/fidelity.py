@@ -27,8 +27,16 @@ AUTHORS_MODEL_TEST = {1: (0.55, 0.56), 2: (0.73, 0.75), 4: (0.85, 0.86), 10: (0.
 # The authors' MASC test accuracy (%) of their Run_1 at 80 %, per (epoch, layer): the class-wise accuracies
 # they published (seed repository, MASC_during_training/angle_results/MNIST_MLP/results_0.8/angle_results/
 # Run_1/<epoch>/layer_<layer>_acc_classwise_test.csv) weighted by MNIST's test class sizes.
-AUTHORS_MASC_RUN1 = {(1, "fc1"): 62.4, (1, "fc4"): 85.0, (4, "fc1"): 68.5, (4, "fc4"): 92.4,
-                     (10, "fc1"): 71.1, (10, "fc2"): 90.8, (10, "fc3"): 93.5, (10, "fc4"): 93.2}
+AUTHORS_MASC_RUN1 = {
+    (1, "fc1"): 62.4,
+    (1, "fc4"): 85.0,
+    (4, "fc1"): 68.5,
+    (4, "fc4"): 92.4,
+    (10, "fc1"): 71.1,
+    (10, "fc2"): 90.8,
+    (10, "fc3"): 93.5,
+    (10, "fc4"): 93.2,
+}
 
 
 def run_pipeline(cores: int) -> None:
@@ -42,14 +50,19 @@ def accuracy_table(scores: pd.DataFrame) -> pd.DataFrame:
     test = scores[scores.split == "test"].copy()
     test["column"] = test.probe.where(test.probe == "model", test.probe + ":" + test.layer)
     table = test.pivot_table(index="epoch", columns="column", values="accuracy", aggfunc="mean")
-    ordered = ["model"] + [column for probe in ("masc", "velpic", "transfer", "transfer_bias")
-                           for column in sorted(c for c in table.columns if c.split(":")[0] == probe)]
+    ordered = ["model"] + [
+        column
+        for probe in ("masc", "velpic", "transfer", "transfer_bias")
+        for column in sorted(c for c in table.columns if c.split(":")[0] == probe)
+    ]
     return (100 * table[ordered]).round(1)
 
 
 def authors_column(epochs: pd.Index) -> list[str]:
-    return [f"{100 * AUTHORS_MODEL_TEST[e][0]:.0f}-{100 * AUTHORS_MODEL_TEST[e][1]:.0f}"
-            if e in AUTHORS_MODEL_TEST else "" for e in epochs]
+    return [
+        f"{100 * AUTHORS_MODEL_TEST[e][0]:.0f}-{100 * AUTHORS_MODEL_TEST[e][1]:.0f}" if e in AUTHORS_MODEL_TEST else ""
+        for e in epochs
+    ]
 
 
 def masc_comparison(table: pd.DataFrame) -> list[str]:
@@ -59,8 +72,10 @@ def masc_comparison(table: pd.DataFrame) -> list[str]:
         column = f"masc:{layer}"
         if epoch in table.index and column in table.columns:
             ours = table.loc[epoch, column]
-            lines.append(f"MASC epoch {epoch:2d} {layer}: ours {ours:5.1f} %, authors' Run_1 {theirs:5.1f} % "
-                         f"({ours - theirs:+.1f})")
+            lines.append(
+                f"MASC epoch {epoch:2d} {layer}: ours {ours:5.1f} %, authors' Run_1 {theirs:5.1f} % "
+                f"({ours - theirs:+.1f})"
+            )
     return lines
 
 
@@ -85,8 +100,10 @@ def main() -> None:
     print("\n".join(masc_comparison(table)))
     final = table.index.max()
     last_transfer = [c for c in table.columns if c.startswith("transfer:")][-1]
-    print(f"epoch {final}: model {table.loc[final, 'model']} % (authors "
-          f"{table.loc[final, 'authors_model'] or 'n/a'} %), {last_transfer} {table.loc[final, last_transfer]} %")
+    print(
+        f"epoch {final}: model {table.loc[final, 'model']} % (authors "
+        f"{table.loc[final, 'authors_model'] or 'n/a'} %), {last_transfer} {table.loc[final, last_transfer]} %"
+    )
 
 
 if __name__ == "__main__":

@@ -55,15 +55,26 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO / "benchmarks")]
 
-from bench_planning import (checkpoint_epochs, edit_epochs, edited_checkpoint_epochs, filled,  # noqa: E402
-                            stop_epoch)  # the same assumed grid
-from latentgen.activations import extract_activations, read_activations  # noqa: E402
-from latentgen.datasets import dataset_info  # noqa: E402
-from latentgen.models import build  # noqa: E402
-from latentgen.pipeline import train_settings  # noqa: E402
-from latentgen.probes import MASC, VeLPIC  # noqa: E402
-from latentgen.training import (DeviceData, TrainData, build_model, build_optimizer, evaluate,  # noqa: E402
-                                train_one_epoch)
+from bench_planning import (
+    checkpoint_epochs,
+    edit_epochs,
+    edited_checkpoint_epochs,
+    filled,
+    stop_epoch,
+)  # the same assumed grid
+from latentgen.activations import extract_activations, read_activations
+from latentgen.datasets import dataset_info
+from latentgen.models import build
+from latentgen.pipeline import train_settings
+from latentgen.probes import MASC, VeLPIC
+from latentgen.training import (
+    DeviceData,
+    TrainData,
+    build_model,
+    build_optimizer,
+    evaluate,
+    train_one_epoch,
+)
 
 # Each measurement repeats until it has run at least this long (``--min-time``; the probes' a quarter of it).
 DEFAULT_MIN_TIME = 2.0
@@ -139,8 +150,9 @@ def measure_training(pair_config: dict, device: torch.device, min_time: float) -
     return _timed(one_epoch, min_time) / steps, _timed(one_evaluation, min_time) / data.train_images.shape[0]
 
 
-def measure_checkpoint(pair_config: dict, device: torch.device, variance: float, min_time: float
-                       ) -> tuple[float, float, float]:
+def measure_checkpoint(
+    pair_config: dict, device: torch.device, variance: float, min_time: float
+) -> tuple[float, float, float]:
     """(seconds per extracted image, seconds to score one checkpoint, seconds of the edit's VeLPIC fit on the
     last layer) at the pair's full scale."""
     info = dataset_info(pair_config["dataset"])
@@ -150,9 +162,17 @@ def measure_checkpoint(pair_config: dict, device: torch.device, variance: float,
     torch.manual_seed(0)
     model = build(pair_config["model"], info.shape, info.num_classes).eval()
     with tempfile.TemporaryDirectory() as tmp:
+
         def extract() -> None:
-            extract_activations(model, data.train_images, data.test_images, Path(tmp) / "acts", dtype="float32",
-                                batch_size=1000, device=device)
+            extract_activations(
+                model,
+                data.train_images,
+                data.test_images,
+                Path(tmp) / "acts",
+                dtype="float32",
+                batch_size=1000,
+                device=device,
+            )
 
         per_image = _timed(extract, min_time) / (data.train_images.shape[0] + data.test_images.shape[0])
         extracted = read_activations(Path(tmp) / "acts")  # the class's activations, as scoring reads them
@@ -196,8 +216,9 @@ class Run:
     base: int | None = None  # an edited run: the index of the standard run it edits (it waits for its training)
 
 
-def grid_runs(config: dict, costs: dict[str, PairCosts], startup: float, epochs_of,
-              score_factor: float = 1.0) -> list[Run]:
+def grid_runs(
+    config: dict, costs: dict[str, PairCosts], startup: float, epochs_of, score_factor: float = 1.0
+) -> list[Run]:
     """One Run per (pair, corruption, seed), then one per edited run; ``epochs_of(pair, corruption, seed,
     max_epochs)`` gives a standard run's stop epoch, ``score_factor`` scales the score stage."""
     runs, edited = [], []
@@ -273,14 +294,19 @@ def _hours(seconds: float) -> str:
 
 
 def _without_edits(config: dict) -> dict:
-    return {**config, "pairs": {name: {k: v for k, v in pair.items() if k != "edits"}
-                                for name, pair in config["pairs"].items()}}
+    return {
+        **config,
+        "pairs": {name: {k: v for k, v in pair.items() if k != "edits"} for name, pair in config["pairs"].items()},
+    }
 
 
-def report(config: dict, costs: dict[str, PairCosts], startup: float, device_name: str,
-           family_factor: float = FAMILY_FACTOR) -> float:
-    print(f"\nper-stage costs on {device_name} (job start-up {startup:.1f} s; score: MASC + VeLPIC on every "
-          f"probed layer):")
+def report(
+    config: dict, costs: dict[str, PairCosts], startup: float, device_name: str, family_factor: float = FAMILY_FACTOR
+) -> float:
+    print(
+        f"\nper-stage costs on {device_name} (job start-up {startup:.1f} s; score: MASC + VeLPIC on every "
+        f"probed layer):"
+    )
     print(f"{'pair':24} {'s/step':>8} {'s/epoch':>9} {'extract s/ckpt':>15} {'score s/ckpt':>13} {'edit s':>7}")
     for name, pair in config["pairs"].items():
         n_train, n_test = dataset_info(pair["dataset"]).sizes
@@ -292,8 +318,12 @@ def report(config: dict, costs: dict[str, PairCosts], startup: float, device_nam
     scenarios = [
         ("the authors' stop epochs", config, authors, 1.0),
         ("the authors' stop epochs, no edited runs", _without_edits(config), authors, 1.0),
-        (f"the authors' stop epochs, score x {family_factor:g} (the default probe family)", config, authors,
-         family_factor),
+        (
+            f"the authors' stop epochs, score x {family_factor:g} (the default probe family)",
+            config,
+            authors,
+            family_factor,
+        ),
         ("every run to its 500-epoch cap", config, lambda pair, corruption, seed, max_epochs: max_epochs, 1.0),
     ]
     ratio = 0.0
@@ -307,9 +337,11 @@ def report(config: dict, costs: dict[str, PairCosts], startup: float, device_nam
             print(f"| {label} | {devices} | {_hours(busy)} | {_hours(wall)} | {busy / (devices * wall):.0%} |")
         standard = [run for run in runs if run.base is None]
         edited = [run for run in runs if run.base is not None]
-        print(f"|   ({len(standard)} standard runs, {sum(r.checkpoints for r in standard):,} checkpoints; "
-              f"{len(edited)} edited runs (an edit job each), {sum(r.checkpoints for r in edited):,} checkpoints; "
-              f"of the device-hours: edited runs {_hours(device_seconds(edited))}) | | | | |")
+        print(
+            f"|   ({len(standard)} standard runs, {sum(r.checkpoints for r in standard):,} checkpoints; "
+            f"{len(edited)} edited runs (an edit job each), {sum(r.checkpoints for r in edited):,} checkpoints; "
+            f"of the device-hours: edited runs {_hours(device_seconds(edited))}) | | | | |"
+        )
         ratio = ratio or walls[DEVICE_COUNTS[0]] / walls[DEVICE_COUNTS[-1]]
     return ratio
 
@@ -319,10 +351,18 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own)")
-    parser.add_argument("--min-time", type=float, default=DEFAULT_MIN_TIME,
-                        help="seconds each training/extraction measurement runs at least (probes: a quarter)")
-    parser.add_argument("--family-factor", type=float, default=FAMILY_FACTOR,
-                        help="the default probe family's score cost over MASC + VeLPIC's (a scenario of the table)")
+    parser.add_argument(
+        "--min-time",
+        type=float,
+        default=DEFAULT_MIN_TIME,
+        help="seconds each training/extraction measurement runs at least (probes: a quarter)",
+    )
+    parser.add_argument(
+        "--family-factor",
+        type=float,
+        default=FAMILY_FACTOR,
+        help="the default probe family's score cost over MASC + VeLPIC's (a scenario of the table)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -336,8 +376,9 @@ def main() -> None:
         extract_image, score, velpic_last = measure_checkpoint(pair, device, variance, args.min_time)
         costs[name] = PairCosts(step, eval_image, extract_image, score, velpic_last)
         print(f"measured {name} in {time.perf_counter() - started:.0f} s", flush=True)
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"CPU, {torch.get_num_threads()} torch threads"
+    device_name = (
+        torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} torch threads"
+    )
     ratio = report(config, costs, measure_startup(), device_name, args.family_factor)
     print(f"wall-time ratio 1 / {DEVICE_COUNTS[-1]} devices: {ratio:.1f}x")
 

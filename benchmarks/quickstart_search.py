@@ -28,8 +28,17 @@ from latentgen import datasets
 from latentgen.probes import MASC, VeLPIC
 from latentgen.labels import make_label_table
 from latentgen.runs import train_data_from_table
-from latentgen.training import (DeviceData, Schedule, TrainData, TrainSettings, build_model, build_optimizer,
-                                evaluate, to_unit_float, train_one_epoch)
+from latentgen.training import (
+    DeviceData,
+    Schedule,
+    TrainData,
+    TrainSettings,
+    build_model,
+    build_optimizer,
+    evaluate,
+    to_unit_float,
+    train_one_epoch,
+)
 
 PAIRS = {  # the paper's optimizers and batch size; lr and the rest from the command line
     "mlp-mnist": ("mlp", "mnist", "sgd"),
@@ -38,8 +47,15 @@ PAIRS = {  # the paper's optimizers and batch size; lr and the rest from the com
 }
 
 
-def run_data(datasets_dir: Path, dataset: str, per_class: int | None, size: int | None, test_size: int,
-             rate: int, label_seed: int) -> TrainData:
+def run_data(
+    datasets_dir: Path,
+    dataset: str,
+    per_class: int | None,
+    size: int | None,
+    test_size: int,
+    rate: int,
+    label_seed: int,
+) -> TrainData:
     prepared = datasets.load(datasets_dir / dataset, verify=False, mmap=True)
     train_subset = {"per_class": per_class} if per_class else ({"size": size, "seed": 0} if size else None)
     test_subset = {"size": test_size, "seed": 0} if test_size else None
@@ -50,7 +66,7 @@ def run_data(datasets_dir: Path, dataset: str, per_class: int | None, size: int 
 def features(model: torch.nn.Module, images: torch.Tensor, batch: int = 1000) -> dict[str, torch.Tensor]:
     parts: dict[str, list[torch.Tensor]] = {}
     for start in range(0, images.shape[0], batch):
-        for name, value in model.features(to_unit_float(images[start:start + batch])).items():
+        for name, value in model.features(to_unit_float(images[start : start + batch])).items():
             parts.setdefault(name, []).append(value)
     return {name: torch.cat(values) for name, values in parts.items()}
 
@@ -91,21 +107,32 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     model_name, dataset, optimizer = PAIRS[args.pair]
-    data = run_data(args.datasets_dir, dataset, args.per_class, args.size, args.test_size, args.rate,
-                    args.label_seed)
+    data = run_data(args.datasets_dir, dataset, args.per_class, args.size, args.test_size, args.rate, args.label_seed)
     eval_epochs = sorted({int(e) for e in args.eval.split(",")})
-    settings = TrainSettings(model=model_name, optimizer=args.optimizer or optimizer, lr=args.lr,
-                             batch_size=args.batch_size, max_epochs=eval_epochs[-1], stop_accuracy=1.0,
-                             seed=args.seed, momentum=args.momentum if optimizer == "sgd" else 0.0,
-                             normalize=args.normalize, shuffle=args.shuffle, schedule=Schedule())
+    settings = TrainSettings(
+        model=model_name,
+        optimizer=args.optimizer or optimizer,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        max_epochs=eval_epochs[-1],
+        stop_accuracy=1.0,
+        seed=args.seed,
+        momentum=args.momentum if optimizer == "sgd" else 0.0,
+        normalize=args.normalize,
+        shuffle=args.shuffle,
+        schedule=Schedule(),
+    )
     model = build_model(settings, data)
     opt = build_optimizer(settings, model)
     dev = DeviceData.from_arrays(data, torch.device("cpu"))
     masc_layers = model.probe_layers if args.masc == "all" else [m for m in args.masc.split(",") if m]
-    print(f"# {args.pair} n_train={len(data.train_noisy)} rate={args.rate} lr={args.lr} batch={args.batch_size} "
-          f"opt={settings.optimizer} normalize={args.normalize} shuffle={args.shuffle} seed={args.seed} "
-          f"threads={args.threads} labels_changed={np.mean(data.train_noisy != data.train_true):.3f} "
-          f"ln K={math.log(data.num_classes):.4f}", flush=True)
+    print(
+        f"# {args.pair} n_train={len(data.train_noisy)} rate={args.rate} lr={args.lr} batch={args.batch_size} "
+        f"opt={settings.optimizer} normalize={args.normalize} shuffle={args.shuffle} seed={args.seed} "
+        f"threads={args.threads} labels_changed={np.mean(data.train_noisy != data.train_true):.3f} "
+        f"ln K={math.log(data.num_classes):.4f}",
+        flush=True,
+    )
     trained = 0.0
     for epoch in range(1, eval_epochs[-1] + 1):
         started = time.perf_counter()
@@ -121,11 +148,16 @@ def main() -> None:
         model.train()
         last = f"velpic:{model.probe_layers[-1]}"
         best_name = max(scores, key=scores.get)
-        cells = " ".join(f"{k.split(':')[0][0]}{k.split(':')[1]}{'(T)' if k == last else ''}={100 * v:5.1f}"
-                         for k, v in scores.items())
-        print(f"epoch {epoch:4d} t={trained:7.1f}s loss={loss:.4f} run_acc={100 * running:5.1f} "
-              f"model={100 * test_acc:5.1f} {cells} | best={best_name} {100 * (scores[best_name] - test_acc):+5.1f} "
-              f"transfer-model={100 * (scores[last] - test_acc):+5.1f}", flush=True)
+        cells = " ".join(
+            f"{k.split(':')[0][0]}{k.split(':')[1]}{'(T)' if k == last else ''}={100 * v:5.1f}"
+            for k, v in scores.items()
+        )
+        print(
+            f"epoch {epoch:4d} t={trained:7.1f}s loss={loss:.4f} run_acc={100 * running:5.1f} "
+            f"model={100 * test_acc:5.1f} {cells} | best={best_name} {100 * (scores[best_name] - test_acc):+5.1f} "
+            f"transfer-model={100 * (scores[last] - test_acc):+5.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

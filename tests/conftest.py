@@ -119,10 +119,22 @@ def mnist_mlp(prepared_datasets, tmp_path_factory) -> TrainedMNISTMLP:
     mnist = datasets.load(prepared_datasets / "mnist")
     true = np.asarray(mnist.train_labels)
     noisy, _ = corrupt_labels(true, 0.4, 10, seed=0)
-    data = TrainData(np.asarray(mnist.train_images), noisy, true, np.asarray(mnist.test_images),
-                     np.asarray(mnist.test_labels), 10)
-    settings = TrainSettings(model="mlp", optimizer="sgd", lr=1e-3, momentum=0.9, batch_size=32, max_epochs=1,
-                             stop_accuracy=1.0, seed=0, normalize="unit", shuffle=True)
+    data = TrainData(
+        np.asarray(mnist.train_images), noisy, true, np.asarray(mnist.test_images), np.asarray(mnist.test_labels), 10
+    )
+    settings = TrainSettings(
+        model="mlp",
+        optimizer="sgd",
+        lr=1e-3,
+        momentum=0.9,
+        batch_size=32,
+        max_epochs=1,
+        stop_accuracy=1.0,
+        seed=0,
+        normalize="unit",
+        shuffle=True,
+    )
+
     def train():
         with torch_threads(1):  # batch-32 steps are small: on 2 busy cores one thread ran 1.3-3.6x faster than two
             return train_in_memory(data, settings, epochs=range(1, 2))

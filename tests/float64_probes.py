@@ -37,8 +37,9 @@ def svd_pca(class_data: np.ndarray) -> Pca:
     return singular_values**2 / (len(augmented) - 1), right.T
 
 
-def class_pcas(train: np.ndarray, labels: np.ndarray, pca: Callable[[np.ndarray], Pca] = covariance_pca
-               ) -> tuple[Pca, ...]:
+def class_pcas(
+    train: np.ndarray, labels: np.ndarray, pca: Callable[[np.ndarray], Pca] = covariance_pca
+) -> tuple[Pca, ...]:
     """The PCA of every class of ``train``, in label order."""
     train = np.asarray(train, dtype=np.float64)
     return tuple(pca(train[labels == label]) for label in np.unique(labels))

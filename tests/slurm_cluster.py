@@ -148,9 +148,7 @@ def _cluster_env(conf: Path) -> dict[str, str]:
     # The jobs run on this machine with this environment (sbatch --export=ALL): put this Python
     # environment's bin first, so `python -m snakemake` and the jobstep plugin are the same ones.
     bindir = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join(
-        [bindir, *[p for p in env.get("PATH", "").split(os.pathsep) if p != bindir]]
-    )
+    env["PATH"] = os.pathsep.join([bindir, *[p for p in env.get("PATH", "").split(os.pathsep) if p != bindir]])
     return env
 
 

@@ -32,12 +32,22 @@ def make_scores(epochs_by_seed: dict[int, list[int]] | None = None) -> pd.DataFr
         probe_layers.append(("transfer", layers[-1]))
         for epoch in (epochs_by_seed or {}).get(seed, EPOCHS):
             for (probe, layer), split in itertools.product(probe_layers, PROBE_SPLITS):
-                rows.append({
-                    "model": model, "dataset": dataset, "pair": pair, "corruption": rate, "seed": seed,
-                    "epoch": epoch, "layer": layer, "probe": probe, "split": split,
-                    "accuracy": synthetic_value(pair, rate, seed, epoch, layer, probe, split),
-                    "n_components": 3.0 if probe == "masc" else np.nan, "fit_seconds": 0.01,
-                })
+                rows.append(
+                    {
+                        "model": model,
+                        "dataset": dataset,
+                        "pair": pair,
+                        "corruption": rate,
+                        "seed": seed,
+                        "epoch": epoch,
+                        "layer": layer,
+                        "probe": probe,
+                        "split": split,
+                        "accuracy": synthetic_value(pair, rate, seed, epoch, layer, probe, split),
+                        "n_components": 3.0 if probe == "masc" else np.nan,
+                        "fit_seconds": 0.01,
+                    }
+                )
     return pd.DataFrame(rows)
 
 

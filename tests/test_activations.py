@@ -58,11 +58,15 @@ def small_run_activations(trained_mlp, tmp_path_factory):
 def _float16_agreement(activations: dict, data, probe) -> dict[str, float]:
     """Per layer: the share of test predictions that are the same from float16 and float32 activation files."""
     predictions = {
-        dtype: {layer: probe().fit(acts.train[layer], data.train_noisy).predict(acts.test[layer]) for layer in acts.train}
+        dtype: {
+            layer: probe().fit(acts.train[layer], data.train_noisy).predict(acts.test[layer]) for layer in acts.train
+        }
         for dtype, acts in activations.items()
     }
-    return {layer: float(np.mean(predictions["float16"][layer] == expected))
-            for layer, expected in predictions["float32"].items()}
+    return {
+        layer: float(np.mean(predictions["float16"][layer] == expected))
+        for layer, expected in predictions["float32"].items()
+    }
 
 
 # The bar (>= 99.9 %) at the paper's scale. Measured on this fixture: MASC 99.99 / 100 / 99.99 / 99.99 % (fc1..fc4,

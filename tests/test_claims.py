@@ -51,22 +51,46 @@ def at_40() -> dict:
 
 
 def score_rows(rate: int, values: dict) -> list[dict]:
-    return [{"model": "mlp", "dataset": "mnist", "pair": "mlp-mnist", "corruption": rate, "seed": seed,
-             "epoch": epoch, "layer": layer, "probe": probe, "split": split, "accuracy": accuracy}
-            for (probe, layer, seed), accuracies in values.items() for epoch, accuracy in zip(EPOCHS, accuracies)
-            for split in ("test", "train_corrupted")]  # the train split must not enter the claims
+    return [
+        {
+            "model": "mlp",
+            "dataset": "mnist",
+            "pair": "mlp-mnist",
+            "corruption": rate,
+            "seed": seed,
+            "epoch": epoch,
+            "layer": layer,
+            "probe": probe,
+            "split": split,
+            "accuracy": accuracy,
+        }
+        for (probe, layer, seed), accuracies in values.items()
+        for epoch, accuracy in zip(EPOCHS, accuracies)
+        for split in ("test", "train_corrupted")
+    ]  # the train split must not enter the claims
 
 
 def make_scores() -> pd.DataFrame:
     # 0 % and 100 % are scored but not claimed about.
-    return pd.DataFrame(score_rows(80, AT_80) + score_rows(40, at_40()) + score_rows(0, at_40())
-                        + score_rows(100, at_40()))
+    return pd.DataFrame(
+        score_rows(80, AT_80) + score_rows(40, at_40()) + score_rows(0, at_40()) + score_rows(100, at_40())
+    )
 
 
 def history(corruption: int, seed: int, losses: list[float], true_accuracy: float = 0.1) -> list[dict]:
-    return [{"pair": "mlp-mnist", "corruption": corruption, "seed": seed, "epoch": epoch, "train_loss": loss,
-             "train_accuracy_true": true_accuracy, "num_classes": 10, "test_accuracy": 0.5}
-            for epoch, loss in enumerate(losses)]
+    return [
+        {
+            "pair": "mlp-mnist",
+            "corruption": corruption,
+            "seed": seed,
+            "epoch": epoch,
+            "train_loss": loss,
+            "train_accuracy_true": true_accuracy,
+            "num_classes": 10,
+            "test_accuracy": 0.5,
+        }
+        for epoch, loss in enumerate(losses)
+    ]
 
 
 def make_histories() -> pd.DataFrame:
@@ -113,8 +137,11 @@ def test_dynamics_use_the_carried_seed_means(claims: pd.DataFrame) -> None:
         assert (falls["value"], falls["reference"]) == (pytest.approx(7.5), pytest.approx(30.0))
         assert falls["holds"] == "yes"
     plateau = claim(claims, "probe_plateaus_higher", subject="velpic")
-    assert (plateau["value"], plateau["reference"], plateau["holds"]) == (pytest.approx(52.5), pytest.approx(25.0),
-                                                                          "yes")
+    assert (plateau["value"], plateau["reference"], plateau["holds"]) == (
+        pytest.approx(52.5),
+        pytest.approx(25.0),
+        "yes",
+    )
 
 
 def test_velpic_against_masc_per_layer_and_across_rates(claims: pd.DataFrame) -> None:
@@ -144,8 +171,7 @@ def test_transfer_claims_and_the_exactness_check(claims: pd.DataFrame) -> None:
 def test_a_run_that_did_not_learn_is_flagged(claims: pd.DataFrame) -> None:
     learned = claims[claims["claim"] == "run_learned"].set_index(["corruption", "seed"])
     assert list(learned.index) == [(0, 0), (40, 0), (80, 0), (80, 1), (80, 2)]  # no check at 100 %
-    assert learned["holds"].to_dict() == {(0, 0): "yes", (40, 0): "yes", (80, 0): "no", (80, 1): "yes",
-                                          (80, 2): "yes"}
+    assert learned["holds"].to_dict() == {(0, 0): "yes", (40, 0): "yes", (80, 0): "no", (80, 1): "yes", (80, 2): "yes"}
     dead = learned.loc[(80, 0)]
     assert (dead["epoch"], dead["value"], dead["reference"]) == (3, 2.29, pytest.approx(math.log(10)))
     assert learned.loc[(40, 0), "epoch"] == 2  # fewer than 3 epochs: its last
@@ -228,17 +254,33 @@ def test_probe_families_over_whatever_probes_are_scored(claims_with_holdout):
 
 def edited_rows(edit: int, epochs: list[int], accuracies: list[float]) -> list[dict]:
     """Runs of both seeds at 80 % edited at ``edit``: the model's test accuracy at ``epochs``."""
-    return [{"model": "mlp", "dataset": "mnist", "pair": "mlp-mnist", "corruption": 80, "seed": seed,
-             "epoch": epoch, "layer": "output", "probe": "model", "split": "test", "accuracy": accuracy,
-             "edit_epoch": edit} for seed in (0, 1) for epoch, accuracy in zip(epochs, accuracies)]
+    return [
+        {
+            "model": "mlp",
+            "dataset": "mnist",
+            "pair": "mlp-mnist",
+            "corruption": 80,
+            "seed": seed,
+            "epoch": epoch,
+            "layer": "output",
+            "probe": "model",
+            "split": "test",
+            "accuracy": accuracy,
+            "edit_epoch": edit,
+        }
+        for seed in (0, 1)
+        for epoch, accuracy in zip(epochs, accuracies)
+    ]
 
 
 def test_does_the_edited_model_keep_its_gain():
     """Standard training at 80 % (seed means 10, 55, 35, 25 at epochs 0-6; seed 0 stopped at 4) against its edits
     at 2 (70, 60, 50 at 2, 4, 6) and at 6 (20, 30 at 6, 8: after seed 0 had stopped)."""
     standard = make_scores().assign(edit_epoch=pd.NA)
-    scores = pd.concat([standard, pd.DataFrame(edited_rows(2, [2, 4, 6], [0.7, 0.6, 0.5])
-                                                + edited_rows(6, [6, 8], [0.2, 0.3]))], ignore_index=True)
+    scores = pd.concat(
+        [standard, pd.DataFrame(edited_rows(2, [2, 4, 6], [0.7, 0.6, 0.5]) + edited_rows(6, [6, 8], [0.2, 0.3]))],
+        ignore_index=True,
+    )
     scores["edit_epoch"] = scores["edit_epoch"].astype("Int64")
     table = claims_table(scores, make_histories())
     gains = table[table["claim"] == "edit_gains"].set_index("subject")
@@ -252,5 +294,9 @@ def test_does_the_edited_model_keep_its_gain():
     assert (at_6["value"], at_6["reference"], at_6["holds"]) == (20.0, 25.0, "no")
     assert (end["epoch"], end["value"], end["reference"], end["holds"]) == (8, 30.0, 25.0, "yes")  # standard carried
     assert "1 of 2 standard runs stopped before epoch 6 (at 4)" in at_6["detail"]
-    assert table.loc[table["claim"] == "model_falls_from_peak", "value"].tolist() == \
-        claims_table(standard, make_histories()).loc[lambda t: t["claim"] == "model_falls_from_peak", "value"].tolist()
+    assert (
+        table.loc[table["claim"] == "model_falls_from_peak", "value"].tolist()
+        == claims_table(standard, make_histories())
+        .loc[lambda t: t["claim"] == "model_falls_from_peak", "value"]
+        .tolist()
+    )

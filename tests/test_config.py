@@ -43,13 +43,35 @@ def test_a_non_editable_install_validates_the_config_outside_the_repository(tmp_
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True, env=env).stdout.strip()
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout.strip()
     # plain path lines: the .pth files in those directories (an editable latentgen among them) are not run
     (Path(purelib) / "outer-environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                              "--no-build-isolation", "--no-index", "--no-cache-dir", "--quiet", str(project)],
-                             capture_output=True, text=True, timeout=300, env=env)
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--no-cache-dir",
+            "--quiet",
+            str(project),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert install.returncode == 0, install.stdout + install.stderr
     shutil.rmtree(project)  # nothing left to import from but the installed package
 
@@ -62,13 +84,19 @@ def test_a_non_editable_install_validates_the_config_outside_the_repository(tmp_
     """)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    result = subprocess.run([python, "-c", check], capture_output=True, text=True, timeout=120, env=env,
-                            cwd=elsewhere)
+    result = subprocess.run([python, "-c", check], capture_output=True, text=True, timeout=120, env=env, cwd=elsewhere)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert Path(found["package"]).is_relative_to(purelib), found  # the installed copy, not the repository's
     assert Path(found["schema"]).is_relative_to(purelib) and Path(found["schema"]).is_file()
     assert "mlp-mnist" in found["pairs"]
     with pytest.raises(subprocess.CalledProcessError):  # and the installed check still refuses a bad config
-        subprocess.run([python, "-c", "import latentgen.config as c; c.check_config({'results': 'r', 'typo': 1})"],
-                       capture_output=True, text=True, timeout=120, env=env, cwd=elsewhere, check=True)
+        subprocess.run(
+            [python, "-c", "import latentgen.config as c; c.check_config({'results': 'r', 'typo': 1})"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=elsewhere,
+            check=True,
+        )

@@ -2,8 +2,15 @@
 
 import torch
 
-from latentgen.cpu_threads import (PARALLEL_PRODUCT_FLOPS, PRODUCT_THREADS, class_workers, cpu_thread_policy,
-                                   large_products, single_threaded_on_cpu, torch_threads)
+from latentgen.cpu_threads import (
+    PARALLEL_PRODUCT_FLOPS,
+    PRODUCT_THREADS,
+    class_workers,
+    cpu_thread_policy,
+    large_products,
+    single_threaded_on_cpu,
+    torch_threads,
+)
 
 CPU = torch.device("cpu")
 

@@ -40,8 +40,9 @@ def no_claim_left(monkeypatch):
 
 def _start(slots: list[str], directory: Path, out: Path, release: Path, wait: float = 0.0) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    return subprocess.Popen([sys.executable, "-c", HOLDER, ",".join(slots), str(directory), str(out),
-                             str(release), str(wait)], env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", HOLDER, ",".join(slots), str(directory), str(out), str(release), str(wait)], env=env
+    )
 
 
 def _wait_for(paths: list[Path], timeout: float = 60) -> list[str]:

@@ -26,10 +26,15 @@ def edit_config(datasets_dir, **pair_changes):
     del config["pairs"]["cnn-fashion_mnist"]
     config["datasets"].pop("fashion_mnist")
     # the base schedule lacks epoch 2 on purpose (only 0 and the final 3): the config adds it for the edit
-    config["pairs"][PAIR].update({"max_epochs": 3, "stop_accuracy": 1.0,
-                                  "checkpoints": {"early_every": 5, "early_until": 0, "late_every": 5,
-                                                  "extra_epochs": []},
-                                  "edits": {"epochs": [EDIT], "until": UNTIL}, **pair_changes})
+    config["pairs"][PAIR].update(
+        {
+            "max_epochs": 3,
+            "stop_accuracy": 1.0,
+            "checkpoints": {"early_every": 5, "early_until": 0, "late_every": 5, "extra_epochs": []},
+            "edits": {"epochs": [EDIT], "until": UNTIL},
+            **pair_changes,
+        }
+    )
     return config
 
 
@@ -54,8 +59,9 @@ def test_the_edited_run_is_its_own_run_from_the_edited_weights(finished):
     first = load_torch(run / f"checkpoints/epoch_{EDIT:04d}.pt")
     assert all(torch.equal(first[k], edited[k]) for k in edited), "the edited run starts from the edit exactly"
     base_weights = load_torch(base / f"checkpoints/epoch_{EDIT:04d}.pt")
-    assert torch.count_nonzero(first["head.bias"]) == 0 and not torch.equal(first["head.weight"],
-                                                                            base_weights["head.weight"])
+    assert torch.count_nonzero(first["head.bias"]) == 0 and not torch.equal(
+        first["head.weight"], base_weights["head.weight"]
+    )
 
 
 def test_scores_and_claims_carry_the_edited_run(finished):
@@ -67,8 +73,9 @@ def test_scores_and_claims_carry_the_edited_run(finished):
     # right after the edit, the edited model is its base checkpoint's transfer (same fit, same weights)
     at_edit = scores[(scores["epoch"] == EDIT) & (scores["split"] == "test")]
     model = at_edit[(at_edit["probe"] == "model") & at_edit["edit_epoch"].notna()]["accuracy"].iloc[0]
-    transfer = at_edit[(at_edit["probe"] == "transfer") & (at_edit["layer"] == "fc4")
-                       & at_edit["edit_epoch"].isna()]["accuracy"].iloc[0]
+    transfer = at_edit[(at_edit["probe"] == "transfer") & (at_edit["layer"] == "fc4") & at_edit["edit_epoch"].isna()][
+        "accuracy"
+    ].iloc[0]
     assert model == transfer
     claims = pd.read_csv(workdir / "results/claims.csv")
     assert {"edit_gains", "edit_keeps_gain"} <= set(claims["claim"])
@@ -95,8 +102,9 @@ def test_nothing_reruns_and_a_new_base_checkpoint_reruns_only_the_edit(finished)
 
 def test_a_changed_edit_setting_reruns_the_edited_run_only(finished, prepared_datasets):
     workdir, _ = finished
-    changed = write_config(workdir, edit_config(prepared_datasets, edits={"epochs": [EDIT], "until": UNTIL + 1}),
-                           name="changed.yaml")
+    changed = write_config(
+        workdir, edit_config(prepared_datasets, edits={"epochs": [EDIT], "until": UNTIL + 1}), name="changed.yaml"
+    )
     plan = planned_jobs(workdir, changed, *TARGETS)
     assert plan["train"] == 1 and "velpic_edit" not in plan, plan
 
@@ -119,7 +127,7 @@ def test_an_edit_after_its_base_run_stopped_is_made_on_the_final_checkpoint(fini
         text = dry_run(workdir, config_path, *TARGETS)
         assert plan_of(text)["velpic_edit"] == 1
         assert "stopped at epoch 1 (its stop_accuracy), so the edit is made on its final checkpoint" in text
-        edit_job = text[text.index("rule velpic_edit:"):].split("\n\n")[0]
+        edit_job = text[text.index("rule velpic_edit:") :].split("\n\n")[0]
         assert "checkpoints/epoch_0001.pt" in edit_job and f"epoch_{EDIT:04d}.pt" in edit_job
     finally:
         stopped.unlink(missing_ok=True)

@@ -20,8 +20,7 @@ from latentgen.models import build
 from latentgen.pipeline import train_settings
 from latentgen.probes import VeLPIC
 from latentgen.training import build_model, train
-from test_training import (alongside, assert_same_run, checkpoint_file, run_training_process, settings,
-                           synthetic_data)
+from test_training import alongside, assert_same_run, checkpoint_file, run_training_process, settings, synthetic_data
 
 BASE_EPOCHS, EDIT_EPOCH, UNTIL = 4, 2, 6
 
@@ -40,8 +39,9 @@ def write_edit(base_dir, out, holdout=0.1):
 
 
 def edit_settings(weights, **overrides):
-    return settings(**{"max_epochs": UNTIL, "start_epoch": EDIT_EPOCH, "start_weights": file_sha256(weights),
-                       **overrides})
+    return settings(
+        **{"max_epochs": UNTIL, "start_epoch": EDIT_EPOCH, "start_weights": file_sha256(weights), **overrides}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,7 @@ def test_the_edit_writes_velpic_into_the_head_with_zero_bias(base_run):
     model = trained_checkpoint(base_run, EDIT_EPOCH)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     edited = velpic_edited(model, data, holdout=0.0, seed=0)
-    velpic = VeLPIC().fit(last_layer_activations(model, data.train_images, 1000, torch.device("cpu")),
-                          data.train_noisy)
+    velpic = VeLPIC().fit(last_layer_activations(model, data.train_images, 1000, torch.device("cpu")), data.train_noisy)
     assert torch.equal(edited.head.weight, torch.as_tensor(velpic.vectors_, dtype=torch.float32))
     assert torch.count_nonzero(edited.head.bias) == 0
     body = [k for k in before if not k.startswith("head.")]
@@ -85,7 +84,9 @@ def test_an_edited_run_starts_from_exactly_the_edited_weights(base_run, tmp_path
 
 def test_new_edited_weights_restart_the_edited_run(base_run, tmp_path):
     weights = write_edit(base_run, tmp_path / "edit.pt")
-    train(synthetic_data(), edit_settings(weights, max_epochs=3), tmp_path / "edited", start_weights=load_torch(weights))
+    train(
+        synthetic_data(), edit_settings(weights, max_epochs=3), tmp_path / "edited", start_weights=load_torch(weights)
+    )
     other = write_edit(base_run, tmp_path / "other.pt", holdout=0.2)  # another fit: other weights
     assert file_sha256(other) != file_sha256(weights)
     train(synthetic_data(), edit_settings(other, max_epochs=3), tmp_path / "edited", start_weights=load_torch(other))
@@ -94,9 +95,16 @@ def test_new_edited_weights_restart_the_edited_run(base_run, tmp_path):
 
 
 def test_edit_settings_come_from_the_pair_with_the_edit_on_top():
-    pair = {"model": "mlp", "optimizer": "sgd", "lr": 0.001, "momentum": 0.9, "batch_size": 32, "max_epochs": 500,
-            "stop_accuracy": 1.0, "checkpoints": {"early_every": 2, "early_until": 20, "late_every": 5,
-                                                  "extra_epochs": [1]}}
+    pair = {
+        "model": "mlp",
+        "optimizer": "sgd",
+        "lr": 0.001,
+        "momentum": 0.9,
+        "batch_size": 32,
+        "max_epochs": 500,
+        "stop_accuracy": 1.0,
+        "checkpoints": {"early_every": 2, "early_until": 20, "late_every": 5, "extra_epochs": [1]},
+    }
     base = train_settings(pair, 0)
     edited = train_settings(pair, 0, {"epoch": 10, "until": 100, "weights_sha256": "ab" * 32})
     assert (edited.start_epoch, edited.max_epochs, edited.start_weights) == (10, 100, "ab" * 32)

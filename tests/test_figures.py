@@ -81,7 +81,9 @@ def test_figures_without_configured_pairs_or_rates_are_empty() -> None:
     # figure 18 only where some pair has edited runs, and only those pairs (paper order, then any other pair)
     assert buildable_figures(PAIRS, RATES, edited_pairs=["cnn-fashion_mnist"])[-1] == 18
     assert figure_pairs_and_rates(18, ["resnet18-cifar10", *PAIRS], RATES, ["resnet18-cifar10", "mlp-mnist"]) == (
-        ["mlp-mnist", "resnet18-cifar10"], RATES)
+        ["mlp-mnist", "resnet18-cifar10"],
+        RATES,
+    )
 
 
 def test_every_pair_and_rate_is_in_a_masc_and_a_velpic_figure() -> None:
@@ -89,8 +91,9 @@ def test_every_pair_and_rate_is_in_a_masc_and_a_velpic_figure() -> None:
     over 1/2 and 4/6)."""
     for probe in ("masc", "velpic"):
         for pair in MAIN_PAIRS + APPENDIX_PAIRS:
-            shown = {rate for spec in FIGURES.values() if spec.probe == probe and pair in spec.pairs
-                     for rate in spec.rates}
+            shown = {
+                rate for spec in FIGURES.values() if spec.probe == probe and pair in spec.pairs for rate in spec.rates
+            }
             assert shown == set(ALL_RATES), (probe, pair)
     for number in (5, 7, 10, 12, 14):
         assert FIGURES[number].rates == ALL_RATES
@@ -120,8 +123,9 @@ def test_layer_orders_merge_input_to_output() -> None:
 def test_layer_figure_data_is_mean_min_max_over_seeds_in_percent(scores: pd.DataFrame) -> None:
     data = figure_plot_data(scores, 1, LAYER_ORDER)
     assert set(data["corruption"]) == {40, 80}  # figure 1 shows 20-80 only
-    row = data[(data["pair"] == "mlp-mnist") & (data["corruption"] == 40) & (data["epoch"] == 4)
-               & (data["series"] == "fc2")].squeeze()
+    row = data[
+        (data["pair"] == "mlp-mnist") & (data["corruption"] == 40) & (data["epoch"] == 4) & (data["series"] == "fc2")
+    ].squeeze()
     per_seed = [100 * synthetic_value("mlp-mnist", 40, s, 4, "fc2", "masc", "test") for s in SEEDS]
     assert row["mean"] == pytest.approx(np.mean(per_seed))
     assert row["min"] == pytest.approx(min(per_seed)) and row["max"] == pytest.approx(max(per_seed))
@@ -148,11 +152,18 @@ def test_a_run_that_stopped_counts_with_its_final_values() -> None:
 def test_difference_is_velpic_minus_masc_per_seed_in_points(scores: pd.DataFrame) -> None:
     data = figure_plot_data(scores, 8, LAYER_ORDER)
     assert set(data["role"]) == {"probe"}  # the zero line is the reference, not data
-    row = data[(data["pair"] == "cnn-fashion_mnist") & (data["corruption"] == 80) & (data["epoch"] == 2)
-               & (data["series"] == "flat")].squeeze()
+    row = data[
+        (data["pair"] == "cnn-fashion_mnist")
+        & (data["corruption"] == 80)
+        & (data["epoch"] == 2)
+        & (data["series"] == "flat")
+    ].squeeze()
     differences = [
-        100 * (synthetic_value("cnn-fashion_mnist", 80, s, 2, "flat", "velpic", "test")
-               - synthetic_value("cnn-fashion_mnist", 80, s, 2, "flat", "masc", "test"))
+        100
+        * (
+            synthetic_value("cnn-fashion_mnist", 80, s, 2, "flat", "velpic", "test")
+            - synthetic_value("cnn-fashion_mnist", 80, s, 2, "flat", "masc", "test")
+        )
         for s in SEEDS
     ]
     assert row["mean"] == pytest.approx(np.mean(differences))
@@ -161,8 +172,17 @@ def test_difference_is_velpic_minus_masc_per_seed_in_points(scores: pd.DataFrame
 
 def test_difference_range_is_over_per_seed_differences() -> None:
     """Seed 0: VeLPIC 60, MASC 50 -> +10; seed 1: VeLPIC 70, MASC 80 -> -10. Range [-10, 10], mean 0."""
-    base = {"pair": "mlp-mnist", "model": "mlp", "dataset": "mnist", "corruption": 40, "epoch": 2,
-            "layer": "fc1", "split": "test", "n_components": np.nan, "fit_seconds": 0.0}
+    base = {
+        "pair": "mlp-mnist",
+        "model": "mlp",
+        "dataset": "mnist",
+        "corruption": 40,
+        "epoch": 2,
+        "layer": "fc1",
+        "split": "test",
+        "n_components": np.nan,
+        "fit_seconds": 0.0,
+    }
     values = {(0, "velpic"): 0.6, (0, "masc"): 0.5, (1, "velpic"): 0.7, (1, "masc"): 0.8}
     table = pd.DataFrame([{**base, "seed": s, "probe": p, "accuracy": a} for (s, p), a in values.items()])
     row = figure_plot_data(table, 8, LAYER_ORDER).squeeze()
@@ -172,8 +192,12 @@ def test_difference_range_is_over_per_seed_differences() -> None:
 def test_transfer_data_uses_the_split_of_the_figure(scores: pd.DataFrame) -> None:
     data = figure_plot_data(scores, 13, LAYER_ORDER)
     assert set(data["series"]) == {"transfer", "model"}
-    row = data[(data["pair"] == "mlp-mnist") & (data["corruption"] == 0) & (data["epoch"] == 6)
-               & (data["series"] == "transfer")].squeeze()
+    row = data[
+        (data["pair"] == "mlp-mnist")
+        & (data["corruption"] == 0)
+        & (data["epoch"] == 6)
+        & (data["series"] == "transfer")
+    ].squeeze()
     expected = [100 * synthetic_value("mlp-mnist", 0, s, 6, "fc4", "transfer", "train_corrupted") for s in SEEDS]
     assert row["mean"] == pytest.approx(np.mean(expected))
     assert row["label"] == "With VeLPIC weight intervention"
@@ -206,14 +230,20 @@ def test_plot_figure_without_data_names_the_figure(scores: pd.DataFrame, tmp_pat
     assert not out.exists()
 
 
-def test_plot_figure_marks_missing_panels_and_unknown_style_keys(scores: pd.DataFrame, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plot_figure_marks_missing_panels_and_unknown_style_keys(
+    scores: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from latentgen import figures
 
     marked = []  # (row, column) of every panel drawn as "no data"
     mark_empty = figures._mark_empty
-    monkeypatch.setattr(figures, "_mark_empty", lambda ax: marked.append(
-        (ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start)) or mark_empty(ax))
+    monkeypatch.setattr(
+        figures,
+        "_mark_empty",
+        lambda ax: (
+            marked.append((ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start)) or mark_empty(ax)
+        ),
+    )
     partial = scores[~((scores["pair"] == "cnn-fashion_mnist") & (scores["corruption"] == 80))]
     out = tmp_path / "figure_02.pdf"
     with pytest.warns(UserWarning, match="dpi"):
@@ -273,8 +303,11 @@ def with_edited_runs(scores: pd.DataFrame) -> pd.DataFrame:
     for edit in EDITS:
         start = standard[standard["epoch"] == 0]
         for epoch in range(edit, UNTIL + 1, 2):
-            edited.append(start.assign(epoch=epoch, edit_epoch=edit,
-                                       accuracy=start["accuracy"] + 0.01 * edit - 0.002 * (epoch - edit)))
+            edited.append(
+                start.assign(
+                    epoch=epoch, edit_epoch=edit, accuracy=start["accuracy"] + 0.01 * edit - 0.002 * (epoch - edit)
+                )
+            )
     return pd.concat([standard, *edited], ignore_index=True)
 
 
@@ -308,8 +341,10 @@ def test_a_legend_of_long_labels_takes_more_rows_rather_than_passing_the_edges(s
     built = []
     monkeypatch.setattr(figures, "_write_pdf_atomically", lambda fig, out, metadata: built.append(fig))
     velpic = scores[scores["probe"] == "velpic"]
-    many_probes = pd.concat([with_new_probes(scores), *(velpic.assign(probe=probe) for probe in ("logreg", "ncm", "lda"))],
-                            ignore_index=True)
+    many_probes = pd.concat(
+        [with_new_probes(scores), *(velpic.assign(probe=probe) for probe in ("logreg", "ncm", "lda"))],
+        ignore_index=True,
+    )
     plot_figure(many_probes, 17, "unused.pdf", LAYER_ORDER)  # two columns of panels, nine long entries
     plot_figure(scores, 13, "unused.pdf", LAYER_ORDER)
     for fig in built:

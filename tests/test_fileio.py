@@ -128,5 +128,8 @@ def test_tensor_over_shares_read_only_memory_and_fixes_byte_order(tmp_path, recw
 
 def test_importing_fileio_imports_no_torch_pandas_or_pyarrow():
     """The workflow's config check imports the dataset code, and so fileio, while it parses."""
-    code = "import sys, latentgen.fileio, latentgen.config; print(sorted({'torch', 'pandas', 'pyarrow'} & set(sys.modules)))"
+    code = (
+        "import sys, latentgen.fileio, latentgen.config; "
+        "print(sorted({'torch', 'pandas', 'pyarrow'} & set(sys.modules)))"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

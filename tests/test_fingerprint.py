@@ -38,7 +38,8 @@ def test_training_code_is_as_recorded():
         f"Finished runs are not retrained for it. If trained models stay the same (a refactoring, a new option "
         f"off by default), record it with `{RECORD_COMMAND}`. If they would differ, run "
         f"`{RECORD_COMMAND} --bump`: it raises training_code_version, and every run is retrained. "
-        "docs/architecture.md, 'Rerun triggers', has the rule.")
+        "docs/architecture.md, 'Rerun triggers', has the rule."
+    )
 
 
 def test_each_stage_reaches_exactly_the_modules_it_runs():
@@ -57,9 +58,11 @@ def test_comments_docstrings_formatting_and_times_change_no_fingerprint(copy):
     before = all_stage_sources(copy)
     probes, script = copy / "src/latentgen/probes.py", copy / "workflow/scripts/score.py"
     spectrum = copy / "src/latentgen/spectrum.py"
-    with (edited(spectrum, "DENSE_LIMIT = 1024", "DENSE_LIMIT = (\n    1024  # a comment\n)"),
-          inserted(probes, "VeLPIC", '"""A second docstring."""'),
-          edited(script, "wildcards = snakemake.wildcards", "# a comment\nwildcards  =  snakemake.wildcards")):
+    with (
+        edited(spectrum, "DENSE_LIMIT = 1024", "DENSE_LIMIT = (\n    1024  # a comment\n)"),
+        inserted(probes, "VeLPIC", '"""A second docstring."""'),
+        edited(script, "wildcards = snakemake.wildcards", "# a comment\nwildcards  =  snakemake.wildcards"),
+    ):
         script.touch()
         assert all_stage_sources(copy) == before
 

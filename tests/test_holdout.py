@@ -9,8 +9,14 @@ import torch
 
 from latentgen.activations import extract_activations
 from latentgen.labels import corrupt_labels
-from latentgen.holdout import (choose, expected_noisy_accuracy, is_candidate, parse_choice, selected_rows,
-                               stratified_holdout)
+from latentgen.holdout import (
+    choose,
+    expected_noisy_accuracy,
+    is_candidate,
+    parse_choice,
+    selected_rows,
+    stratified_holdout,
+)
 from latentgen.models import build
 from latentgen.training import TrainData
 
@@ -101,15 +107,21 @@ def test_the_map_is_increasing_below_full_corruption_and_flat_at_it():
 
 
 def _scores(holdout: dict[tuple[str, str], float], test: dict[tuple[str, str], float]) -> pd.DataFrame:
-    rows = [{"probe": p, "layer": layer, "split": "holdout_corrupted", "accuracy": a}
-            for (p, layer), a in holdout.items()]
+    rows = [
+        {"probe": p, "layer": layer, "split": "holdout_corrupted", "accuracy": a} for (p, layer), a in holdout.items()
+    ]
     rows += [{"probe": p, "layer": layer, "split": "test", "accuracy": a} for (p, layer), a in test.items()]
     return pd.DataFrame(rows)
 
 
 def test_choice_reads_the_held_out_slice_and_never_the_test_rows():
-    holdout = {("masc", "fc1"): 0.30, ("velpic", "fc2"): 0.35, ("model", "output"): 0.99, ("masc_true", "fc2"): 0.9,
-               ("transfer", "fc2"): 0.35}
+    holdout = {
+        ("masc", "fc1"): 0.30,
+        ("velpic", "fc2"): 0.35,
+        ("model", "output"): 0.99,
+        ("masc_true", "fc2"): 0.9,
+        ("transfer", "fc2"): 0.35,
+    }
     test = {key: 0.5 for key in holdout} | {("masc", "fc1"): 0.99}
     chosen = selected_rows(_scores(holdout, test))
     assert set(chosen.layer) == {"velpic:fc2"} and set(chosen.probe) == {"selected"}
@@ -168,8 +180,9 @@ def test_probes_never_see_the_held_out_slice(monkeypatch):
     data = _data()
     split = stratified_holdout(data.train_noisy, 0.1, seed=0)
     identity_features = torch.arange(300, dtype=torch.float32).unsqueeze(1)  # row i holds i
-    probe, accuracies, _ = scoring._fit_and_score("recording", 0.99, identity_features, identity_features[:100],
-                                                  data, split)
+    probe, accuracies, _ = scoring._fit_and_score(
+        "recording", 0.99, identity_features, identity_features[:100], data, split
+    )
     np.testing.assert_array_equal(np.sort(probe.rows_seen), split.fit)
     assert np.intersect1d(probe.rows_seen, split.held_out).size == 0
     np.testing.assert_array_equal(probe.labels_seen, data.train_noisy[probe.rows_seen])
@@ -187,11 +200,13 @@ def scored(tmp_path_factory):
     torch.manual_seed(0)
     model = build("mlp", data.input_shape, 10)
     torch.save(model.state_dict(), tmp / "epoch_0000.pt")
-    extract_activations(model, data.train_images, data.test_images, tmp / "activations", dtype="float32",
-                        batch_size=100)
+    extract_activations(
+        model, data.train_images, data.test_images, tmp / "activations", dtype="float32", batch_size=100
+    )
     identity = {"model": "mlp", "dataset": "mnist", "pair": "mlp-mnist", "corruption": 50, "seed": 0, "epoch": 0}
-    scores = score_checkpoint(tmp / "epoch_0000.pt", tmp / "activations", data, "mlp", 0.99, identity,
-                              batch_size=100, holdout=0.1)
+    scores = score_checkpoint(
+        tmp / "epoch_0000.pt", tmp / "activations", data, "mlp", 0.99, identity, batch_size=100, holdout=0.1
+    )
     return scores, data
 
 

@@ -65,6 +65,7 @@ def test_unknown_model_and_too_small_input_are_clear_errors():
 # Dropout (the authors' TMLR_Dropout models): after every fully connected ReLU, training only
 # ---------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name,shape,classes,widths", CASES[::2])
 def test_dropout_is_active_in_training_only(name, shape, classes, widths):
     torch.manual_seed(0)

@@ -9,20 +9,39 @@ import pandas as pd
 import pytest
 
 from latentgen import pipeline
-from latentgen.fileio import (DamagedFileError, file_sha256, parquet_metadata, read_parquet, save_torch, write_json,
-                              write_parquet)
+from latentgen.fileio import (
+    DamagedFileError,
+    file_sha256,
+    parquet_metadata,
+    read_parquet,
+    save_torch,
+    write_json,
+    write_parquet,
+)
 from latentgen.models import build
 
 
 def test_run_identity_reads_pairs_with_and_without_variant():
     assert pipeline.run_identity("mlp-mnist-dropout", "40", "3") == {
-        "pair": "mlp-mnist-dropout", "model": "mlp", "dataset": "mnist", "corruption": 40, "seed": 3}
+        "pair": "mlp-mnist-dropout",
+        "model": "mlp",
+        "dataset": "mnist",
+        "corruption": 40,
+        "seed": 3,
+    }
 
 
 def test_train_settings_of_an_edited_run_start_from_its_edit():
-    config = {"model": "mlp", "optimizer": "sgd", "lr": 0.01, "batch_size": 32, "max_epochs": 50,
-              "stop_accuracy": 1.0, "checkpoints": {"early_every": 2, "early_until": 20, "late_every": 5},
-              "not_a_setting": 1}
+    config = {
+        "model": "mlp",
+        "optimizer": "sgd",
+        "lr": 0.01,
+        "batch_size": 32,
+        "max_epochs": 50,
+        "stop_accuracy": 1.0,
+        "checkpoints": {"early_every": 2, "early_until": 20, "late_every": 5},
+        "not_a_setting": 1,
+    }
     plain = pipeline.train_settings(config, 4)
     assert plain.seed == 4 and plain.max_epochs == 50 and plain.schedule.late_every == 5
     edited = pipeline.train_settings(config, 4, {"epoch": 10, "until": 30, "weights_sha256": "abc"})
@@ -34,8 +53,12 @@ def run(tmp_path):
     model = build("mlp", (1, 28, 28), 10)
     checkpoint = tmp_path / "checkpoints" / "epoch_0002.pt"
     digest = save_torch(model.state_dict(), checkpoint)
-    summary = {"settings": {"model": "mlp"}, "input_shape": [1, 28, 28], "num_classes": 10,
-               "checkpoint_sha256": {checkpoint.name: digest}}
+    summary = {
+        "settings": {"model": "mlp"},
+        "input_shape": [1, 28, 28],
+        "num_classes": 10,
+        "checkpoint_sha256": {checkpoint.name: digest},
+    }
     write_json(summary, tmp_path / "run.json")
     return tmp_path / "run.json", summary, checkpoint, model
 
@@ -72,11 +95,27 @@ def test_collect_stage_sorts_fragments_and_records_their_number(tmp_path):
     fragments = []
     for epoch in (4, 0, 2):
         path = tmp_path / f"f{epoch}.parquet"
-        write_parquet(pd.DataFrame({"epoch": [epoch, epoch], "layer": ["fc2", "fc1"], "probe": ["masc"] * 2,
-                                    "split": ["test"] * 2, "accuracy": [0.5, 0.6]}), path)
+        write_parquet(
+            pd.DataFrame(
+                {
+                    "epoch": [epoch, epoch],
+                    "layer": ["fc2", "fc1"],
+                    "probe": ["masc"] * 2,
+                    "split": ["test"] * 2,
+                    "accuracy": [0.5, 0.6],
+                }
+            ),
+            path,
+        )
         fragments.append(str(path))
     pipeline.collect_run(fragments, tmp_path / "run.parquet")
     table = read_parquet(tmp_path / "run.parquet")
-    assert list(zip(table["epoch"], table["layer"])) == [(0, "fc1"), (0, "fc2"), (2, "fc1"), (2, "fc2"),
-                                                         (4, "fc1"), (4, "fc2")]
+    assert list(zip(table["epoch"], table["layer"])) == [
+        (0, "fc1"),
+        (0, "fc2"),
+        (2, "fc1"),
+        (2, "fc2"),
+        (4, "fc1"),
+        (4, "fc2"),
+    ]
     assert parquet_metadata(tmp_path / "run.parquet")["fragments"] == 3

@@ -23,8 +23,15 @@ from latentgen.training import TrainData
 
 def _activations_like(n=1200, d=40, classes=5, seed=0):
     """Non-negative, correlated features (as post-ReLU activations), 5 overlapping classes."""
-    X, y = make_classification(n_samples=n, n_features=d, n_informative=15, n_classes=classes, n_clusters_per_class=1,
-                               class_sep=1.0, random_state=seed)
+    X, y = make_classification(
+        n_samples=n,
+        n_features=d,
+        n_informative=15,
+        n_classes=classes,
+        n_clusters_per_class=1,
+        class_sep=1.0,
+        random_state=seed,
+    )
     return np.maximum(X, 0.0) + 0.01, y
 
 
@@ -134,8 +141,9 @@ def test_the_registry_the_names_and_the_config_schema_list_the_same_probes():
 
 def test_masc_true_is_masc_fitted_on_the_true_labels():
     X, true = _activations_like(n=900)
-    noisy = np.where(np.random.default_rng(1).random(600) < 0.5, np.random.default_rng(2).integers(0, 5, 600),
-                     true[:600])
+    noisy = np.where(
+        np.random.default_rng(1).random(600) < 0.5, np.random.default_rng(2).integers(0, 5, 600), true[:600]
+    )
     data = TrainData(X[:600], noisy, true[:600], X[600:], true[600:], 5)
     _, oracle, _ = _fit_and_score("masc_true", 0.99, X[:600], X[600:], data)
     direct = MASC(variance=0.99).fit(X[:600], true[:600])
@@ -154,11 +162,18 @@ def test_a_capped_probe_is_scored_on_a_seeded_subset(monkeypatch):
     assert capped == _fit_and_score("knn", 0.99, X[:600], X[600:], data)[1]  # the same subset every time
 
 
-@pytest.mark.parametrize("probe, parameter", [
-    (MASC(variance=0.0), "variance"), (LDA(shrinkage=1.5), "shrinkage"), (KNN(n_neighbors=0), "n_neighbors"),
-    (LogisticRegressionProbe(solver="sgd"), "solver"), (LogisticRegressionProbe(max_iter=0), "max_iter"),
-    (NCM(device=3), "device"),
-], ids=lambda value: value if isinstance(value, str) else type(value).__name__)
+@pytest.mark.parametrize(
+    "probe, parameter",
+    [
+        (MASC(variance=0.0), "variance"),
+        (LDA(shrinkage=1.5), "shrinkage"),
+        (KNN(n_neighbors=0), "n_neighbors"),
+        (LogisticRegressionProbe(solver="sgd"), "solver"),
+        (LogisticRegressionProbe(max_iter=0), "max_iter"),
+        (NCM(device=3), "device"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else type(value).__name__,
+)
 def test_an_invalid_parameter_is_refused_by_name_before_any_data_is_read(probe, parameter):
     """``_parameter_constraints`` (scikit-learn's idiom): the error names the parameter and its probe."""
     with pytest.raises(ValueError, match=f"'{parameter}' parameter of {type(probe).__name__}"):

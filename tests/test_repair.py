@@ -26,10 +26,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
     """The command as a user runs it, in a fresh interpreter (this checkout's sources first on the path)."""
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
-                          timeout=600, env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "OMP_NUM_THREADS": "1",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, timeout=600, env=env
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +46,13 @@ def arrays(tmp_path_factory) -> dict[str, Path]:
     noisy, _ = corrupt_labels(labels[:300], 0.5, 10, seed=0)
     torch.manual_seed(0)
     torch.save(build("mlp", (1, 28, 28), 10).state_dict(), root / "checkpoint.pt")
-    files = {"checkpoint": root / "checkpoint.pt", "images": root / "images.npy", "labels": root / "labels.npy",
-             "test_images": root / "test_images.npy", "test_labels": root / "test_labels.npy"}
+    files = {
+        "checkpoint": root / "checkpoint.pt",
+        "images": root / "images.npy",
+        "labels": root / "labels.npy",
+        "test_images": root / "test_images.npy",
+        "test_labels": root / "test_labels.npy",
+    }
     np.save(files["images"], images[:300])
     np.save(files["labels"], noisy)
     np.save(files["test_images"], images[300:])
@@ -53,9 +62,25 @@ def arrays(tmp_path_factory) -> dict[str, Path]:
 
 def _arguments(files: dict[str, Path], out: Path, **changes: Path) -> list[str]:
     files = {**files, **changes}
-    return [str(files["checkpoint"]), "--out", str(out), "--model", "mlp", "--images", str(files["images"]),
-            "--labels", str(files["labels"]), "--test-images", str(files["test_images"]),
-            "--test-labels", str(files["test_labels"]), "--device", "cpu", "--batch-size", "100"]
+    return [
+        str(files["checkpoint"]),
+        "--out",
+        str(out),
+        "--model",
+        "mlp",
+        "--images",
+        str(files["images"]),
+        "--labels",
+        str(files["labels"]),
+        "--test-images",
+        str(files["test_images"]),
+        "--test-labels",
+        str(files["test_labels"]),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "100",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +147,14 @@ def test_a_checkpoint_of_another_model_is_refused(arrays, tmp_path, capsys):
     _fails(capsys, _arguments(arrays, tmp_path, checkpoint=cnn), "is not a checkpoint of latentgen's mlp model")
 
 
-@pytest.mark.parametrize("labels, message", [(np.zeros(299, dtype=np.int64), "one label per image"),
-                                             (np.full(300, 10), "the model has 10 classes"),
-                                             (np.zeros(300), "integer class indices")])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.zeros(299, dtype=np.int64), "one label per image"),
+        (np.full(300, 10), "the model has 10 classes"),
+        (np.zeros(300), "integer class indices"),
+    ],
+)
 def test_labels_that_do_not_fit_the_data_are_refused(arrays, tmp_path, capsys, labels, message):
     np.save(tmp_path / "bad.npy", labels)
     _fails(capsys, _arguments(arrays, tmp_path, labels=tmp_path / "bad.npy"), message)

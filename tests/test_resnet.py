@@ -28,8 +28,14 @@ from latentgen.transfer import load_layer_transfer, save_layer_transfer, transfe
 REPO = Path(__file__).resolve().parents[1]
 
 # The authors' widths for 32x32 CIFAR-10 inputs: channels x height x width of each flattened output.
-WIDTHS_32 = {"stem": 64 * 16 * 16, "layer1": 64 * 16 * 16, "layer2": 128 * 8 * 8, "layer3": 256 * 4 * 4,
-             "layer4": 512 * 2 * 2, "pool": 512}
+WIDTHS_32 = {
+    "stem": 64 * 16 * 16,
+    "layer1": 64 * 16 * 16,
+    "layer2": 128 * 8 * 8,
+    "layer3": 256 * 4 * 4,
+    "layer4": 512 * 2 * 2,
+    "pool": 512,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -75,11 +81,34 @@ def test_the_paper_grid_trains_it_as_the_authors_and_shows_it_in_the_appendix_fi
     shuffling, stop at 100 % running accuracy or 500 epochs; select_model's checkpoints; no edits."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     pair = check_config(config)["pairs"]["resnet18-cifar10"]
-    assert {key: pair[key] for key in ("model", "dataset", "optimizer", "lr", "momentum", "batch_size", "normalize",
-                                       "shuffle", "stop_on", "stop_accuracy", "max_epochs")} == {
-        "model": "resnet18", "dataset": "cifar10", "optimizer": "sgd", "lr": 0.001, "momentum": 0.9,
-        "batch_size": 32, "normalize": "half", "shuffle": False, "stop_on": "running", "stop_accuracy": 1.0,
-        "max_epochs": 500}
+    assert {
+        key: pair[key]
+        for key in (
+            "model",
+            "dataset",
+            "optimizer",
+            "lr",
+            "momentum",
+            "batch_size",
+            "normalize",
+            "shuffle",
+            "stop_on",
+            "stop_accuracy",
+            "max_epochs",
+        )
+    } == {
+        "model": "resnet18",
+        "dataset": "cifar10",
+        "optimizer": "sgd",
+        "lr": 0.001,
+        "momentum": 0.9,
+        "batch_size": 32,
+        "normalize": "half",
+        "shuffle": False,
+        "stop_on": "running",
+        "stop_accuracy": 1.0,
+        "max_epochs": 500,
+    }
     assert pair["checkpoints"] == {"early_every": 2, "early_until": 20, "late_every": 5, "extra_epochs": [1]}
     assert "edits" not in pair and "dropout" not in pair
     for number in (5, 7, 10, 12, 14, 16, 17):
@@ -163,28 +192,58 @@ def tiny_run(tmp_path_factory) -> dict:
         datasets.prepare("cifar10", root / "cifar10", download_root=root / "downloads")
     prepared = datasets.load(root / "cifar10")
     noisy, _ = corrupt_labels(prepared.train_labels, 0.4, 10, seed=0)
-    data = TrainData(prepared.train_images, noisy, prepared.train_labels, prepared.test_images,
-                     prepared.test_labels, 10)
-    settings = TrainSettings(model="resnet18", optimizer="sgd", lr=1e-3, momentum=0.9, batch_size=32,
-                             max_epochs=2, stop_accuracy=1.0, seed=0, normalize="half")
+    data = TrainData(
+        prepared.train_images, noisy, prepared.train_labels, prepared.test_images, prepared.test_labels, 10
+    )
+    settings = TrainSettings(
+        model="resnet18",
+        optimizer="sgd",
+        lr=1e-3,
+        momentum=0.9,
+        batch_size=32,
+        max_epochs=2,
+        stop_accuracy=1.0,
+        seed=0,
+        normalize="half",
+    )
     with torch_threads(1):
         model = train_in_memory(data, settings, range(1, 3))
         checkpoint = root / "epoch_0002.pt"
         save_torch(model.state_dict(), checkpoint)
         extract_activations(model, data.train_images, data.test_images, root / "activations", dtype="float32")
-    return {"root": root, "data": data, "model": model, "checkpoint": checkpoint,
-            "activations": read_activations(root / "activations")}
+    return {
+        "root": root,
+        "data": data,
+        "model": model,
+        "checkpoint": checkpoint,
+        "activations": read_activations(root / "activations"),
+    }
 
 
 def test_tiny_run_trains_extracts_and_scores_one_checkpoint(tiny_run) -> None:
     data, model = tiny_run["data"], tiny_run["model"]
     assert data.input_shape == (3, 32, 32) and data.train_images.shape[0] == 5 * N_PER_BATCH
-    assert {layer: array.shape for layer, array in tiny_run["activations"].test.items()} == \
-        {layer: (N_TEST, width) for layer, width in WIDTHS_32.items()}
-    identity = {"model": "resnet18", "dataset": "cifar10", "pair": "resnet18-cifar10", "corruption": 40, "seed": 0,
-                "epoch": 2}
-    frame = score_checkpoint(tiny_run["checkpoint"], tiny_run["root"] / "activations", data, "resnet18", 0.99,
-                             identity, probes=["masc", "velpic"], holdout=0.1)
+    assert {layer: array.shape for layer, array in tiny_run["activations"].test.items()} == {
+        layer: (N_TEST, width) for layer, width in WIDTHS_32.items()
+    }
+    identity = {
+        "model": "resnet18",
+        "dataset": "cifar10",
+        "pair": "resnet18-cifar10",
+        "corruption": 40,
+        "seed": 0,
+        "epoch": 2,
+    }
+    frame = score_checkpoint(
+        tiny_run["checkpoint"],
+        tiny_run["root"] / "activations",
+        data,
+        "resnet18",
+        0.99,
+        identity,
+        probes=["masc", "velpic"],
+        holdout=0.1,
+    )
     assert np.isfinite(frame["accuracy"]).all()
     assert set(frame["layer"]) >= {*WIDTHS_32, "output"}
     rows = frame.set_index(["probe", "layer", "split"])["accuracy"]

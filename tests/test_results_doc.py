@@ -7,11 +7,28 @@ from latentgen import results_doc
 
 def _scores() -> pd.DataFrame:
     rows = []
-    for probe, layer, accuracy in [("model", "output", 0.30), ("masc", "fc4", 0.50), ("velpic", "fc4", 0.60),
-                                   ("transfer", "fc4", 0.60)]:
-        rows.append({"model": "mlp", "dataset": "mnist", "pair": "mlp-mnist", "corruption": 80, "seed": 0,
-                     "epoch": 3, "layer": layer, "probe": probe, "split": "test", "accuracy": accuracy,
-                     "n_components": None, "fit_seconds": 0.0})
+    for probe, layer, accuracy in [
+        ("model", "output", 0.30),
+        ("masc", "fc4", 0.50),
+        ("velpic", "fc4", 0.60),
+        ("transfer", "fc4", 0.60),
+    ]:
+        rows.append(
+            {
+                "model": "mlp",
+                "dataset": "mnist",
+                "pair": "mlp-mnist",
+                "corruption": 80,
+                "seed": 0,
+                "epoch": 3,
+                "layer": layer,
+                "probe": probe,
+                "split": "test",
+                "accuracy": accuracy,
+                "n_components": None,
+                "fit_seconds": 0.0,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -38,8 +38,9 @@ def test_score_table_has_a_row_per_layer_probe_and_split(scored):
     assert frame["accuracy"].between(0, 1).all()
     for probe in ("masc", "ncm"):
         rows = frame[frame["probe"] == probe]
-        assert set(zip(rows["layer"], rows["split"])) == {(layer, split) for layer in model.probe_layers
-                                                          for split in SCORED_SPLITS}
+        assert set(zip(rows["layer"], rows["split"])) == {
+            (layer, split) for layer in model.probe_layers for split in SCORED_SPLITS
+        }
     assert frame["n_components"].notna().sum() == len(model.probe_layers) * len(SCORED_SPLITS), "MASC rows only"
     assert (frame[list(IDENTITY)] == list(IDENTITY.values())).all().all()
 

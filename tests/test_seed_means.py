@@ -15,11 +15,23 @@ def value(seed: int, epoch: int) -> float:
 
 
 def three_runs() -> pd.DataFrame:
-    rows = [{"pair": "mlp-mnist", "corruption": 80, "seed": seed, "epoch": epoch, "layer": "fc1",
-             "percent": value(seed, epoch)} for seed, epochs in EPOCHS_BY_SEED.items() for epoch in epochs]
+    rows = [
+        {
+            "pair": "mlp-mnist",
+            "corruption": 80,
+            "seed": seed,
+            "epoch": epoch,
+            "layer": "fc1",
+            "percent": value(seed, epoch),
+        }
+        for seed, epochs in EPOCHS_BY_SEED.items()
+        for epoch in epochs
+    ]
     # Another setting whose single run stops at epoch 2: nothing of the 80 % setting may reach it.
-    rows += [{"pair": "mlp-mnist", "corruption": 40, "seed": 0, "epoch": epoch, "layer": "fc1",
-              "percent": 50.0 + epoch} for epoch in (0, 2)]
+    rows += [
+        {"pair": "mlp-mnist", "corruption": 40, "seed": 0, "epoch": epoch, "layer": "fc1", "percent": 50.0 + epoch}
+        for epoch in (0, 2)
+    ]
     return pd.DataFrame(rows)
 
 

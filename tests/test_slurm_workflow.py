@@ -43,8 +43,11 @@ CANCEL_AFTER_EPOCH = 2
 SLURM_CONFIG = {
     "corruption": [80],  # one run (the cnn pair is dropped below): this node runs one GPU job at a time
     "pairs": {
-        "mlp-mnist": {"max_epochs": 10, "stop_accuracy": 1.0,
-                      "checkpoints": {"early_every": 1, "early_until": 0, "late_every": 100}},
+        "mlp-mnist": {
+            "max_epochs": 10,
+            "stop_accuracy": 1.0,
+            "checkpoints": {"early_every": 1, "early_until": 0, "late_every": 100},
+        },
     },
     # Job sizes for this 2-core, 24 GB node (the rules read them; nothing in the profile overrides them).
     "compute": {stage: {"threads": 1, "mem_mb": 1500, "runtime": 10} for stage in ("train", "extract", "score")},
@@ -64,8 +67,14 @@ def _repo_root_copy(directory: Path) -> Path:
 
 
 def _dry_run(cwd: Path, *args: str) -> str:
-    result = subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    result = subprocess.run(
+        [*SNAKEMAKE, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )
     text = result.stdout + result.stderr
     assert result.returncode == 0, text[-6000:]
     return text
@@ -91,7 +100,12 @@ def test_profile_plans_the_paper_grid_from_the_repo_root(tmp_path):
     stats = job_stats(text)
     # ((6 pairs + ResNet-18 + the dropout variant) + 6 pairs x 3 edit epochs) x 6 rates x 3 seeds
     assert stats["train"] == 468, stats
-    assert stats["prepare_dataset"] == 4 and stats["corrupt_labels"] == 4 and stats["collect_run"] == 468 and stats["velpic_edit"] == 324
+    assert (
+        stats["prepare_dataset"] == 4
+        and stats["corrupt_labels"] == 4
+        and stats["collect_run"] == 468
+        and stats["velpic_edit"] == 324
+    )
     assert stats["aggregate"] == 1 and stats["summary"] == 1 and stats["figure"] == 17, stats  # 1-14, 16, 17, 18
 
     jobs = _planned_jobs(text)
@@ -99,7 +113,10 @@ def test_profile_plans_the_paper_grid_from_the_repo_root(tmp_path):
     # partition; nothing in the profile overrides them.
     train = [resources for _, rule, resources in jobs if rule == "train"]
     assert len(train) == 468
-    assert all(r["mem_mb"] == "16000" and r["runtime"] == "720" and r["gpu"] == "1" and r["slurm_partition"] == "gpu" for r in train), train[0]
+    assert all(
+        r["mem_mb"] == "16000" and r["runtime"] == "720" and r["gpu"] == "1" and r["slurm_partition"] == "gpu"
+        for r in train
+    ), train[0]
     assert "gpu_model" not in train[0]
 
 
@@ -114,24 +131,23 @@ def test_job_sizes_have_one_source_the_config(tmp_path, prepared_datasets):
     text = (profile / "config.yaml").read_text()
     block = re.search(r"^# set-resources:\n(?:#   .*\n)+", text, re.M)
     assert block, "the profile's commented GPU-model block moved"
-    (profile / "config.yaml").write_text(text.replace(block.group(0), re.sub(r"^# ", "", block.group(0),
-                                                                              flags=re.M)))
+    (profile / "config.yaml").write_text(text.replace(block.group(0), re.sub(r"^# ", "", block.group(0), flags=re.M)))
 
     plain = _planned_jobs(_dry_run(workdir, "--profile", str(PROFILE), "--configfile", str(config_path), "-n"))
     model = _planned_jobs(_dry_run(workdir, "--profile", str(profile), "--configfile", str(config_path), "-n"))
     for jobs in (plain, model):
         train = [r for _, rule, r in jobs if rule == "train"]
         assert len(train) == 4
-        assert all(r["mem_mb"] == "1234" and r["runtime"] == "7" and r["gpu"] == "1"
-                   for r in train), train[0]
+        assert all(r["mem_mb"] == "1234" and r["runtime"] == "7" and r["gpu"] == "1" for r in train), train[0]
     assert all("gpu_model" not in r for _, rule, r in plain if rule == "train")
     assert all(r["gpu_model"] == "a100" for _, rule, r in model if rule == "train")
 
 
 # --------------------------------------------------------------------------------------- real SLURM
 def _start(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def _finish(proc: subprocess.Popen, log: Path, deadline: float) -> str:
@@ -161,7 +177,7 @@ def _site_options(argv: list[str]) -> list[str]:
 
 def _target_jobs(argv: list[str]) -> list[tuple[str, str]]:
     """(rule, run/epoch) of each job an sbatch call runs, from the job script's --target-jobs."""
-    wrap = next(a for a in argv if a.startswith("--wrap="))[len("--wrap="):]
+    wrap = next(a for a in argv if a.startswith("--wrap="))[len("--wrap=") :]
     words = shlex.split(wrap)
     start = words.index("--target-jobs") + 1
     jobs = []
@@ -200,8 +216,11 @@ def _start_now(cluster, job: str, timeout: float = 60) -> None:
     later); let it start at once, as a preempted job would on an idle cluster."""
     deadline, left_running = time.monotonic() + timeout, False
     while time.monotonic() < deadline:
-        state, reason = cluster.run("squeue", "--states=all", "--noheader", "--format=%T|%r", "--jobs", job
-                                    ).stdout.strip().split("|")
+        state, reason = (
+            cluster.run("squeue", "--states=all", "--noheader", "--format=%T|%r", "--jobs", job)
+            .stdout.strip()
+            .split("|")
+        )
         if state == "PENDING" and reason == "BeginTime":
             cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now", check=False)
         left_running = left_running or state != "RUNNING"
@@ -213,8 +232,7 @@ def _start_now(cluster, job: str, timeout: float = 60) -> None:
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_real_workflow_on_slurm_equals_a_local_run_and_interrupted_training_resumes(
-        slurm, tmp_path, prepared_datasets):
+def test_real_workflow_on_slurm_equals_a_local_run_and_interrupted_training_resumes(slurm, tmp_path, prepared_datasets):
     t0 = time.monotonic()
     config = deep_update(tiny_config(prepared_datasets), SLURM_CONFIG)
     del config["pairs"]["cnn-fashion_mnist"]
@@ -228,12 +246,28 @@ def test_real_workflow_on_slurm_equals_a_local_run_and_interrupted_training_resu
     cluster_log, local_log = tmp_path / "slurm.log", tmp_path / "local.log"
     procs: list[subprocess.Popen] = []
     try:
-        cluster = _start([*SNAKEMAKE, *TARGETS, "--profile", str(PROFILE), *slurm.no_accounting_args,
-                          "--configfile", str(cluster_config)], cluster_dir, env, cluster_log)
+        cluster = _start(
+            [
+                *SNAKEMAKE,
+                *TARGETS,
+                "--profile",
+                str(PROFILE),
+                *slurm.no_accounting_args,
+                "--configfile",
+                str(cluster_config),
+            ],
+            cluster_dir,
+            env,
+            cluster_log,
+        )
         procs.append(cluster)
         # The same config, locally, side by side (its jobs use the CPU the SLURM jobs leave).
-        local = _start([*SNAKEMAKE, *TARGETS, "-c", "2", "--configfile", str(local_config)], local_dir,
-                       {**slurm.env, "OMP_NUM_THREADS": "1"}, local_log)
+        local = _start(
+            [*SNAKEMAKE, *TARGETS, "-c", "2", "--configfile", str(local_config)],
+            local_dir,
+            {**slurm.env, "OMP_NUM_THREADS": "1"},
+            local_log,
+        )
         procs.append(local)
 
         # 1. scancel the train job once it has logged epoch CANCEL_AFTER_EPOCH: Snakemake reports it failed
@@ -248,8 +282,7 @@ def test_real_workflow_on_slurm_equals_a_local_run_and_interrupted_training_resu
                 cancelled_job, cancel_seen = _job_id(calls[0]), max(epochs)
                 slurm.run("scancel", cancelled_job)
                 assert not run_json.exists()
-            elif cancelled_job and len(calls) == 2 and resumed is not None and epochs \
-                    and max(epochs) >= resumed + 2:
+            elif cancelled_job and len(calls) == 2 and resumed is not None and epochs and max(epochs) >= resumed + 2:
                 requeued_job, requeue_seen, first_resume = _job_id(calls[1]), max(epochs), resumed
                 slurm.run("scontrol", "requeue", requeued_job)
                 assert not run_json.exists()
@@ -299,7 +332,9 @@ def test_real_workflow_on_slurm_equals_a_local_run_and_interrupted_training_resu
     assert cluster_text.count("SLURM status is: 'CANCELLED'") == 1, cluster_text[-6000:]
     assert f"SLURM-job '{cancelled_job}' failed" in cluster_text
     assert [(sbatch_option(c["argv"], "--mem"), sbatch_option(c["argv"], "-t")) for c in _train_calls(calls_log)] == [
-        ("1500", "10"), ("3000", "20")]
+        ("1500", "10"),
+        ("3000", "20"),
+    ]
     states = {j["id"]: j["state"] for j in slurm.jobs()}
     assert states[cancelled_job] == "CANCELLED" and states[requeued_job] == "COMPLETED", states
     assert "Restarts=1 " in slurm.run("scontrol", "show", "job", requeued_job).stdout  # SLURM reran it
@@ -318,20 +353,28 @@ def test_real_workflow_on_slurm_equals_a_local_run_and_interrupted_training_resu
         ours, theirs = [_weights(d / run_dir / "checkpoints" / f"epoch_{epoch}.pt") for d in (cluster_dir, local_dir)]
         assert ours.keys() == theirs.keys()
         assert all(torch.equal(ours[k], theirs[k]) for k in ours), epoch
-    history = [pd.read_parquet(d / run_dir / "history.parquet").drop(columns="seconds")
-               for d in (cluster_dir, local_dir)]
+    history = [
+        pd.read_parquet(d / run_dir / "history.parquet").drop(columns="seconds") for d in (cluster_dir, local_dir)
+    ]
     assert list(history[0].epoch) == list(range(MAX_EPOCHS + 1))
     pd.testing.assert_frame_equal(*history)
     key = ["pair", "corruption", "seed", "epoch", "layer", "probe", "split"]
-    scores = [pd.read_parquet(d / "results/scores.parquet").drop(columns="fit_seconds").sort_values(key)
-              .reset_index(drop=True) for d in (cluster_dir, local_dir)]
+    scores = [
+        pd.read_parquet(d / "results/scores.parquet")
+        .drop(columns="fit_seconds")
+        .sort_values(key)
+        .reset_index(drop=True)
+        for d in (cluster_dir, local_dir)
+    ]
     assert sorted(set(scores[0].epoch)) == [int(e) for e in CHECKPOINTS]
     assert set(scores[0].probe) == {"model", "transfer", "transfer_bias", "selected", *PROBE_NAMES}
     pd.testing.assert_frame_equal(*scores)
 
-    print(f"\n[slurm workflow] cluster start {slurm.start_seconds:.1f} s; scancel + requeue done at"
-          f" {t_interrupts:.1f} s; local run done at {t_local:.1f} s; SLURM run done at {t_cluster:.1f} s;"
-          f" {len(calls)} sbatch calls; test total {time.monotonic() - t0:.1f} s")
+    print(
+        f"\n[slurm workflow] cluster start {slurm.start_seconds:.1f} s; scancel + requeue done at"
+        f" {t_interrupts:.1f} s; local run done at {t_local:.1f} s; SLURM run done at {t_cluster:.1f} s;"
+        f" {len(calls)} sbatch calls; test total {time.monotonic() - t0:.1f} s"
+    )
     print(f"[slurm workflow] train job (attempt 1) sbatch options: {' '.join(_site_options(calls[0]['argv']))}")
     print(f"[slurm workflow] train job (attempt 2) sbatch options: {' '.join(_site_options(calls[1]['argv']))}")
     print(f"[slurm workflow] group job sbatch options: {' '.join(_site_options(group['argv']))}")

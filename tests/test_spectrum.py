@@ -30,8 +30,12 @@ def test_dense_solvers_give_the_non_zero_eigenpairs(solver):
     vectors = found.eigenvectors
     np.testing.assert_allclose((vectors.T @ vectors).numpy(), np.eye(12), atol=1e-8)
     gram = data.double().T @ data.double()
-    np.testing.assert_allclose((gram @ vectors).numpy(), (vectors * found.eigenvalues).numpy(),
-                               rtol=1e-4, atol=1e-3 * float(found.eigenvalues[0]))
+    np.testing.assert_allclose(
+        (gram @ vectors).numpy(),
+        (vectors * found.eigenvalues).numpy(),
+        rtol=1e-4,
+        atol=1e-3 * float(found.eigenvalues[0]),
+    )
     assert found.trace == pytest.approx(float(reference.sum()), rel=1e-5)
 
 
@@ -50,8 +54,11 @@ def test_class_spectrum_krylov_path_keeps_the_variance(monkeypatch):
     data = torch.from_numpy((np.abs(rng.normal(size=(1000, 300))) * np.exp(-np.arange(300) / 10)).astype(np.float32))
     monkeypatch.setattr(spectrum, "DENSE_LIMIT", 10)  # the Krylov path on small data
     krylov = []
-    monkeypatch.setattr(spectrum, "_krylov_spectrum",
-                        lambda *args, real=spectrum._krylov_spectrum: krylov.append(real(*args)) or krylov[-1])
+    monkeypatch.setattr(
+        spectrum,
+        "_krylov_spectrum",
+        lambda *args, real=spectrum._krylov_spectrum: krylov.append(real(*args)) or krylov[-1],
+    )
     found = spectrum.class_spectrum(data, 0.9)
     assert krylov and krylov[0] is found, "answered by the Krylov path, not the dense fallback"
     reference = _reference(data)

@@ -36,16 +36,19 @@ def test_planned_jobs_reads_rules_outputs_and_reasons_and_skips_all():
 def test_params_change_names_the_changed_files_and_the_version():
     assert params_change(planned_jobs(DRY_RUN)[1].reasons[0]) == ["code changed in latentgen.probes"]
     assert params_change(planned_jobs(DRY_RUN)[0].reasons[0]) == ["training code version 2 -> 3"]
-    assert params_change(f"Params have changed since last execution: code before: {OLD}, 5 now: {NEW}, 6") == \
-        ["code changed in latentgen.probes", "config values changed"]
+    assert params_change(f"Params have changed since last execution: code before: {OLD}, 5 now: {NEW}, 6") == [
+        "code changed in latentgen.probes",
+        "config values changed",
+    ]
 
 
 def test_params_change_reads_what_fingerprint_writes():
     """The reason quotes stage_code's repr: a real code param parses back to the files that differ."""
     code = fingerprint.stage_code("aggregate", "workflow")
     changed = {**code, "latentgen.fileio": "0" * fingerprint.DIGITS}
-    assert params_change(f"Params have changed since last execution: code before: {code} now: {changed}") == \
-        ["code changed in latentgen.fileio"]
+    assert params_change(f"Params have changed since last execution: code before: {code} now: {changed}") == [
+        "code changed in latentgen.fileio"
+    ]
 
 
 def test_report_groups_by_stage_and_says_who_an_upstream_job_is():

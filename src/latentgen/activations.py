@@ -40,8 +40,15 @@ def file_crc32(path: Path, chunk_size: int = 1 << 24) -> str:
 
 
 @torch.no_grad()
-def _extract_split(model: ProbedNetwork, images: np.ndarray, out_dir: Path, split: str,
-                   dtype: np.dtype, batch_size: int, device: torch.device) -> dict[str, list[int]]:
+def _extract_split(
+    model: ProbedNetwork,
+    images: np.ndarray,
+    out_dir: Path,
+    split: str,
+    dtype: np.dtype,
+    batch_size: int,
+    device: torch.device,
+) -> dict[str, list[int]]:
     """Stream activations of one split into preallocated .npy files, batch by batch.
 
     Streaming keeps host memory at one batch even at full MNIST scale (70k x 4,736 values).
@@ -50,14 +57,15 @@ def _extract_split(model: ProbedNetwork, images: np.ndarray, out_dir: Path, spli
     outputs: dict[str, np.memmap] = {}
     predictions = np.empty(n, dtype=np.int64)
     for start in range(0, n, batch_size):
-        batch = tensor_over(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+        batch = tensor_over(np.ascontiguousarray(images[start : start + batch_size])).to(device)
         activations, logits = model.features_and_logits(to_unit_float(batch))
         for layer, values in activations.items():
             if layer not in outputs:
                 outputs[layer] = np.lib.format.open_memmap(
-                    out_dir / f"{split}_{layer}.npy", mode="w+", dtype=dtype, shape=(n, values.shape[1]))
-            outputs[layer][start:start + values.shape[0]] = values.cpu().numpy().astype(dtype)
-        predictions[start:start + logits.shape[0]] = logits.argmax(1).cpu().numpy()
+                    out_dir / f"{split}_{layer}.npy", mode="w+", dtype=dtype, shape=(n, values.shape[1])
+                )
+            outputs[layer][start : start + values.shape[0]] = values.cpu().numpy().astype(dtype)
+        predictions[start : start + logits.shape[0]] = logits.argmax(1).cpu().numpy()
     np.save(out_dir / f"{split}_model_pred.npy", predictions)
     shapes = {layer: list(array.shape) for layer, array in outputs.items()}
     for array in outputs.values():
@@ -65,18 +73,35 @@ def _extract_split(model: ProbedNetwork, images: np.ndarray, out_dir: Path, spli
     return shapes
 
 
-def extract_activations(model: ProbedNetwork, train_images: np.ndarray, test_images: np.ndarray,
-                        out_dir: Path | str, dtype: str = "float16", batch_size: int = 1000,
-                        device: torch.device | str = "cpu", provenance: dict[str, Any] | None = None) -> None:
+def extract_activations(
+    model: ProbedNetwork,
+    train_images: np.ndarray,
+    test_images: np.ndarray,
+    out_dir: Path | str,
+    dtype: str = "float16",
+    batch_size: int = 1000,
+    device: torch.device | str = "cpu",
+    provenance: dict[str, Any] | None = None,
+) -> None:
     """Write the probed activations of ``model`` (eval mode) for both splits into ``out_dir``."""
     device = torch.device(device)
     model = model.to(device).eval()
     with atomic_directory(out_dir) as tmp:  # also removes what a killed extraction of this checkpoint left
-        shapes = {split: _extract_split(model, images, tmp, split, np.dtype(dtype), batch_size, device)
-                  for split, images in zip(SPLITS, (train_images, test_images))}
+        shapes = {
+            split: _extract_split(model, images, tmp, split, np.dtype(dtype), batch_size, device)
+            for split, images in zip(SPLITS, (train_images, test_images))
+        }
         checksums = {path.name: file_crc32(path) for path in sorted(tmp.glob("*.npy"))}
-        write_json({"dtype": dtype, "layers": list(model.probe_layers), "shapes": shapes,
-                    "crc32": checksums, **(provenance or {})}, tmp / MANIFEST)
+        write_json(
+            {
+                "dtype": dtype,
+                "layers": list(model.probe_layers),
+                "shapes": shapes,
+                "crc32": checksums,
+                **(provenance or {}),
+            },
+            tmp / MANIFEST,
+        )
 
 
 @dataclass
@@ -107,8 +132,9 @@ def read_activations(directory: Path | str, layers: list[str] | None = None, ver
     """Open one checkpoint's activations memory-mapped, refusing damaged files by name."""
     directory = Path(directory)
     if directory.is_dir() and not (directory / MANIFEST).exists():
-        raise DamagedFileError(directory / MANIFEST, "activation manifest",
-                               f"It is missing, so {directory} is incomplete. {ADVICE}")
+        raise DamagedFileError(
+            directory / MANIFEST, "activation manifest", f"It is missing, so {directory} is incomplete. {ADVICE}"
+        )
     manifest = read_json(directory / MANIFEST, what="activation manifest", advice=ADVICE)
     layers = layers or manifest["layers"]
     missing = [layer for layer in layers if layer not in manifest["layers"]]

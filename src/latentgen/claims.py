@@ -34,11 +34,31 @@ from latentgen.holdout import RANKING_SPLIT, SELECTED, is_candidate
 from latentgen.model_names import PROBE_LAYERS
 from latentgen.seed_means import run_final_epochs, seed_spread
 
-CLAIM_COLUMNS = ["pair", "corruption", "seed", "n_seeds", "claim", "subject", "layer", "epoch", "value",
-                 "reference", "unit", "criterion", "holds", "detail"]
+CLAIM_COLUMNS = [
+    "pair",
+    "corruption",
+    "seed",
+    "n_seeds",
+    "claim",
+    "subject",
+    "layer",
+    "epoch",
+    "value",
+    "reference",
+    "unit",
+    "criterion",
+    "holds",
+    "detail",
+]
 HISTORY_COLUMNS = ["pair", "corruption", "seed", "epoch", "train_loss", "train_accuracy_true", "num_classes"]
-PROBE_NAMES = {"model": "model", "masc": "MASC", "velpic": "VeLPIC", "transfer": "transfer",
-               "transfer_bias": "transfer with the trained bias", SELECTED: "the held-out choice"}
+PROBE_NAMES = {
+    "model": "model",
+    "masc": "MASC",
+    "velpic": "VeLPIC",
+    "transfer": "transfer",
+    "transfer_bias": "transfer with the trained bias",
+    SELECTED: "the held-out choice",
+}
 COMPARED_PROBES = ("masc", "velpic")
 PAPER_PROBES = ("masc", "velpic")
 TEST_CHOICE = "best layer chosen on the test set (an oracle choice, as the paper)"
@@ -66,8 +86,7 @@ def seed_mean_accuracy(scores: pd.DataFrame, split: str) -> pd.DataFrame:
     The ``selected`` rows count as one series (layer ``"chosen"``) whatever each seed and checkpoint chose.
     """
     rows = scores[(scores["split"] == split) & _is_partly_corrupted(scores["corruption"])]
-    rows = rows.assign(percent=100.0 * rows["accuracy"],
-                       layer=rows["layer"].where(rows["probe"] != SELECTED, "chosen"))
+    rows = rows.assign(percent=100.0 * rows["accuracy"], layer=rows["layer"].where(rows["probe"] != SELECTED, "chosen"))
     return seed_spread(rows, "percent", ["probe", "layer"])
 
 
@@ -94,11 +113,30 @@ def _layers(means: pd.DataFrame, probe: str, pair: str) -> list[str]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _row(claim: str, subject: str, layer: str, epoch: int | None, value: float, reference: float, unit: str,
-         criterion: str, holds: bool, detail: str) -> dict:
-    return {"claim": claim, "subject": subject, "layer": layer, "epoch": epoch, "value": value,
-            "reference": reference, "unit": unit, "criterion": criterion, "holds": "yes" if holds else "no",
-            "detail": detail}
+def _row(
+    claim: str,
+    subject: str,
+    layer: str,
+    epoch: int | None,
+    value: float,
+    reference: float,
+    unit: str,
+    criterion: str,
+    holds: bool,
+    detail: str,
+) -> dict:
+    return {
+        "claim": claim,
+        "subject": subject,
+        "layer": layer,
+        "epoch": epoch,
+        "value": value,
+        "reference": reference,
+        "unit": unit,
+        "criterion": criterion,
+        "holds": "yes" if holds else "no",
+        "detail": detail,
+    }
 
 
 def _peak(curve: pd.Series) -> tuple[int, float, float]:
@@ -122,10 +160,20 @@ def _dynamics_rows(means: pd.DataFrame, pair: str, heldout: pd.DataFrame) -> lis
     final_epoch = int(model.index[-1])
     model_peak_epoch, model_peak, model_drop = _peak(model)
     model_final = float(model.iloc[-1])
-    rows = [_row("model_falls_from_peak", "model", "output", model_peak_epoch, model_drop, 0.0, "pp",
-                 "the model's test accuracy falls from its peak to the final epoch: drop > 0 pp", model_drop > 0,
-                 f"peak {model_peak:.1f} % at epoch {model_peak_epoch}, {model_final:.1f} % at final epoch "
-                 f"{final_epoch}")]
+    rows = [
+        _row(
+            "model_falls_from_peak",
+            "model",
+            "output",
+            model_peak_epoch,
+            model_drop,
+            0.0,
+            "pp",
+            "the model's test accuracy falls from its peak to the final epoch: drop > 0 pp",
+            model_drop > 0,
+            f"peak {model_peak:.1f} % at epoch {model_peak_epoch}, {model_final:.1f} % at final epoch {final_epoch}",
+        )
+    ]
     for probe in COMPARED_PROBES:
         curves = {layer: _curve(means, probe, layer) for layer in _layers(means, probe, pair)}
         if not curves:
@@ -136,15 +184,40 @@ def _dynamics_rows(means: pd.DataFrame, pair: str, heldout: pd.DataFrame) -> lis
                 continue
             peak_epoch, peak, drop = _peak(curves[best])
             final = float(curves[best].iloc[-1])
-            detail = (f"{choice}: {best}; test peak {peak:.1f} % at epoch {peak_epoch}, {final:.1f} % at final "
-                      f"epoch {final_epoch}; model peak at epoch {model_peak_epoch}")
+            detail = (
+                f"{choice}: {best}; test peak {peak:.1f} % at epoch {peak_epoch}, {final:.1f} % at final "
+                f"epoch {final_epoch}; model peak at epoch {model_peak_epoch}"
+            )
             name = PROBE_NAMES[probe]
-            rows.append(_row(f"probe_falls_less{suffix}", probe, best, peak_epoch, drop, model_drop, "pp",
-                             f"{name}'s best layer ({choice}) falls less from its peak to the final epoch than the "
-                             "model: drop < the model's drop", drop < model_drop, detail))
-            rows.append(_row(f"probe_plateaus_higher{suffix}", probe, best, final_epoch, final, model_final, "%",
-                             f"{name}'s best layer ({choice}) ends above the model: accuracy at the final epoch > "
-                             "the model's", final > model_final, detail))
+            rows.append(
+                _row(
+                    f"probe_falls_less{suffix}",
+                    probe,
+                    best,
+                    peak_epoch,
+                    drop,
+                    model_drop,
+                    "pp",
+                    f"{name}'s best layer ({choice}) falls less from its peak to the final epoch than the "
+                    "model: drop < the model's drop",
+                    drop < model_drop,
+                    detail,
+                )
+            )
+            rows.append(
+                _row(
+                    f"probe_plateaus_higher{suffix}",
+                    probe,
+                    best,
+                    final_epoch,
+                    final,
+                    model_final,
+                    "%",
+                    f"{name}'s best layer ({choice}) ends above the model: accuracy at the final epoch > the model's",
+                    final > model_final,
+                    detail,
+                )
+            )
     return rows
 
 
@@ -164,14 +237,31 @@ def _selection_rows(means: pd.DataFrame) -> list[dict]:
     oracle_probe, oracle_layer = candidates.idxmax()
     gap = float(candidates.max()) - chosen
     return [
-        _row("selected_beats_model", SELECTED, "chosen", final_epoch, chosen - model, 0.0, "pp",
-             "the probe and layer chosen on the held-out slice (no test data) \u2212 model > 0 pp at the final "
-             "epoch", chosen > model, f"{chosen:.1f} % against the model's {model:.1f} %"),
-        _row("selected_near_test_best", SELECTED, f"{oracle_probe}:{oracle_layer}", final_epoch, gap,
-             SELECTION_TOLERANCE_PP, "pp",
-             "the best (probe, layer) on the test set (an oracle) \u2212 the held-out choice < "
-             f"{SELECTION_TOLERANCE_PP:g} pp at the final epoch", gap < SELECTION_TOLERANCE_PP,
-             f"oracle {oracle_probe} on {oracle_layer}: {float(candidates.max()):.1f} %; held-out choice {chosen:.1f} %"),
+        _row(
+            "selected_beats_model",
+            SELECTED,
+            "chosen",
+            final_epoch,
+            chosen - model,
+            0.0,
+            "pp",
+            "the probe and layer chosen on the held-out slice (no test data) \u2212 model > 0 pp at the final epoch",
+            chosen > model,
+            f"{chosen:.1f} % against the model's {model:.1f} %",
+        ),
+        _row(
+            "selected_near_test_best",
+            SELECTED,
+            f"{oracle_probe}:{oracle_layer}",
+            final_epoch,
+            gap,
+            SELECTION_TOLERANCE_PP,
+            "pp",
+            "the best (probe, layer) on the test set (an oracle) \u2212 the held-out choice < "
+            f"{SELECTION_TOLERANCE_PP:g} pp at the final epoch",
+            gap < SELECTION_TOLERANCE_PP,
+            f"oracle {oracle_probe} on {oracle_layer}: {float(candidates.max()):.1f} %; held-out choice {chosen:.1f} %",
+        ),
     ]
 
 
@@ -192,17 +282,40 @@ def _family_rows(means: pd.DataFrame, heldout: pd.DataFrame) -> list[dict]:
     rows = []
     if len(ranked):
         heldout_family = ranked.idxmax()[0]
-        rows.append(_row("best_probe_family", top, best[top], final_epoch, accuracy[top], accuracy[heldout_family],
-                         "%", "the family with the best layer on the test set (an oracle) is the family the held-out "
-                         "slice chooses", heldout_family == top, f"held-out choice: {heldout_family}; {detail}"))
+        rows.append(
+            _row(
+                "best_probe_family",
+                top,
+                best[top],
+                final_epoch,
+                accuracy[top],
+                accuracy[heldout_family],
+                "%",
+                "the family with the best layer on the test set (an oracle) is the family the held-out slice chooses",
+                heldout_family == top,
+                f"held-out choice: {heldout_family}; {detail}",
+            )
+        )
     others = [family for family in fair if family not in PAPER_PROBES]
     paper = [family for family in fair if family in PAPER_PROBES]
     if others and paper:
         challenger, champion = max(others, key=accuracy.get), max(paper, key=accuracy.get)
         margin = accuracy[challenger] - accuracy[champion]
-        rows.append(_row("other_probe_beats_paper_probes", challenger, best[challenger], final_epoch, margin, 0.0,
-                         "pp", "a probe beyond MASC and VeLPIC, each on its best layer at the final epoch (layers "
-                         "compared on the test set), \u2212 the better of MASC and VeLPIC > 0 pp", margin > 0, detail))
+        rows.append(
+            _row(
+                "other_probe_beats_paper_probes",
+                challenger,
+                best[challenger],
+                final_epoch,
+                margin,
+                0.0,
+                "pp",
+                "a probe beyond MASC and VeLPIC, each on its best layer at the final epoch (layers "
+                "compared on the test set), \u2212 the better of MASC and VeLPIC > 0 pp",
+                margin > 0,
+                detail,
+            )
+        )
     return rows
 
 
@@ -220,21 +333,56 @@ def _velpic_rows(means: pd.DataFrame, pair: str, previous: tuple[int, float] | N
     """Per-layer margins, the majority claim, and (with the next lower rate's mean margin) the growth claim."""
     margins = velpic_margins(means, pair)
     final_epoch = int(means["epoch"].max())
-    rows = [_row("velpic_beats_masc", "velpic", layer, final_epoch, float(margin), 0.0, "pp",
-                 "VeLPIC \u2212 MASC > 0 pp at the final epoch", margin > 0, "")
-            for layer, margin in margins.items()]
+    rows = [
+        _row(
+            "velpic_beats_masc",
+            "velpic",
+            layer,
+            final_epoch,
+            float(margin),
+            0.0,
+            "pp",
+            "VeLPIC \u2212 MASC > 0 pp at the final epoch",
+            margin > 0,
+            "",
+        )
+        for layer, margin in margins.items()
+    ]
     if margins.empty:
         return rows
     wins = int((margins > 0).sum())
-    rows.append(_row("velpic_wins_most_layers", "velpic", "all", final_epoch, float(wins), len(margins) / 2,
-                     "layers", "VeLPIC beats MASC at the final epoch in more than half of the layers",
-                     wins > len(margins) / 2, f"{wins} of {len(margins)} layers"))
+    rows.append(
+        _row(
+            "velpic_wins_most_layers",
+            "velpic",
+            "all",
+            final_epoch,
+            float(wins),
+            len(margins) / 2,
+            "layers",
+            "VeLPIC beats MASC at the final epoch in more than half of the layers",
+            wins > len(margins) / 2,
+            f"{wins} of {len(margins)} layers",
+        )
+    )
     if previous is not None:
         previous_rate, previous_margin = previous
         mean_margin = float(margins.mean())
-        rows.append(_row("velpic_margin_grows", "velpic", "all", final_epoch, mean_margin, previous_margin, "pp",
-                         "the mean VeLPIC \u2212 MASC margin over layers at the final epoch is larger than at the "
-                         f"next lower rate ({previous_rate} %)", mean_margin > previous_margin, ""))
+        rows.append(
+            _row(
+                "velpic_margin_grows",
+                "velpic",
+                "all",
+                final_epoch,
+                mean_margin,
+                previous_margin,
+                "pp",
+                "the mean VeLPIC \u2212 MASC margin over layers at the final epoch is larger than at the "
+                f"next lower rate ({previous_rate} %)",
+                mean_margin > previous_margin,
+                "",
+            )
+        )
     return rows
 
 
@@ -252,9 +400,20 @@ def _transfer_rows(means: pd.DataFrame, runs: pd.DataFrame, pair: str, heldout: 
             continue
         layer = _layers(means, probe, pair)[-1]  # the last probed layer: the one feeding the trained head
         final = float(_curve(means, probe, layer).iloc[-1])
-        rows.append(_row(claim, probe, layer, final_epoch, final - model_final, 0.0, "pp",
-                         f"{PROBE_NAMES[probe]} \u2212 model > 0 pp at the final epoch",
-                         final - model_final > 0, f"{final:.1f} % against the model's {model_final:.1f} %"))
+        rows.append(
+            _row(
+                claim,
+                probe,
+                layer,
+                final_epoch,
+                final - model_final,
+                0.0,
+                "pp",
+                f"{PROBE_NAMES[probe]} \u2212 model > 0 pp at the final epoch",
+                final - model_final > 0,
+                f"{final:.1f} % against the model's {model_final:.1f} %",
+            )
+        )
     rows += _transfer_layer_rows(means, pair, heldout)
     if (runs["probe"] == "transfer").any():
         rows.append(_transfer_exactness_row(runs))
@@ -271,18 +430,40 @@ def _transfer_layer_rows(means: pd.DataFrame, pair: str, heldout: pd.DataFrame) 
     last, others = layers[-1], layers[:-1]
     best_other = max(others, key=lambda layer: final[layer])
     margin = float(final[best_other] - final[last])
-    rows = [_row("transfer_other_layer_beats_last", "transfer", best_other, final_epoch, margin, 0.0, "pp",
-                 "the transfer from some layer other than the last \u2212 the last layer's > 0 pp at the final epoch "
-                 "(layers compared on the test set: whether such a layer exists)", margin > 0,
-                 "; ".join(f"{layer} {final[layer]:.1f} %" for layer in layers))]
+    rows = [
+        _row(
+            "transfer_other_layer_beats_last",
+            "transfer",
+            best_other,
+            final_epoch,
+            margin,
+            0.0,
+            "pp",
+            "the transfer from some layer other than the last \u2212 the last layer's > 0 pp at the final epoch "
+            "(layers compared on the test set: whether such a layer exists)",
+            margin > 0,
+            "; ".join(f"{layer} {final[layer]:.1f} %" for layer in layers),
+        )
+    ]
     if not heldout.empty and (heldout["probe"] == "transfer").any():
         ranking = _final(heldout)["transfer"].reindex(layers)
         chosen = ranking.idxmax()
         gain = float(final[chosen] - final[last])
-        rows.append(_row("transfer_heldout_layer_vs_last", "transfer", chosen, final_epoch, gain, 0.0, "pp",
-                         "the transfer from the layer chosen on the held-out slice (no test data) \u2212 the last "
-                         "layer's >= 0 pp at the final epoch", gain >= 0,
-                         "held-out noisy accuracy: " + "; ".join(f"{layer} {ranking[layer]:.1f} %" for layer in layers)))
+        rows.append(
+            _row(
+                "transfer_heldout_layer_vs_last",
+                "transfer",
+                chosen,
+                final_epoch,
+                gain,
+                0.0,
+                "pp",
+                "the transfer from the layer chosen on the held-out slice (no test data) \u2212 the last "
+                "layer's >= 0 pp at the final epoch",
+                gain >= 0,
+                "held-out noisy accuracy: " + "; ".join(f"{layer} {ranking[layer]:.1f} %" for layer in layers),
+            )
+        )
     return rows
 
 
@@ -296,22 +477,36 @@ def _transfer_exactness_row(runs: pd.DataFrame) -> dict:
     missing = int(both["accuracy_velpic"].isna().sum())
     largest = float((100.0 * (both["accuracy_transfer"] - both["accuracy_velpic"])).abs().max())
     n_runs = both["seed"].nunique()
-    detail = (f"{len(both)} checkpoint-layers over {n_runs} run{'' if n_runs == 1 else 's'}, layers "
-              f"{', '.join(layers)}")
+    detail = f"{len(both)} checkpoint-layers over {n_runs} run{'' if n_runs == 1 else 's'}, layers {', '.join(layers)}"
     if missing:
         detail += f"; {missing} without a VeLPIC score on the same layer"
-    return _row("transfer_equals_velpic", "transfer", layer, None, largest, 0.0, "pp",
-                "max |transfer \u2212 VeLPIC on the same layer| over every run, checkpoint and layer = 0 exactly",
-                missing == 0 and largest == 0.0, detail)
+    return _row(
+        "transfer_equals_velpic",
+        "transfer",
+        layer,
+        None,
+        largest,
+        0.0,
+        "pp",
+        "max |transfer \u2212 VeLPIC on the same layer| over every run, checkpoint and layer = 0 exactly",
+        missing == 0 and largest == 0.0,
+        detail,
+    )
 
 
-def _setting_claims(means: pd.DataFrame, runs: pd.DataFrame, pair: str,
-                    previous: tuple[int, float] | None, heldout: pd.DataFrame) -> list[dict]:
+def _setting_claims(
+    means: pd.DataFrame, runs: pd.DataFrame, pair: str, previous: tuple[int, float] | None, heldout: pd.DataFrame
+) -> list[dict]:
     """``means``: seed-mean test accuracies; ``heldout``: seed-mean held-out noisy accuracies (what choices read;
     empty when nothing was held out)."""
     n_seeds = int(means["n_seeds"].max())
-    rows = (_dynamics_rows(means, pair, heldout) + _velpic_rows(means, pair, previous)
-            + _transfer_rows(means, runs, pair, heldout) + _selection_rows(means) + _family_rows(means, heldout))
+    rows = (
+        _dynamics_rows(means, pair, heldout)
+        + _velpic_rows(means, pair, previous)
+        + _transfer_rows(means, runs, pair, heldout)
+        + _selection_rows(means)
+        + _family_rows(means, heldout)
+    )
     return [{**row, "seed": pd.NA, "n_seeds": n_seeds} for row in rows]
 
 
@@ -345,12 +540,28 @@ def learning_rows(histories: pd.DataFrame) -> list[dict]:
         at_epoch = history.loc[history["epoch"] == epoch].iloc[0]
         loss, classes = float(at_epoch["train_loss"]), int(history["num_classes"].iloc[0])
         learned = has_learned(loss, classes, float(at_epoch["train_accuracy_true"]))
-        rows.append({"pair": pair, "corruption": int(corruption), "seed": int(seed), "n_seeds": 1,
-                     **_row("run_learned", "model", "output", epoch, loss, math.log(classes), "nats",
-                            f"training loss at epoch {epoch} more than {100 * LEARNING_TOLERANCE:.0f} % below "
-                            f"ln K (the loss of a uniform guess), or accuracy on the clean training labels "
-                            f"above {LEARNED_ACCURACY_OVER_CHANCE:g}/K", learned,
-                            "" if learned else "did not learn: its figures show an untrained network")})
+        rows.append(
+            {
+                "pair": pair,
+                "corruption": int(corruption),
+                "seed": int(seed),
+                "n_seeds": 1,
+                **_row(
+                    "run_learned",
+                    "model",
+                    "output",
+                    epoch,
+                    loss,
+                    math.log(classes),
+                    "nats",
+                    f"training loss at epoch {epoch} more than {100 * LEARNING_TOLERANCE:.0f} % below "
+                    f"ln K (the loss of a uniform guess), or accuracy on the clean training labels "
+                    f"above {LEARNED_ACCURACY_OVER_CHANCE:g}/K",
+                    learned,
+                    "" if learned else "did not learn: its figures show an untrained network",
+                ),
+            }
+        )
     return rows
 
 
@@ -381,40 +592,72 @@ def _stopped_before(final_epochs: pd.DataFrame, pair: str, rate: int, edit: int)
     if early.empty:
         return ""
     stops = ", ".join(str(int(epoch)) for epoch in sorted(early["final_epoch"]))
-    return (f"; {len(early)} of {len(runs)} standard runs stopped before epoch {edit} (at {stops}): their edits "
-            "were made on their final checkpoints")
+    return (
+        f"; {len(early)} of {len(runs)} standard runs stopped before epoch {edit} (at {stops}): their edits "
+        "were made on their final checkpoints"
+    )
 
 
-def edit_rows(standard_means: pd.DataFrame, edited: pd.DataFrame, standard_scores: pd.DataFrame | None = None
-              ) -> list[dict]:
-    """"Does the edited model keep its gain?": per pair, rate and edit epoch E, the seed-mean test accuracy of the
+def edit_rows(
+    standard_means: pd.DataFrame, edited: pd.DataFrame, standard_scores: pd.DataFrame | None = None
+) -> list[dict]:
+    """ "Does the edited model keep its gain?": per pair, rate and edit epoch E, the seed-mean test accuracy of the
     runs edited at E against standard training, right after the edit (epoch E) and at the edited runs' end.
 
     ``standard_scores``: the standard runs' scores; where given, a row says when some of them stopped before E."""
     rows: list[dict] = []
     if edited.empty:  # no edited runs (or a table from before edits existed, without the column)
         return rows
-    final_epochs = (run_final_epochs(standard_scores, ["pair", "corruption"]) if standard_scores is not None
-                    else pd.DataFrame(columns=["pair", "corruption", "seed", "final_epoch"]))
+    final_epochs = (
+        run_final_epochs(standard_scores, ["pair", "corruption"])
+        if standard_scores is not None
+        else pd.DataFrame(columns=["pair", "corruption", "seed", "final_epoch"])
+    )
     for (pair, rate, edit), runs in edited.groupby(["pair", "corruption", "edit_epoch"], sort=True):
-        standard = _curve(standard_means[(standard_means["pair"] == pair) & (standard_means["corruption"] == rate)],
-                          "model")
+        standard = _curve(
+            standard_means[(standard_means["pair"] == pair) & (standard_means["corruption"] == rate)], "model"
+        )
         curve = _curve(seed_mean_test_accuracy(runs), "model")
         if standard.empty or curve.empty:
             continue
         edit, end = int(edit), int(curve.index.max())
         stopped = _stopped_before(final_epochs, pair, rate, edit)
         common = {"pair": pair, "corruption": int(rate), "seed": None, "n_seeds": int(runs["seed"].nunique())}
-        rows.append({**common, **_row(
-            "edit_gains", f"model edited at epoch {edit}", "output", edit, float(curve.loc[edit]),
-            _value_at(standard, edit), "%", "the VeLPIC edit raises test accuracy over standard training at epoch E",
-            float(curve.loc[edit]) > _value_at(standard, edit), f"seed means; edit at epoch {edit}{stopped}")})
-        rows.append({**common, **_row(
-            "edit_keeps_gain", f"model edited at epoch {edit}", "output", end, float(curve.loc[end]),
-            _value_at(standard, end), "%", "after training on, the edited model still beats standard training",
-            float(curve.loc[end]) > _value_at(standard, end),
-            f"seed means at the edited runs' last epoch {end} (standard training: its value there, carried "
-            f"forward){stopped}")})
+        rows.append(
+            {
+                **common,
+                **_row(
+                    "edit_gains",
+                    f"model edited at epoch {edit}",
+                    "output",
+                    edit,
+                    float(curve.loc[edit]),
+                    _value_at(standard, edit),
+                    "%",
+                    "the VeLPIC edit raises test accuracy over standard training at epoch E",
+                    float(curve.loc[edit]) > _value_at(standard, edit),
+                    f"seed means; edit at epoch {edit}{stopped}",
+                ),
+            }
+        )
+        rows.append(
+            {
+                **common,
+                **_row(
+                    "edit_keeps_gain",
+                    f"model edited at epoch {edit}",
+                    "output",
+                    end,
+                    float(curve.loc[end]),
+                    _value_at(standard, end),
+                    "%",
+                    "after training on, the edited model still beats standard training",
+                    float(curve.loc[end]) > _value_at(standard, end),
+                    f"seed means at the edited runs' last epoch {end} (standard training: its value there, carried "
+                    f"forward){stopped}",
+                ),
+            }
+        )
     return rows
 
 
@@ -436,8 +679,10 @@ def claims_table(scores: pd.DataFrame, histories: pd.DataFrame) -> pd.DataFrame:
             setting_means = means[(means["pair"] == pair) & (means["corruption"] == rate)]
             runs = tested[(tested["pair"] == pair) & (tested["corruption"] == rate)]
             heldout = heldout_means[(heldout_means["pair"] == pair) & (heldout_means["corruption"] == rate)]
-            rows += [{"pair": pair, "corruption": rate, **row}
-                     for row in _setting_claims(setting_means, runs, pair, previous, heldout)]
+            rows += [
+                {"pair": pair, "corruption": rate, **row}
+                for row in _setting_claims(setting_means, runs, pair, previous, heldout)
+            ]
             margins = velpic_margins(setting_means, pair)
             previous = (rate, float(margins.mean())) if not margins.empty else None
     rows += edit_rows(means, edited, scores[scores["split"] == "test"])

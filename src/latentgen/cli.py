@@ -1,6 +1,6 @@
 """The ``latentgen`` console command (``[project.scripts]`` in pyproject.toml): one subcommand per tool.
 
-    latentgen repair CHECKPOINT --out DIR ...   (see ``latentgen.repair``)
+latentgen repair CHECKPOINT --out DIR ...   (see ``latentgen.repair``)
 """
 
 from __future__ import annotations

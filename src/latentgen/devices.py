@@ -104,8 +104,9 @@ def try_claim(slots: Sequence[str], directory: Path | str) -> tuple[int, IO[str]
     return None
 
 
-def claim_slot(slots: Sequence[str], directory: Path | str, timeout: float | None = None,
-               poll: float = POLL_SECONDS) -> tuple[int, IO[str]] | None:
+def claim_slot(
+    slots: Sequence[str], directory: Path | str, timeout: float | None = None, poll: float = POLL_SECONDS
+) -> tuple[int, IO[str]] | None:
     """Like :func:`try_claim`, but wait for a slot to free up (at most ``timeout`` seconds, if given)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     announced = False
@@ -121,8 +122,9 @@ def claim_slot(slots: Sequence[str], directory: Path | str, timeout: float | Non
         time.sleep(poll)
 
 
-def assign_device(requested: str = "auto", *, cuda_count: int | None = None,
-                  environ: Mapping[str, str] | None = None) -> Any:
+def assign_device(
+    requested: str = "auto", *, cuda_count: int | None = None, environ: Mapping[str, str] | None = None
+) -> Any:
     """The torch device for ``requested``; ``auto`` claims a free GPU when several are visible.
 
     The first ``auto`` claim of a process is kept for the process's lifetime (the job's), so calling this
@@ -146,8 +148,7 @@ def assign_device(requested: str = "auto", *, cuda_count: int | None = None,
         directory = lock_dir(environ)
         index, handle = claim_slot(slots, directory)
         claim = Claim(torch.device(f"cuda:{index}"), slots[index], lock_path(directory, slots[index]), handle)
-        log.info("claimed GPU %s (cuda:%d of %d visible; lock %s)", slots[index], index, cuda_count,
-                 claim.lock_path)
+        log.info("claimed GPU %s (cuda:%d of %d visible; lock %s)", slots[index], index, cuda_count, claim.lock_path)
     _CLAIM = claim
     return claim.device
 

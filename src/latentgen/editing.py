@@ -27,20 +27,27 @@ from latentgen.transfer import apply_velpic
 
 
 @torch.no_grad()
-def last_layer_activations(model: ProbedNetwork, images: np.ndarray, batch_size: int, device: torch.device
-                           ) -> torch.Tensor:
+def last_layer_activations(
+    model: ProbedNetwork, images: np.ndarray, batch_size: int, device: torch.device
+) -> torch.Tensor:
     """The activations feeding ``model.head`` for every image, in eval mode (as extraction computes them)."""
     model = model.to(device).eval()
     last = model.probe_layers[-1]
     batches = []
     for start in range(0, images.shape[0], batch_size):
-        batch = tensor_over(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+        batch = tensor_over(np.ascontiguousarray(images[start : start + batch_size])).to(device)
         batches.append(model.features(to_unit_float(batch))[last])
     return torch.cat(batches)
 
 
-def velpic_edited(model: ProbedNetwork, data: TrainData, holdout: float, seed: int, batch_size: int = 1000,
-                  device: torch.device | str = "cpu") -> ProbedNetwork:
+def velpic_edited(
+    model: ProbedNetwork,
+    data: TrainData,
+    holdout: float,
+    seed: int,
+    batch_size: int = 1000,
+    device: torch.device | str = "cpu",
+) -> ProbedNetwork:
     """A copy of ``model`` whose head is the VeLPIC probe of its last probed layer (bias zero).
 
     VeLPIC is fitted on the corrupted training labels of the samples scoring fits on (``holdout``, ``seed``).

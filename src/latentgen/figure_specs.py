@@ -18,8 +18,11 @@ FigureKind = Literal["layers", "transfer", "difference", "probes", "edits"]
 # the published version's ResNet-18-CIFAR-10 joins the appendix figures as their last column.
 MAIN_PAIRS: tuple[str, ...] = ("mlp-mnist", "cnn-fashion_mnist", "alexnet-tiny_imagenet")
 APPENDIX_PAIRS: tuple[str, ...] = ("mlp-cifar10", "cnn-mnist", "cnn-cifar10", "resnet18-cifar10")
-PAIR_GROUPS: dict[str, tuple[str, ...]] = {"main": MAIN_PAIRS, "appendix": APPENDIX_PAIRS,
-                                           "all": MAIN_PAIRS + APPENDIX_PAIRS}
+PAIR_GROUPS: dict[str, tuple[str, ...]] = {
+    "main": MAIN_PAIRS,
+    "appendix": APPENDIX_PAIRS,
+    "all": MAIN_PAIRS + APPENDIX_PAIRS,
+}
 
 ALL_RATES: tuple[int, ...] = (0, 20, 40, 60, 80, 100)
 MIDDLE_RATES: tuple[int, ...] = (20, 40, 60, 80)
@@ -85,43 +88,148 @@ FIGURES: dict[int, FigureSpec] = {
     spec.number: spec
     for spec in (
         _spec(1, "layers", "masc", "test", "main", MIDDLE_RATES, "MASC test accuracy of each layer during training"),
-        _spec(2, "layers", "velpic", "test", "main", MIDDLE_RATES,
-              "VeLPIC test accuracy of each layer during training"),
-        _spec(3, "transfer", "transfer", "test", "main", MIDDLE_RATES,
-              "Model test accuracy with the VeLPIC weight intervention vs standard training"),
-        _spec(4, "layers", "masc", "test", "main", EXTREME_RATES,
-              "MASC test accuracy of each layer during training, 0 % and 100 % corruption"),
-        _spec(5, "layers", "masc", "test", "appendix", ALL_RATES,
-              "MASC test accuracy of each layer during training (appendix pairs)"),
-        _spec(6, "layers", "velpic", "test", "main", EXTREME_RATES,
-              "VeLPIC test accuracy of each layer during training, 0 % and 100 % corruption"),
-        _spec(7, "layers", "velpic", "test", "appendix", ALL_RATES,
-              "VeLPIC test accuracy of each layer during training (appendix pairs)"),
-        _spec(8, "difference", "velpic-masc", "test", "main", MIDDLE_RATES,
-              "Test accuracy difference VeLPIC \u2212 MASC per layer, in percentage points (pp)"),
-        _spec(9, "difference", "velpic-masc", "test", "main", EXTREME_RATES,
-              "Test accuracy difference VeLPIC \u2212 MASC per layer in percentage points (pp), "
-              "0 % and 100 % corruption"),
-        _spec(10, "difference", "velpic-masc", "test", "appendix", ALL_RATES,
-              "Test accuracy difference VeLPIC \u2212 MASC per layer in percentage points (pp), appendix pairs"),
-        _spec(11, "transfer", "transfer", "test", "main", EXTREME_RATES,
-              "Model test accuracy with the VeLPIC weight intervention vs standard training, 0 % and 100 % corruption"),
-        _spec(12, "transfer", "transfer", "test", "appendix", ALL_RATES,
-              "Model test accuracy with the VeLPIC weight intervention vs standard training (appendix pairs)"),
-        _spec(13, "transfer", "transfer", "train_corrupted", "main", ALL_RATES,
-              "Training accuracy on the corrupted labels with the VeLPIC weight intervention vs standard training"),
-        _spec(14, "transfer", "transfer", "train_corrupted", "appendix", ALL_RATES,
-              "Training accuracy on the corrupted labels with the VeLPIC weight intervention vs standard training "
-              "(appendix pairs)"),
+        _spec(
+            2, "layers", "velpic", "test", "main", MIDDLE_RATES, "VeLPIC test accuracy of each layer during training"
+        ),
+        _spec(
+            3,
+            "transfer",
+            "transfer",
+            "test",
+            "main",
+            MIDDLE_RATES,
+            "Model test accuracy with the VeLPIC weight intervention vs standard training",
+        ),
+        _spec(
+            4,
+            "layers",
+            "masc",
+            "test",
+            "main",
+            EXTREME_RATES,
+            "MASC test accuracy of each layer during training, 0 % and 100 % corruption",
+        ),
+        _spec(
+            5,
+            "layers",
+            "masc",
+            "test",
+            "appendix",
+            ALL_RATES,
+            "MASC test accuracy of each layer during training (appendix pairs)",
+        ),
+        _spec(
+            6,
+            "layers",
+            "velpic",
+            "test",
+            "main",
+            EXTREME_RATES,
+            "VeLPIC test accuracy of each layer during training, 0 % and 100 % corruption",
+        ),
+        _spec(
+            7,
+            "layers",
+            "velpic",
+            "test",
+            "appendix",
+            ALL_RATES,
+            "VeLPIC test accuracy of each layer during training (appendix pairs)",
+        ),
+        _spec(
+            8,
+            "difference",
+            "velpic-masc",
+            "test",
+            "main",
+            MIDDLE_RATES,
+            "Test accuracy difference VeLPIC \u2212 MASC per layer, in percentage points (pp)",
+        ),
+        _spec(
+            9,
+            "difference",
+            "velpic-masc",
+            "test",
+            "main",
+            EXTREME_RATES,
+            "Test accuracy difference VeLPIC \u2212 MASC per layer in percentage points (pp), 0 % and 100 % corruption",
+        ),
+        _spec(
+            10,
+            "difference",
+            "velpic-masc",
+            "test",
+            "appendix",
+            ALL_RATES,
+            "Test accuracy difference VeLPIC \u2212 MASC per layer in percentage points (pp), appendix pairs",
+        ),
+        _spec(
+            11,
+            "transfer",
+            "transfer",
+            "test",
+            "main",
+            EXTREME_RATES,
+            "Model test accuracy with the VeLPIC weight intervention vs standard training, 0 % and 100 % corruption",
+        ),
+        _spec(
+            12,
+            "transfer",
+            "transfer",
+            "test",
+            "appendix",
+            ALL_RATES,
+            "Model test accuracy with the VeLPIC weight intervention vs standard training (appendix pairs)",
+        ),
+        _spec(
+            13,
+            "transfer",
+            "transfer",
+            "train_corrupted",
+            "main",
+            ALL_RATES,
+            "Training accuracy on the corrupted labels with the VeLPIC weight intervention vs standard training",
+        ),
+        _spec(
+            14,
+            "transfer",
+            "transfer",
+            "train_corrupted",
+            "appendix",
+            ALL_RATES,
+            "Training accuracy on the corrupted labels with the VeLPIC weight intervention vs standard training "
+            "(appendix pairs)",
+        ),
         # latentgen's own figures (15 is left to the probe-family cost work).
-        _spec(16, "layers", "transfer", "test", "all", ALL_RATES,
-              "Test accuracy of the model made from each layer's VeLPIC vectors (transfer from that layer) vs "
-              "standard training"),
-        _spec(17, "probes", "all", "test", "all", ALL_RATES,
-              "Final-epoch test accuracy of every probe per layer (masc_true: an oracle fitted on the true labels)"),
-        _spec(18, "edits", "model", "test", "all", ALL_RATES,
-              "Test accuracy of the model edited at epoch E (its VeLPIC vectors as pre-softmax weights, then trained "
-              "on) vs standard training, with MASC and VeLPIC of the edited runs on the last probed layer"),
+        _spec(
+            16,
+            "layers",
+            "transfer",
+            "test",
+            "all",
+            ALL_RATES,
+            "Test accuracy of the model made from each layer's VeLPIC vectors (transfer from that layer) vs "
+            "standard training",
+        ),
+        _spec(
+            17,
+            "probes",
+            "all",
+            "test",
+            "all",
+            ALL_RATES,
+            "Final-epoch test accuracy of every probe per layer (masc_true: an oracle fitted on the true labels)",
+        ),
+        _spec(
+            18,
+            "edits",
+            "model",
+            "test",
+            "all",
+            ALL_RATES,
+            "Test accuracy of the model edited at epoch E (its VeLPIC vectors as pre-softmax weights, then trained "
+            "on) vs standard training, with MASC and VeLPIC of the edited runs on the last probed layer",
+        ),
     )
 }
 
@@ -134,8 +242,9 @@ def figure_spec(number: int) -> FigureSpec:
         raise ValueError(f"Figure {number} is not one of the figures {sorted(FIGURES)}") from None
 
 
-def figure_pairs_and_rates(number: int, pairs: list[str], rates: list[int], edited_pairs: Iterable[str] = ()
-                           ) -> tuple[list[str], list[int]]:
+def figure_pairs_and_rates(
+    number: int, pairs: list[str], rates: list[int], edited_pairs: Iterable[str] = ()
+) -> tuple[list[str], list[int]]:
     """The part of the configured grid (``pairs`` x ``rates``) that figure ``number`` shows, in the figure's order.
 
     ``edited_pairs``: the pairs with edited runs; a figure of edited runs (figure 18) shows those only, the paper's

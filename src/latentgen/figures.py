@@ -69,8 +69,19 @@ DATASET_TITLES = {
     "tiny_imagenet": "Tiny ImageNet",
 }
 
-PLOT_DATA_COLUMNS = ["pair", "corruption", "epoch", "series", "label", "role", "mean", "min", "max", "n_seeds",
-                     "n_carried"]
+PLOT_DATA_COLUMNS = [
+    "pair",
+    "corruption",
+    "epoch",
+    "series",
+    "label",
+    "role",
+    "mean",
+    "min",
+    "max",
+    "n_seeds",
+    "n_carried",
+]
 
 # Series keys besides layer names, and how the legend names them.
 MODEL_SERIES = "model"
@@ -209,8 +220,15 @@ def _model_reference(scores: pd.DataFrame, spec: FigureSpec) -> pd.DataFrame:
 # Figure 17 compares probes; these rows are no probe of their own (the model is the dotted reference, the transfer
 # predicts exactly what VeLPIC does, the selected rows repeat a probe's).
 NOT_COMPARED_PROBES = {"model", "transfer", "transfer_bias", "selected"}
-PROBE_LABELS = {"masc": "MASC", "velpic": "VeLPIC", "logreg": "Logistic regression", "ncm": "Nearest class mean",
-                "knn": "k-nearest neighbours", "lda": "LDA", "masc_true": "MASC on true labels (oracle)"}
+PROBE_LABELS = {
+    "masc": "MASC",
+    "velpic": "VeLPIC",
+    "logreg": "Logistic regression",
+    "ncm": "Nearest class mean",
+    "knn": "k-nearest neighbours",
+    "lda": "LDA",
+    "masc_true": "MASC on true labels (oracle)",
+}
 
 
 def _at_setting_final_epoch(spread: pd.DataFrame) -> pd.DataFrame:
@@ -229,8 +247,12 @@ def _with_layer_positions(rows: pd.DataFrame, layer_order: dict[str, list[str]] 
 
 def _probe_series(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[str, list[str]] | None) -> pd.DataFrame:
     """Every probe's seed-mean accuracy per layer at the setting's final epoch (figure 17)."""
-    rows = scores[(scores["split"] == spec.split) & _shows_pair(scores["pair"], spec.pairs)
-                  & scores["corruption"].isin(spec.rates) & ~scores["probe"].isin(NOT_COMPARED_PROBES)]
+    rows = scores[
+        (scores["split"] == spec.split)
+        & _shows_pair(scores["pair"], spec.pairs)
+        & scores["corruption"].isin(spec.rates)
+        & ~scores["probe"].isin(NOT_COMPARED_PROBES)
+    ]
     spread = seed_spread(rows.assign(percent=rows["accuracy"] * 100.0), "percent", ["probe", "layer"])
     lines = _with_layer_positions(_at_setting_final_epoch(spread), layer_order)
     return lines.rename(columns={"probe": "series"})
@@ -285,17 +307,19 @@ def probe_label(series: str) -> str:
     return "Model (standard training)" if series == MODEL_SERIES else PROBE_LABELS.get(series, series)
 
 
-def _probes_plot_data(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[str, list[str]] | None
-                      ) -> pd.DataFrame:
+def _probes_plot_data(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[str, list[str]] | None) -> pd.DataFrame:
     """Figure 17's data: as ``figure_plot_data`` plus ``layer`` and ``position`` (its place on x, input side
     first); ``epoch`` is the setting's final epoch."""
     probe_lines = _probe_series(scores, spec, layer_order)
     reference = _final_model_reference(scores, spec, probe_lines)
-    data = _finish_plot_data(pd.concat([probe_lines.assign(role="probe"), reference.assign(role="reference")],
-                                       ignore_index=True), probe_label)
+    data = _finish_plot_data(
+        pd.concat([probe_lines.assign(role="probe"), reference.assign(role="reference")], ignore_index=True),
+        probe_label,
+    )
     data["position"] = data["position"].astype(int)
     return data[PLOT_DATA_COLUMNS + ["layer", "position"]].sort_values(
-        ["pair", "corruption", "role", "series", "position"], ignore_index=True)
+        ["pair", "corruption", "role", "series", "position"], ignore_index=True
+    )
 
 
 # Figure 18: the lines of each edited run, and how they are drawn.
@@ -328,8 +352,7 @@ def _last_layer_rows(rows: pd.DataFrame, layer_order: dict[str, list[str]] | Non
     return pd.concat(keep) if keep else rows
 
 
-def _edits_plot_data(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[str, list[str]] | None
-                     ) -> pd.DataFrame:
+def _edits_plot_data(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[str, list[str]] | None) -> pd.DataFrame:
     """Figure 18's data: as ``figure_plot_data`` plus ``edit_epoch`` (E; null on the standard-training reference),
     ``line`` (model, masc or velpic) and ``layer`` (the probes' last probed layer; ``"output"`` for the model).
 
@@ -346,21 +369,27 @@ def _edits_plot_data(scores: pd.DataFrame, spec: FigureSpec, layer_order: dict[s
     model = edited[edited["probe"] == "model"]
     probes = _last_layer_rows(edited[edited["probe"].isin(EDIT_LINES[1:])], layer_order)
     keys = ["pair", "corruption", "edit_epoch"]
-    lines = seed_spread(pd.concat([model, probes], ignore_index=True), "percent", ["probe", "layer"],
-                        setting_keys=keys)
+    lines = seed_spread(pd.concat([model, probes], ignore_index=True), "percent", ["probe", "layer"], setting_keys=keys)
     lines = lines.rename(columns={"probe": "line"})
     lines["edit_epoch"] = lines["edit_epoch"].astype(int)
     lines["series"] = [edit_series(e, line) for e, line in zip(lines["edit_epoch"], lines["line"])]
 
-    reference_rows = standard[(standard["probe"] == "model") & (standard["split"] == spec.split)
-                              & standard["pair"].isin(lines["pair"]) & standard["corruption"].isin(spec.rates)]
+    reference_rows = standard[
+        (standard["probe"] == "model")
+        & (standard["split"] == spec.split)
+        & standard["pair"].isin(lines["pair"])
+        & standard["corruption"].isin(spec.rates)
+    ]
     reference = _standard_to_edits_end(
-        seed_spread(reference_rows.assign(percent=reference_rows["accuracy"] * 100.0), "percent"), lines)
-    reference = reference.assign(series=MODEL_SERIES, line="model", layer="output",
-                                 edit_epoch=pd.array([None] * len(reference), dtype="Int64"))
+        seed_spread(reference_rows.assign(percent=reference_rows["accuracy"] * 100.0), "percent"), lines
+    )
+    reference = reference.assign(
+        series=MODEL_SERIES, line="model", layer="output", edit_epoch=pd.array([None] * len(reference), dtype="Int64")
+    )
     lines["edit_epoch"] = lines["edit_epoch"].astype("Int64")
-    data = _finish_plot_data(pd.concat([lines.assign(role="probe"), reference.assign(role="reference")],
-                                       ignore_index=True), _edit_label)
+    data = _finish_plot_data(
+        pd.concat([lines.assign(role="probe"), reference.assign(role="reference")], ignore_index=True), _edit_label
+    )
     return data[columns].sort_values(["pair", "corruption", "role", "series", "epoch"], ignore_index=True)
 
 
@@ -374,8 +403,9 @@ def _standard_to_edits_end(reference: pd.DataFrame, lines: pd.DataFrame) -> pd.D
     reference = reference[reference["epoch"] <= reference["end"]].drop(columns="end")
     last = reference.sort_values("epoch").groupby(["pair", "corruption"], observed=True).tail(1)
     later = last.drop(columns="epoch").merge(epochs, on=["pair", "corruption"])
-    later = later.merge(last[["pair", "corruption", "epoch"]].rename(columns={"epoch": "last_epoch"}),
-                        on=["pair", "corruption"])
+    later = later.merge(
+        last[["pair", "corruption", "epoch"]].rename(columns={"epoch": "last_epoch"}), on=["pair", "corruption"]
+    )
     later = later[later["epoch"] > later["last_epoch"]].drop(columns="last_epoch")
     later = later.assign(n_carried=later["n_seeds"])
     return pd.concat([reference, later[reference.columns]], ignore_index=True)
@@ -464,8 +494,9 @@ def _symmetric_limit(plot_data: pd.DataFrame) -> float:
     return max(5.0, 5.0 * np.ceil(largest * 1.05 / 5.0))
 
 
-def _draw_panel(ax: Axes, panel: pd.DataFrame, series_order: list[str], colors: dict[str, Any], shade: bool,
-                x: str = "epoch") -> None:
+def _draw_panel(
+    ax: Axes, panel: pd.DataFrame, series_order: list[str], colors: dict[str, Any], shade: bool, x: str = "epoch"
+) -> None:
     # Probe lines first, the reference last so the dotted line stays visible on top of them.
     for series in series_order:
         rows = panel[panel["series"] == series].sort_values(x)
@@ -475,14 +506,23 @@ def _draw_panel(ax: Axes, panel: pd.DataFrame, series_order: list[str], colors: 
         color = colors[series]
         if shade and (rows["max"] > rows["min"]).any():
             ax.fill_between(
-                rows[x], rows["min"], rows["max"], color=color,
-                alpha=RANGE_ALPHA * (0.7 if is_reference else 1.0), linewidth=0, zorder=1,
+                rows[x],
+                rows["min"],
+                rows["max"],
+                color=color,
+                alpha=RANGE_ALPHA * (0.7 if is_reference else 1.0),
+                linewidth=0,
+                zorder=1,
             )
         ax.plot(
-            rows[x], rows["mean"], color=color,
+            rows[x],
+            rows["mean"],
+            color=color,
             linestyle=REFERENCE_LINESTYLE if is_reference else "-",
-            linewidth=1.8 if is_reference else 1.4, zorder=3 if is_reference else 2,
-            marker=None if x == "epoch" or is_reference else "o", markersize=3.5,
+            linewidth=1.8 if is_reference else 1.4,
+            zorder=3 if is_reference else 2,
+            marker=None if x == "epoch" or is_reference else "o",
+            markersize=3.5,
         )
 
 
@@ -490,20 +530,45 @@ def _mark_empty(ax: Axes) -> None:
     ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="0.5")
 
 
-def _legend_handles(spec: FigureSpec, series_order: list[str], colors: dict[str, Any], seeds_text: str,
-                    shade: bool) -> list[Any]:
+def _legend_handles(
+    spec: FigureSpec, series_order: list[str], colors: dict[str, Any], seeds_text: str, shade: bool
+) -> list[Any]:
     handles: list[Any] = []
     label = probe_label if spec.kind == "probes" else series_label
     for series in series_order:
         is_reference = series == MODEL_SERIES
-        handles.append(Line2D([], [], color=colors[series], linestyle=REFERENCE_LINESTYLE if is_reference else "-",
-                              linewidth=1.8 if is_reference else 1.4, label=label(series)))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=colors[series],
+                linestyle=REFERENCE_LINESTYLE if is_reference else "-",
+                linewidth=1.8 if is_reference else 1.4,
+                label=label(series),
+            )
+        )
     if spec.kind == "difference":
-        handles.append(Line2D([], [], color=REFERENCE_COLOR, linestyle=REFERENCE_LINESTYLE, linewidth=1.2,
-                              label="Zero (no difference)"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=REFERENCE_COLOR,
+                linestyle=REFERENCE_LINESTYLE,
+                linewidth=1.2,
+                label="Zero (no difference)",
+            )
+        )
     if spec.correct_labels_line:
-        handles.append(Line2D([], [], color=CORRECT_LABELS_COLOR, linestyle=CORRECT_LABELS_LINESTYLE,
-                              linewidth=1.2, label=CORRECT_LABELS_LABEL))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=CORRECT_LABELS_COLOR,
+                linestyle=CORRECT_LABELS_LINESTYLE,
+                linewidth=1.2,
+                label=CORRECT_LABELS_LABEL,
+            )
+        )
     if shade:
         handles.append(Patch(facecolor="0.5", alpha=0.35, linewidth=0, label=f"Min\u2013max range over {seeds_text}"))
     return handles
@@ -533,8 +598,10 @@ def _figure_note(plot_data: pd.DataFrame, seeds_text: str, shaded: bool) -> str:
     note = f"Lines: mean over {seeds_text}{shading}; columns: model \u2013 dataset; rows: label corruption rate."
     if _runs_stop_at_different_epochs(plot_data):
         # Training stops at an accuracy threshold, so seeds end at different epochs; say what the later points are.
-        note += (" A run that stopped earlier counts with its final values up to the last epoch of the setting's "
-                 "longest run.")
+        note += (
+            " A run that stopped earlier counts with its final values up to the last epoch of the setting's "
+            "longest run."
+        )
     return note
 
 
@@ -573,7 +640,9 @@ def plot_figure(
     plot_data = figure_plot_data(scores, number, layer_order)
     probe_pairs = list(plot_data.loc[plot_data["role"] == "probe", "pair"].unique())
     pairs, rates = figure_pairs_and_rates(
-        number, probe_pairs, list(plot_data.loc[plot_data["role"] == "probe", "corruption"].unique()),
+        number,
+        probe_pairs,
+        list(plot_data.loc[plot_data["role"] == "probe", "corruption"].unique()),
         edited_pairs=probe_pairs,
     )
     if not pairs:
@@ -588,7 +657,7 @@ def plot_figure(
         metadata = {
             "Title": f"Figure {spec.number}: {spec.title}",
             "Subject": f"latentgen reproduction; {_y_label(spec)} over epochs; "
-                       f"pairs {', '.join(pairs)}; corruption {', '.join(map(str, rates))} %",
+            f"pairs {', '.join(pairs)}; corruption {', '.join(map(str, rates))} %",
             "Creator": "latentgen.figures",
             # No timestamp: the same scores give a byte-identical PDF, so reruns show no spurious change.
             "CreationDate": None,
@@ -607,8 +676,14 @@ def _panel_grid(n_rows: int, n_cols: int, style: dict[str, Any], margin_height: 
     return fig, fig.subplots(n_rows, n_cols, sharex="col", sharey=True, squeeze=False), width
 
 
-def _build_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[str], rates: list[int],
-                  layer_order: dict[str, list[str]] | None, style: dict[str, Any]) -> Figure:
+def _build_figure(
+    spec: FigureSpec,
+    plot_data: pd.DataFrame,
+    pairs: list[str],
+    rates: list[int],
+    layer_order: dict[str, list[str]] | None,
+    style: dict[str, Any],
+) -> Figure:
     shown = plot_data[plot_data["pair"].isin(pairs) & plot_data["corruption"].isin(rates)]
     series_order = figure_series_order(shown, pairs, layer_order)
     colors = _series_colors(series_order, style["palette"], layer_order)
@@ -623,15 +698,26 @@ def _build_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[str], r
             if panel.empty:
                 _mark_empty(ax)
             else:
-                _draw_panel(ax, panel, series_order, colors, style["shade_range"],
-                            x="position" if spec.kind == "probes" else "epoch")
+                _draw_panel(
+                    ax,
+                    panel,
+                    series_order,
+                    colors,
+                    style["shade_range"],
+                    x="position" if spec.kind == "probes" else "epoch",
+                )
                 if spec.kind == "probes":
                     _layer_ticks(ax, panel)
             if spec.kind == "difference":
                 ax.axhline(0.0, color=REFERENCE_COLOR, linestyle=REFERENCE_LINESTYLE, linewidth=1.2, zorder=4)
             if spec.correct_labels_line:
-                ax.axhline(correct_labels_percent(pair, rate), color=CORRECT_LABELS_COLOR,
-                           linestyle=CORRECT_LABELS_LINESTYLE, linewidth=1.2, zorder=1.5)
+                ax.axhline(
+                    correct_labels_percent(pair, rate),
+                    color=CORRECT_LABELS_COLOR,
+                    linestyle=CORRECT_LABELS_LINESTYLE,
+                    linewidth=1.2,
+                    zorder=1.5,
+                )
             if row == 0:
                 ax.set_title(pair_title(pair), fontweight="bold")
             if col == 0:
@@ -667,32 +753,80 @@ def _draw_edit_panel(ax: Axes, panel: pd.DataFrame, colors: dict[int, Any], shad
     reference = panel[panel["role"] == "reference"].sort_values("epoch")
     if not reference.empty:
         if shade and (reference["max"] > reference["min"]).any():
-            ax.fill_between(reference["epoch"], reference["min"], reference["max"], color=REFERENCE_COLOR,
-                            alpha=RANGE_ALPHA * 0.6, linewidth=0, zorder=1)
-        ax.plot(reference["epoch"], reference["mean"], color=REFERENCE_COLOR, linestyle=REFERENCE_LINESTYLE,
-                linewidth=1.8, zorder=4)
+            ax.fill_between(
+                reference["epoch"],
+                reference["min"],
+                reference["max"],
+                color=REFERENCE_COLOR,
+                alpha=RANGE_ALPHA * 0.6,
+                linewidth=0,
+                zorder=1,
+            )
+        ax.plot(
+            reference["epoch"],
+            reference["mean"],
+            color=REFERENCE_COLOR,
+            linestyle=REFERENCE_LINESTYLE,
+            linewidth=1.8,
+            zorder=4,
+        )
     edited = panel[panel["role"] == "probe"]
     for (edit, line), rows in edited.groupby(["edit_epoch", "line"], sort=True, observed=True):
         rows = rows.sort_values("epoch")
         color = colors[int(edit)]
         if line == "model" and shade and (rows["max"] > rows["min"]).any():
-            ax.fill_between(rows["epoch"], rows["min"], rows["max"], color=color, alpha=RANGE_ALPHA, linewidth=0,
-                            zorder=1)
-        ax.plot(rows["epoch"], rows["mean"], color=color, linestyle=EDIT_LINE_STYLES[line],
-                linewidth=EDIT_LINE_WIDTHS[line], alpha=1.0 if line == "model" else 0.75,
-                zorder=3 if line == "model" else 2,
-                marker="o" if line == "model" else None, markevery=[0], markersize=4.5)
+            ax.fill_between(
+                rows["epoch"], rows["min"], rows["max"], color=color, alpha=RANGE_ALPHA, linewidth=0, zorder=1
+            )
+        ax.plot(
+            rows["epoch"],
+            rows["mean"],
+            color=color,
+            linestyle=EDIT_LINE_STYLES[line],
+            linewidth=EDIT_LINE_WIDTHS[line],
+            alpha=1.0 if line == "model" else 0.75,
+            zorder=3 if line == "model" else 2,
+            marker="o" if line == "model" else None,
+            markevery=[0],
+            markersize=4.5,
+        )
 
 
-def _edit_legend_handles(edit_epochs: list[int], colors: dict[int, Any], seeds_text: str, shade: bool
-                         ) -> list[Any]:
-    handles: list[Any] = [Line2D([], [], color=REFERENCE_COLOR, linestyle=REFERENCE_LINESTYLE, linewidth=1.8,
-                                 label="Standard training (model)")]
-    handles += [Line2D([], [], color=colors[e], linestyle="-", linewidth=1.7, marker="o", markersize=4.5,
-                       label=f"Edited at epoch {e}") for e in edit_epochs]
-    handles += [Line2D([], [], color="0.35", linestyle=EDIT_LINE_STYLES[line], linewidth=EDIT_LINE_WIDTHS[line],
-                       label=f"{EDIT_LINE_LABELS[line]}, edited runs")
-                for line in EDIT_LINES]
+def _edit_legend_handles(edit_epochs: list[int], colors: dict[int, Any], seeds_text: str, shade: bool) -> list[Any]:
+    handles: list[Any] = [
+        Line2D(
+            [],
+            [],
+            color=REFERENCE_COLOR,
+            linestyle=REFERENCE_LINESTYLE,
+            linewidth=1.8,
+            label="Standard training (model)",
+        )
+    ]
+    handles += [
+        Line2D(
+            [],
+            [],
+            color=colors[e],
+            linestyle="-",
+            linewidth=1.7,
+            marker="o",
+            markersize=4.5,
+            label=f"Edited at epoch {e}",
+        )
+        for e in edit_epochs
+    ]
+    handles += [
+        Line2D(
+            [],
+            [],
+            color="0.35",
+            linestyle=EDIT_LINE_STYLES[line],
+            linewidth=EDIT_LINE_WIDTHS[line],
+            label=f"{EDIT_LINE_LABELS[line]}, edited runs",
+        )
+        for line in EDIT_LINES
+    ]
     if shade:
         handles.append(Patch(facecolor="0.5", alpha=0.35, linewidth=0, label=f"Min\u2013max range over {seeds_text}"))
     return handles
@@ -701,15 +835,27 @@ def _edit_legend_handles(edit_epochs: list[int], colors: dict[int, Any], seeds_t
 def _last_layers_text(plot_data: pd.DataFrame, pairs: list[str]) -> str:
     """``"FC4 (MLP), FC3 (CNN)"``: the last probed layer of each model shown."""
     probes = plot_data[(plot_data["role"] == "probe") & (plot_data["line"] != "model")]
-    probes = probes.assign(model=probes["pair"].str.partition("-")[0], order=probes["pair"].map(
-        {pair: i for i, pair in enumerate(pairs)}))
+    probes = probes.assign(
+        model=probes["pair"].str.partition("-")[0], order=probes["pair"].map({pair: i for i, pair in enumerate(pairs)})
+    )
     per_model = probes.sort_values("order")[["model", "layer"]].drop_duplicates()
-    return ", ".join(f"{layer_label(layer)} ({MODEL_TITLES.get(model, model.upper())})"
-                     for model, layer in per_model.itertuples(index=False)) or "last probed layer"
+    return (
+        ", ".join(
+            f"{layer_label(layer)} ({MODEL_TITLES.get(model, model.upper())})"
+            for model, layer in per_model.itertuples(index=False)
+        )
+        or "last probed layer"
+    )
 
 
-def _build_edit_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[str], rates: list[int],
-                       layer_order: dict[str, list[str]] | None, style: dict[str, Any]) -> Figure:
+def _build_edit_figure(
+    spec: FigureSpec,
+    plot_data: pd.DataFrame,
+    pairs: list[str],
+    rates: list[int],
+    layer_order: dict[str, list[str]] | None,
+    style: dict[str, Any],
+) -> Figure:
     shown = plot_data[plot_data["pair"].isin(pairs) & plot_data["corruption"].isin(rates)]
     edit_epochs = sorted(int(e) for e in shown["edit_epoch"].dropna().unique())
     colors = _edit_colors(edit_epochs, style["palette"])
@@ -738,9 +884,11 @@ def _build_edit_figure(spec: FigureSpec, plot_data: pd.DataFrame, pairs: list[st
     fig.supylabel(_wrap_to_length(_y_label(spec), style["panel_height"] * n_rows, label_size), fontsize=label_size)
     title_size = float(matplotlib.rcParams["axes.titlesize"]) * 1.15
     shading = ", shading: min\u2013max range" if style["shade_range"] else ""
-    note = (f"Lines: mean over {seeds_text}{shading}; colour: the edit epoch E (marker: the edited model at E); "
-            f"MASC and VeLPIC on the last probed layer, {_last_layers_text(shown, pairs)}; standard training up to the "
-            "edited runs' last epoch")
+    note = (
+        f"Lines: mean over {seeds_text}{shading}; colour: the edit epoch E (marker: the edited model at E); "
+        f"MASC and VeLPIC on the last probed layer, {_last_layers_text(shown, pairs)}; standard training up to the "
+        "edited runs' last epoch"
+    )
     if _runs_stop_at_different_epochs(shown):
         note += ", a run that stopped earlier (standard or edited) counted with its final values up to there"
     note += "; columns: model \u2013 dataset; rows: label corruption rate."

@@ -116,8 +116,9 @@ def write_json(data: Any, path: Path | str) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def read_json(path: Path | str, what: str = "JSON file", advice: str = "Delete it and rerun the step that wrote it."
-              ) -> Any:
+def read_json(
+    path: Path | str, what: str = "JSON file", advice: str = "Delete it and rerun the step that wrote it."
+) -> Any:
     try:
         return json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -164,8 +165,12 @@ def tensor_over(array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array)
 
 
-def load_torch(path: Path | str, what: str = "checkpoint", map_location: str | torch.device = "cpu",
-               advice: str = "Delete it and rerun the job that wrote it.") -> Any:
+def load_torch(
+    path: Path | str,
+    what: str = "checkpoint",
+    map_location: str | torch.device = "cpu",
+    advice: str = "Delete it and rerun the job that wrote it.",
+) -> Any:
     """Load tensors/plain containers only: ``weights_only=True`` refuses anything that runs code."""
     import torch
 
@@ -174,8 +179,9 @@ def load_torch(path: Path | str, what: str = "checkpoint", map_location: str | t
     except FileNotFoundError:
         raise
     except Exception as error:  # torch raises several types for truncation, bad zips, unpickling
-        raise DamagedFileError(path, what, f"It was not loaded (nothing in it was executed). {advice}",
-                               error) from error
+        raise DamagedFileError(
+            path, what, f"It was not loaded (nothing in it was executed). {advice}", error
+        ) from error
 
 
 def write_parquet(frame: pd.DataFrame, path: Path | str, metadata: dict[str, Any] | None = None) -> None:

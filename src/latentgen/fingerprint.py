@@ -45,6 +45,7 @@ Reference = tuple[str, "str | None"]
 # What a definition's fingerprint sees
 # ----------------------------------------------------------------------------------------------------------
 
+
 def _is_bare_string(node: Any) -> bool:
     """A docstring, or any other string statement: it does nothing, so it cannot change results."""
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
@@ -62,8 +63,7 @@ def canonical(node: Any) -> str:
     changes a fingerprint only where the syntax tree itself changed.
     """
     if isinstance(node, ast.AST):
-        fields = ",".join(f"{name}={canonical(value)}" for name, value in ast.iter_fields(node)
-                          if not _is_empty(value))
+        fields = ",".join(f"{name}={canonical(value)}" for name, value in ast.iter_fields(node) if not _is_empty(value))
         return f"{type(node).__name__}({fields})"
     if isinstance(node, list):
         return "[" + ",".join(canonical(item) for item in node if not _is_bare_string(item)) + "]"
@@ -81,6 +81,7 @@ def digest(texts: Iterable[str]) -> str:
 # ----------------------------------------------------------------------------------------------------------
 # One parsed source file
 # ----------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Source:
@@ -111,7 +112,7 @@ def _module_file(module: str, package_dir: Path) -> Path | None:
 def _absolute(node: ast.ImportFrom, importer: str) -> str:
     if not node.level:
         return node.module or ""
-    parent = importer.split(".")[:-node.level]  # relative imports: the importer's package, or one above
+    parent = importer.split(".")[: -node.level]  # relative imports: the importer's package, or one above
     return ".".join([*parent, node.module] if node.module else parent)
 
 
@@ -128,8 +129,11 @@ def import_bindings(node: ast.Import | ast.ImportFrom, importer: str, package_di
         return bound
     for alias in node.names:
         submodule = f"{module}.{alias.name}"
-        bound[alias.asname or alias.name] = ((submodule, None) if _module_file(submodule, package_dir)
-                                             else (module, None if alias.name == "*" else alias.name))
+        bound[alias.asname or alias.name] = (
+            (submodule, None)
+            if _module_file(submodule, package_dir)
+            else (module, None if alias.name == "*" else alias.name)
+        )
     return bound
 
 
@@ -137,8 +141,9 @@ def _one_statement_per_name(statement: ast.stmt) -> list[ast.stmt]:
     if isinstance(statement, ast.Import):
         return [ast.Import(names=[alias]) for alias in statement.names]
     if isinstance(statement, ast.ImportFrom):
-        return [ast.ImportFrom(module=statement.module, names=[alias], level=statement.level)
-                for alias in statement.names]
+        return [
+            ast.ImportFrom(module=statement.module, names=[alias], level=statement.level) for alias in statement.names
+        ]
     return [statement]
 
 
@@ -147,8 +152,11 @@ def _bound_names(statement: ast.stmt) -> list[str]:
         return [statement.name]
     if isinstance(statement, (ast.Import, ast.ImportFrom)):
         return [alias.asname or alias.name.split(".")[0] for alias in statement.names]
-    targets = {ast.Assign: lambda s: s.targets, ast.AnnAssign: lambda s: [s.target],
-               ast.AugAssign: lambda s: [s.target]}.get(type(statement))
+    targets = {
+        ast.Assign: lambda s: s.targets,
+        ast.AnnAssign: lambda s: [s.target],
+        ast.AugAssign: lambda s: [s.target],
+    }.get(type(statement))
     if targets is None:
         return []
     return [node.id for target in targets(statement) for node in ast.walk(target) if isinstance(node, ast.Name)]
@@ -200,6 +208,7 @@ def references(statement: ast.stmt, source: Source, package_dir: Path) -> set[Re
 # ----------------------------------------------------------------------------------------------------------
 # The code a script reaches
 # ----------------------------------------------------------------------------------------------------------
+
 
 class Reach:
     """Walks from scripts through everything they use, collecting the statements reached per source."""
@@ -270,16 +279,19 @@ class Reach:
 
     def fingerprints(self) -> dict[str, str]:
         """source name -> fingerprint of the statements reached in it (in source order)."""
-        return {name: digest(canonical(self.sources[name].statements[i]) for i in sorted(indices))
-                for name, indices in sorted(self.reached.items())}
+        return {
+            name: digest(canonical(self.sources[name].statements[i]) for i in sorted(indices))
+            for name, indices in sorted(self.reached.items())
+        }
 
 
 def script_path(workflow_dir: Path, stage: str) -> Path:
     return Path(workflow_dir) / "scripts" / f"{stage}.py"
 
 
-def source_fingerprints(workflow_dir: Path | str, stages: Iterable[str],
-                        package_dir: Path = PACKAGE_DIR) -> dict[str, str]:
+def source_fingerprints(
+    workflow_dir: Path | str, stages: Iterable[str], package_dir: Path = PACKAGE_DIR
+) -> dict[str, str]:
     """Per source file (script or module), the fingerprint of the code that these stages run."""
     reach = Reach(Path(package_dir))
     for stage in stages:
@@ -290,6 +302,7 @@ def source_fingerprints(workflow_dir: Path | str, stages: Iterable[str],
 # ----------------------------------------------------------------------------------------------------------
 # What a rule's jobs depend on, and the training record
 # ----------------------------------------------------------------------------------------------------------
+
 
 def read_record(workflow_dir: Path | str) -> dict[str, Any]:
     return json.loads((Path(workflow_dir) / RECORD_NAME).read_text())
@@ -329,18 +342,21 @@ def record_training_code(workflow_dir: Path | str, bump: bool = False, package_d
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m latentgen.fingerprint",
-        description="Check or record the source fingerprint of the training code (workflow/training_code.json).")
+        description="Check or record the source fingerprint of the training code (workflow/training_code.json).",
+    )
     parser.add_argument("--record", action="store_true", help="record the current training code as reviewed")
-    parser.add_argument("--bump", action="store_true",
-                        help="with --record: also raise training_code_version, so every run is retrained")
+    parser.add_argument(
+        "--bump", action="store_true", help="with --record: also raise training_code_version, so every run is retrained"
+    )
     parser.add_argument("--workflow", type=Path, default=Path("workflow"), help="the workflow directory")
     args = parser.parse_args(argv)
     if args.bump and not args.record:
         parser.error("--bump needs --record")
     if args.record:
         record = record_training_code(args.workflow, bump=args.bump)
-        print(f"recorded the training code at version {record['training_code_version']} "
-              f"in {args.workflow / RECORD_NAME}")
+        print(
+            f"recorded the training code at version {record['training_code_version']} in {args.workflow / RECORD_NAME}"
+        )
         return 0
     drift = training_code_drift(args.workflow)
     print("training code as recorded" if not drift else "training code changed in: " + ", ".join(drift))

@@ -33,6 +33,7 @@ from latentgen.fileio import write_parquet
 # Corruption
 # --------------------------------------------------------------------------------------------------
 
+
 def _draws(n: int, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The two per-sample random draws, fixed by the seed alone (not by the rate)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1ABE1]))
@@ -41,9 +42,7 @@ def _draws(n: int, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]
     return corrupt_draw, replacement
 
 
-def corrupt_labels(
-    labels: np.ndarray, rate: float, num_classes: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def corrupt_labels(labels: np.ndarray, rate: float, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(noisy_labels, flipped_mask)``.
 
     ``rate`` is a fraction in [0, 1].  ``flipped_mask`` marks the samples whose label was
@@ -128,12 +127,14 @@ def select_indices(labels: np.ndarray, subset: dict[str, Any] | None) -> np.ndar
     """All indices, or the subset the config asks for (``{per_class: N}`` or ``{size: N, seed: S}``)."""
     if not subset:
         return np.arange(labels.shape[0], dtype=np.int64)
-    return subset_indices(labels, per_class=subset.get("per_class"), size=subset.get("size"),
-                                   seed=subset.get("seed", 0))
+    return subset_indices(
+        labels, per_class=subset.get("per_class"), size=subset.get("size"), seed=subset.get("seed", 0)
+    )
 
 
-def make_label_table(prepared: datasets.PreparedDataset, seed: int, train_subset: dict | None = None,
-                     test_subset: dict | None = None) -> pd.DataFrame:
+def make_label_table(
+    prepared: datasets.PreparedDataset, seed: int, train_subset: dict | None = None, test_subset: dict | None = None
+) -> pd.DataFrame:
     train_index = select_indices(prepared.train_labels, train_subset)
     test_index = select_indices(prepared.test_labels, test_subset)
     true_train = np.asarray(prepared.train_labels)[train_index]
@@ -150,13 +151,22 @@ def make_label_table(prepared: datasets.PreparedDataset, seed: int, train_subset
     return pd.DataFrame(columns)
 
 
-def write_label_table(prepared_dir: Path | str, out: Path | str, seed: int, train_subset: dict | None,
-                      test_subset: dict | None) -> None:
+def write_label_table(
+    prepared_dir: Path | str, out: Path | str, seed: int, train_subset: dict | None, test_subset: dict | None
+) -> None:
     prepared = datasets.load(Path(prepared_dir), verify=True, mmap=True)
     table = make_label_table(prepared, seed, train_subset, test_subset)
-    write_parquet(table, out, metadata={
-        "dataset": prepared.meta["name"], "dataset_content_sha256": prepared.meta.get("content_sha256"),
-        "seed": seed, "train_subset": train_subset, "test_subset": test_subset,
-        "num_classes": prepared.num_classes, "n_train": int((table.split == "train").sum()),
-        "n_test": int((table.split == "test").sum()),
-    })
+    write_parquet(
+        table,
+        out,
+        metadata={
+            "dataset": prepared.meta["name"],
+            "dataset_content_sha256": prepared.meta.get("content_sha256"),
+            "seed": seed,
+            "train_subset": train_subset,
+            "test_subset": test_subset,
+            "num_classes": prepared.num_classes,
+            "n_train": int((table.split == "train").sum()),
+            "n_test": int((table.split == "test").sum()),
+        },
+    )

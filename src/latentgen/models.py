@@ -246,8 +246,9 @@ class ResNet18(ProbedNetwork):
 
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.0) -> None:
         if dropout:
-            raise ValueError("the resnet18 model has no fully connected hidden layer to apply dropout to; "
-                             "train it without dropout")
+            raise ValueError(
+                "the resnet18 model has no fully connected hidden layer to apply dropout to; train it without dropout"
+            )
         super().__init__(input_shape, num_classes, dropout)
         self.stem = nn.Sequential(
             nn.Conv2d(input_shape[0], 64, 3, stride=1, padding=1, bias=False),
@@ -263,8 +264,14 @@ class ResNet18(ProbedNetwork):
         self.head = nn.Linear(512, num_classes)
 
     def _stages(self) -> list[tuple[str, nn.Module]]:
-        return [("stem", self.stem), ("layer1", self.layer1), ("layer2", self.layer2), ("layer3", self.layer3),
-                ("layer4", self.layer4), ("pool", self.pool)]
+        return [
+            ("stem", self.stem),
+            ("layer1", self.layer1),
+            ("layer2", self.layer2),
+            ("layer3", self.layer3),
+            ("layer4", self.layer4),
+            ("pool", self.pool),
+        ]
 
     def feature_extractor(self) -> nn.Module:
         """The stage modules and the head traced by ``create_feature_extractor``: normalized images -> {probed
@@ -304,8 +311,14 @@ def build(name: str, input_shape: tuple[int, int, int], num_classes: int, dropou
     return _BUILDERS[name](tuple(int(s) for s in input_shape), int(num_classes), float(dropout))
 
 
-def load_checkpoint(checkpoint: Path | str, name: str, input_shape: tuple[int, int, int], num_classes: int,
-                    dropout: float = 0.0, advice: str = "Delete it and rerun the job that wrote it.") -> ProbedNetwork:
+def load_checkpoint(
+    checkpoint: Path | str,
+    name: str,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    dropout: float = 0.0,
+    advice: str = "Delete it and rerun the job that wrote it.",
+) -> ProbedNetwork:
     """The named model with a checkpoint's weights: the one way a stage loads a trained model.
 
     The file goes through ``fileio.load_torch`` (``weights_only=True``: nothing in it is executed; a damaged
@@ -314,12 +327,14 @@ def load_checkpoint(checkpoint: Path | str, name: str, input_shape: tuple[int, i
     """
     from latentgen.fileio import load_torch
 
-    return model_from_state(load_torch(checkpoint, what="checkpoint", advice=advice), name, input_shape, num_classes,
-                            dropout=dropout)
+    return model_from_state(
+        load_torch(checkpoint, what="checkpoint", advice=advice), name, input_shape, num_classes, dropout=dropout
+    )
 
 
-def model_from_state(state: dict[str, torch.Tensor], name: str, input_shape: tuple[int, int, int], num_classes: int,
-                     dropout: float = 0.0) -> ProbedNetwork:
+def model_from_state(
+    state: dict[str, torch.Tensor], name: str, input_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.0
+) -> ProbedNetwork:
     """The named model with the weights of ``state`` (a state dict already loaded: :func:`load_checkpoint`)."""
     model = build(name, input_shape, num_classes, dropout=dropout)
     model.load_state_dict(state)

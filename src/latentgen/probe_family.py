@@ -67,7 +67,8 @@ def _unit_rows_(rows: torch.Tensor) -> torch.Tensor:
 
 def _column_sums(rows: torch.Tensor) -> torch.Tensor:
     """Column sums of float32 ``rows`` as float64: summed in float32 (torch's cascade summation is
-    accurate enough) and then widened, since a float64 sum costs most of an NCM fit (docs/performance.md, "Measured choices in the code")."""
+    accurate enough) and then widened, since a float64 sum costs most of an NCM fit (docs/performance.md,
+    "Measured choices in the code")."""
     return rows.sum(dim=0).double()
 
 
@@ -276,9 +277,17 @@ class LogisticRegressionProbe(_LinearScores, _TorchProbe):
         "device": DEVICE_CONSTRAINT,
     }
 
-    def __init__(self, solver: str = "lbfgs", C: float = 1.0, max_iter: int = 30, epochs: int = 20,
-                 batch_size: int = 128, lr: float = 1e-3, random_state: int = 0,
-                 device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        solver: str = "lbfgs",
+        C: float = 1.0,
+        max_iter: int = 30,
+        epochs: int = 20,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        random_state: int = 0,
+        device: str | torch.device | None = None,
+    ) -> None:
         self.solver = solver
         self.C = C
         self.max_iter = max_iter
@@ -307,8 +316,9 @@ class LogisticRegressionProbe(_LinearScores, _TorchProbe):
             if self.solver == "lbfgs":
                 self._minimize(layer, _Float32Rows(source, device, X.shape[0])(slice(0, X.shape[0])), labels)
             else:
-                self._train(layer, _Float32Rows(source, device, min(self._gather_rows(), X.shape[0])), labels,
-                            generator)
+                self._train(
+                    layer, _Float32Rows(source, device, min(self._gather_rows(), X.shape[0])), labels, generator
+                )
                 self.n_iter_ = int(self.epochs)
         self.coef_ = layer.weight.detach().double().cpu().numpy()
         self.intercept_ = layer.bias.detach().double().cpu().numpy()
@@ -339,7 +349,7 @@ class LogisticRegressionProbe(_LinearScores, _TorchProbe):
 
         def weights_of(params: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
             flat = torch.from_numpy(params.astype(np.float32)).to(rows.device)
-            return flat[:classes * d].view(classes, d) * scale, flat[classes * d:]
+            return flat[: classes * d].view(classes, d) * scale, flat[classes * d :]
 
         def loss_and_gradient(params: np.ndarray) -> tuple[float, np.ndarray]:
             weight, c = weights_of(params)
@@ -350,8 +360,13 @@ class LogisticRegressionProbe(_LinearScores, _TorchProbe):
             gradient = torch.cat([u_grad.reshape(-1), bias_grad]).double().cpu().numpy()
             return loss, gradient
 
-        result = minimize(loss_and_gradient, np.zeros(classes * (d + 1)), jac=True, method="L-BFGS-B",
-                          options={"maxiter": int(self.max_iter), "maxcor": 10, "gtol": 1e-6, "ftol": 1e-9})
+        result = minimize(
+            loss_and_gradient,
+            np.zeros(classes * (d + 1)),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": int(self.max_iter), "maxcor": 10, "gtol": 1e-6, "ftol": 1e-9},
+        )
         self.n_iter_ = int(result.nit)
         weight, c = weights_of(result.x)
         with torch.no_grad():
@@ -364,19 +379,21 @@ class LogisticRegressionProbe(_LinearScores, _TorchProbe):
         batch = int(self.batch_size)
         return batch * max(1, SCORE_CHUNK_ROWS // batch)
 
-    def _train(self, layer: torch.nn.Linear, chunk_rows: _Float32Rows, labels: torch.Tensor,
-               generator: torch.Generator) -> None:
+    def _train(
+        self, layer: torch.nn.Linear, chunk_rows: _Float32Rows, labels: torch.Tensor, generator: torch.Generator
+    ) -> None:
         """Adam on shuffled minibatches; the batches (and so the result) do not depend on the chunking."""
         optimizer = torch.optim.Adam(layer.parameters(), lr=float(self.lr))
         n, batch, chunk = labels.shape[0], int(self.batch_size), self._gather_rows()
         for _ in range(int(self.epochs)):
             order = torch.randperm(n, generator=generator).to(labels.device)
             for chunk_start in range(0, n, chunk):
-                chunk_index = order[chunk_start:chunk_start + chunk]
+                chunk_index = order[chunk_start : chunk_start + chunk]
                 rows, chunk_labels = chunk_rows(chunk_index.cpu().numpy()), labels[chunk_index]
                 for start in range(0, rows.shape[0], batch):
-                    loss = torch.nn.functional.cross_entropy(layer(rows[start:start + batch]),
-                                                             chunk_labels[start:start + batch])
+                    loss = torch.nn.functional.cross_entropy(
+                        layer(rows[start : start + batch]), chunk_labels[start : start + batch]
+                    )
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
@@ -394,17 +411,18 @@ def _column_mean_and_variance(rows: torch.Tensor) -> tuple[torch.Tensor, torch.T
     n = rows.shape[0]
     mean = torch.zeros(rows.shape[1], dtype=torch.float64, device=rows.device)
     for start in range(0, n, LOGREG_CHUNK_ROWS):
-        mean += rows[start:start + LOGREG_CHUNK_ROWS].sum(dim=0).double()
+        mean += rows[start : start + LOGREG_CHUNK_ROWS].sum(dim=0).double()
     mean /= n
     centred_mean = mean.float()
     squares = torch.zeros_like(mean)
     for start in range(0, n, LOGREG_CHUNK_ROWS):
-        squares += (rows[start:start + LOGREG_CHUNK_ROWS] - centred_mean).square_().sum(dim=0).double()
+        squares += (rows[start : start + LOGREG_CHUNK_ROWS] - centred_mean).square_().sum(dim=0).double()
     return centred_mean, (squares / n).float()
 
 
-def _cross_entropy_and_gradients(rows: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor,
-                                 bias: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
+def _cross_entropy_and_gradients(
+    rows: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+) -> tuple[float, torch.Tensor, torch.Tensor]:
     """Mean cross-entropy of rows·Wᵀ + b and its gradients in W and b, in one chunked pass over ``rows``."""
     n = rows.shape[0]
     weight_grad = torch.zeros_like(weight)
@@ -412,7 +430,7 @@ def _cross_entropy_and_gradients(rows: torch.Tensor, labels: torch.Tensor, weigh
     total = 0.0
     weight_t = weight.T.contiguous()
     for start in range(0, n, LOGREG_CHUNK_ROWS):
-        chunk, chunk_labels = rows[start:start + LOGREG_CHUNK_ROWS], labels[start:start + LOGREG_CHUNK_ROWS]
+        chunk, chunk_labels = rows[start : start + LOGREG_CHUNK_ROWS], labels[start : start + LOGREG_CHUNK_ROWS]
         logits = cpu_blas.matmul(chunk, weight_t).add_(bias)
         log_norm = logits.logsumexp(dim=1)
         total += float((log_norm - logits.gather(1, chunk_labels[:, None])[:, 0]).sum(dtype=torch.float64))
@@ -486,7 +504,7 @@ class KNN(_TorchProbe):
         with cpu_thread_policy(device):
             for start in range(0, X.shape[0], SCORE_CHUNK_ROWS):
                 unit = _unit_rows_(chunk(slice(start, start + SCORE_CHUNK_ROWS)))
-                self.fit_X_[start:start + unit.shape[0]] = unit.cpu().numpy()
+                self.fit_X_[start : start + unit.shape[0]] = unit.cpu().numpy()
         return self
 
     def predict_training(self, X, rows: np.ndarray | None = None) -> np.ndarray:
@@ -516,8 +534,10 @@ class KNN(_TorchProbe):
 
     def _check_neighbours(self, available: int) -> None:
         if int(self.n_neighbors) > available:
-            raise ValueError(f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {self.n_neighbors}, "
-                             f"n_samples_fit = {available}")
+            raise ValueError(
+                f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {self.n_neighbors}, "
+                f"n_samples_fit = {available}"
+            )
 
     def _votes(self, queries: torch.Tensor, references, self_index: torch.Tensor | None = None) -> torch.Tensor:
         """(n, K) neighbour counts per class for unit ``queries``; ``self_index[i]`` is excluded for row i."""
@@ -525,10 +545,10 @@ class KNN(_TorchProbe):
         k = int(self.n_neighbors)
         votes = []
         for start in range(0, queries.shape[0], KNN_QUERY_BLOCK):
-            block = queries[start:start + KNN_QUERY_BLOCK]
+            block = queries[start : start + KNN_QUERY_BLOCK]
             similarity = cpu_blas.matmul(block, fit_rows.T)  # (b, n_fit) cosines
             if self_index is not None:
-                own = self_index[start:start + KNN_QUERY_BLOCK]
+                own = self_index[start : start + KNN_QUERY_BLOCK]
                 similarity[torch.arange(block.shape[0], device=block.device), own] = -torch.inf
             neighbours = similarity.topk(k, dim=1).indices  # (b, k)
             counts = queries.new_zeros((block.shape[0], len(self.classes_)))

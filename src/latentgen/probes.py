@@ -178,7 +178,9 @@ class _TorchProbe(ClassifierMixin, BaseEstimator):
             X = self._check_tensor(X, reset=True)
             y = column_or_1d(y, warn=True)
             if y.shape[0] != X.shape[0]:
-                raise ValueError(f"Found input variables with inconsistent numbers of samples: [{X.shape[0]}, {y.shape[0]}]")
+                raise ValueError(
+                    f"Found input variables with inconsistent numbers of samples: [{X.shape[0]}, {y.shape[0]}]"
+                )
             if hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
         else:

@@ -21,15 +21,18 @@ def _percent(value: float) -> str:
 
 
 def _table(summary: pd.DataFrame) -> list[str]:
-    lines = ["| pair | corruption % | seed | final epoch | layer | model | MASC | VeLPIC | transfer | best probe − model |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| pair | corruption % | seed | final epoch | layer | model | MASC | VeLPIC | transfer | best probe − model |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for row in summary.itertuples():
         best = max(row.masc_test_accuracy, row.velpic_test_accuracy)
         lines.append(
             f"| {row.pair} | {row.corruption} | {row.seed} | {row.final_epoch} | {row.layer} | "
             f"{_percent(row.model_test_accuracy)} | {_percent(row.masc_test_accuracy)} | "
             f"{_percent(row.velpic_test_accuracy)} | {_percent(row.transfer_test_accuracy)} | "
-            f"{100 * (best - row.model_test_accuracy):+.1f} |")
+            f"{100 * (best - row.model_test_accuracy):+.1f} |"
+        )
     return lines
 
 
@@ -53,17 +56,22 @@ def _cell(text: object) -> str:
 def claims_markdown(claims: pd.DataFrame) -> str:
     """The claims table (``latentgen.claims.claims_table`` or claims.csv read back) as Markdown, one line each."""
     held = int((claims["holds"] == "yes").sum())
-    lines = [f"{held} of {len(claims)} claims hold (criteria on seed means of the test accuracy, each stopped "
-             "run counted with its final values up to its setting's last epoch; run_learned is per run).", "",
-             "| pair | corruption % | runs | claim | subject | layer | epoch | value | reference | criterion | "
-             "detail | holds |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"{held} of {len(claims)} claims hold (criteria on seed means of the test accuracy, each stopped "
+        "run counted with its final values up to its setting's last epoch; run_learned is per run).",
+        "",
+        "| pair | corruption % | runs | claim | subject | layer | epoch | value | reference | criterion | "
+        "detail | holds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for row in claims.itertuples(index=False):
         epoch = "" if pd.isna(row.epoch) else int(row.epoch)
-        lines.append(f"| {row.pair} | {row.corruption} | {_claim_runs(row)} | {row.claim} | {row.subject} | "
-                     f"{row.layer} | {epoch} | {_claim_number(row.value, row.unit)} | "
-                     f"{_claim_number(row.reference, row.unit)} | {_cell(row.criterion)} | {_cell(row.detail)} | "
-                     f"{row.holds} |")
+        lines.append(
+            f"| {row.pair} | {row.corruption} | {_claim_runs(row)} | {row.claim} | {row.subject} | "
+            f"{row.layer} | {epoch} | {_claim_number(row.value, row.unit)} | "
+            f"{_claim_number(row.reference, row.unit)} | {_cell(row.criterion)} | {_cell(row.detail)} | "
+            f"{row.holds} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -74,7 +82,7 @@ def results_markdown(scores: pd.DataFrame, command: str, claims: pd.DataFrame | 
         "# Results",
         "",
         f"Final-epoch **test accuracy (%)** of every run, produced by `{command}`",
-        "(regenerate this page: `python -m latentgen.results_doc <scores.parquet> docs/results.md \"<command>\"`).",
+        '(regenerate this page: `python -m latentgen.results_doc <scores.parquet> docs/results.md "<command>"`).',
         "Probes are fitted on the corrupted training labels; test accuracy is against the true test labels.",
         "*transfer* is the model with its pre-softmax weights replaced by the VeLPIC vectors of the last layer.",
         "",
@@ -93,7 +101,7 @@ HAND_WRITTEN_MARKER = "<!-- hand-written below: kept when this page is regenerat
 def hand_written_part(path: Path) -> str:
     """The page's hand-written tail (from the marker on), or nothing."""
     text = path.read_text() if path.exists() else ""
-    return text[text.index(HAND_WRITTEN_MARKER):] if HAND_WRITTEN_MARKER in text else ""
+    return text[text.index(HAND_WRITTEN_MARKER) :] if HAND_WRITTEN_MARKER in text else ""
 
 
 def main(argv: list[str]) -> None:

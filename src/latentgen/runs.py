@@ -43,6 +43,9 @@ def load_run_data(prepared_dir: Path | str, labels_path: Path | str, rate: int, 
     prepared = datasets.load(Path(prepared_dir), verify=verify, mmap=True)
     table = read_parquet(labels_path, what="label table")
     data = train_data_from_table(prepared, table, rate)
-    provenance = {"labels": parquet_metadata(labels_path), "corruption": rate,
-                  "fraction_labels_changed": float(np.mean(data.train_noisy != data.train_true))}
+    provenance = {
+        "labels": parquet_metadata(labels_path),
+        "corruption": rate,
+        "fraction_labels_changed": float(np.mean(data.train_noisy != data.train_true)),
+    }
     return RunData(data, provenance)

@@ -43,5 +43,7 @@ def edit_base_epoch(checkpoint_epochs: list[int], edit_epoch: int) -> int:
         return edit_epoch
     if epochs and epochs[-1] < edit_epoch:
         return epochs[-1]
-    raise ValueError(f"the run passed edit epoch {edit_epoch} without a checkpoint there (its checkpoints: "
-                     f"{epochs}); retrain it with {edit_epoch} in its checkpoint schedule")
+    raise ValueError(
+        f"the run passed edit epoch {edit_epoch} without a checkpoint there (its checkpoints: "
+        f"{epochs}); retrain it with {edit_epoch} in its checkpoint schedule"
+    )

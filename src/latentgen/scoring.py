@@ -39,8 +39,20 @@ from latentgen.transfer import apply_velpic, transfer_from_layer
 
 SCORED_SPLITS = ("train_corrupted", "train_true", "test")
 ALL_SPLITS = SCORED_SPLITS + HOLDOUT_SPLITS
-SCORE_COLUMNS = ["model", "dataset", "pair", "corruption", "seed", "epoch", "layer", "probe", "split",
-                 "accuracy", "n_components", "fit_seconds"]
+SCORE_COLUMNS = [
+    "model",
+    "dataset",
+    "pair",
+    "corruption",
+    "seed",
+    "epoch",
+    "layer",
+    "probe",
+    "split",
+    "accuracy",
+    "n_components",
+    "fit_seconds",
+]
 
 
 def whole_training_set(data: TrainData) -> HoldoutSplit:
@@ -48,24 +60,29 @@ def whole_training_set(data: TrainData) -> HoldoutSplit:
     return stratified_holdout(data.train_noisy, 0.0, seed=0)
 
 
-def _split_accuracies(predictions: dict[str, np.ndarray], samples: dict[str, np.ndarray], data: TrainData
-                      ) -> dict[str, float]:
+def _split_accuracies(
+    predictions: dict[str, np.ndarray], samples: dict[str, np.ndarray], data: TrainData
+) -> dict[str, float]:
     """Accuracy of each split from the predictions of its samples: ``fit`` and ``held_out`` index the
     training set, ``test`` the test set (a held-out slice only when it has predictions)."""
+
     def agreement(part: str, labels: np.ndarray) -> float:
         return float(np.mean(predictions[part] == labels[samples[part]]))
 
-    accuracies = {"train_corrupted": agreement("fit", data.train_noisy),
-                  "train_true": agreement("fit", data.train_true),
-                  "test": agreement("test", data.test_labels)}
+    accuracies = {
+        "train_corrupted": agreement("fit", data.train_noisy),
+        "train_true": agreement("fit", data.train_true),
+        "test": agreement("test", data.test_labels),
+    }
     if "held_out" in predictions:
         accuracies["holdout_corrupted"] = agreement("held_out", data.train_noisy)
         accuracies["holdout_true"] = agreement("held_out", data.train_true)
     return accuracies
 
 
-def _accuracies(train_pred: np.ndarray, test_pred: np.ndarray, data: TrainData, split: HoldoutSplit
-                ) -> dict[str, float]:
+def _accuracies(
+    train_pred: np.ndarray, test_pred: np.ndarray, data: TrainData, split: HoldoutSplit
+) -> dict[str, float]:
     """``train_pred``: predictions for every training sample; each split reads its own samples."""
     predictions = {"fit": train_pred[split.fit], "test": test_pred}
     samples = {"fit": split.fit, "test": np.arange(len(test_pred))}
@@ -74,10 +91,20 @@ def _accuracies(train_pred: np.ndarray, test_pred: np.ndarray, data: TrainData, 
     return _split_accuracies(predictions, samples, data)
 
 
-def _rows(layer: str, probe: str, accuracies: dict[str, float], n_components: float | None,
-          fit_seconds: float) -> list[dict[str, Any]]:
-    return [{"layer": layer, "probe": probe, "split": split, "accuracy": accuracy,
-             "n_components": n_components, "fit_seconds": fit_seconds} for split, accuracy in accuracies.items()]
+def _rows(
+    layer: str, probe: str, accuracies: dict[str, float], n_components: float | None, fit_seconds: float
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "layer": layer,
+            "probe": probe,
+            "split": split,
+            "accuracy": accuracy,
+            "n_components": n_components,
+            "fit_seconds": fit_seconds,
+        }
+        for split, accuracy in accuracies.items()
+    ]
 
 
 def _as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -110,8 +137,14 @@ def _subset(values, rows: np.ndarray | None):
     return values[torch.from_numpy(rows).to(values.device)] if isinstance(values, torch.Tensor) else values[rows]
 
 
-def _fit_and_score(name: str, variance: float, train_x: torch.Tensor, test_x: torch.Tensor, data: TrainData,
-                   split: HoldoutSplit | None = None) -> tuple[Any, dict[str, float], float]:
+def _fit_and_score(
+    name: str,
+    variance: float,
+    train_x: torch.Tensor,
+    test_x: torch.Tensor,
+    data: TrainData,
+    split: HoldoutSplit | None = None,
+) -> tuple[Any, dict[str, float], float]:
     """Fit probe ``name`` on the layer's ``split.fit`` rows (the labels its spec names), score every split.
 
     ``fit_seconds`` is the fit alone.  A probe with ``max_scored_rows`` is scored on seeded subsets of
@@ -128,15 +161,23 @@ def _fit_and_score(name: str, variance: float, train_x: torch.Tensor, test_x: to
     if probe.resubstitutes_training and limit is None:
         # every training row in one call, as the transfer model's forward pass computes them: a product's
         # rounding can depend on how many rows it has, and VeLPIC must equal the transfer bit for bit
-        return probe, _accuracies(np.asarray(probe.predict(train_x)), np.asarray(probe.predict(test_x)), data,
-                                  split), seconds
+        return (
+            probe,
+            _accuracies(np.asarray(probe.predict(train_x)), np.asarray(probe.predict(test_x)), data, split),
+            seconds,
+        )
     fit_rows = _scored_rows(len(split.fit), limit)  # into fit_x
     held_rows = _scored_rows(len(split.held_out), limit)  # into split.held_out
     test_rows = _scored_rows(test_x.shape[0], limit)
-    predictions = {"fit": np.asarray(probe.predict_training(fit_x, rows=fit_rows)),
-                   "test": np.asarray(probe.predict(_subset(test_x, test_rows)))}
-    samples = {"fit": _subset(split.fit, fit_rows), "held_out": _subset(split.held_out, held_rows),
-               "test": np.arange(test_x.shape[0]) if test_rows is None else test_rows}
+    predictions = {
+        "fit": np.asarray(probe.predict_training(fit_x, rows=fit_rows)),
+        "test": np.asarray(probe.predict(_subset(test_x, test_rows))),
+    }
+    samples = {
+        "fit": _subset(split.fit, fit_rows),
+        "held_out": _subset(split.held_out, held_rows),
+        "test": np.arange(test_x.shape[0]) if test_rows is None else test_rows,
+    }
     if len(split.held_out):
         held_x = train_x.index_select(0, torch.as_tensor(samples["held_out"], device=train_x.device))
         predictions["held_out"] = np.asarray(probe.predict(held_x))
@@ -147,7 +188,7 @@ def _fit_and_score(name: str, variance: float, train_x: torch.Tensor, test_x: to
 def _predict(model: torch.nn.Module, images: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
     predictions = []
     for start in range(0, images.shape[0], batch_size):
-        batch = tensor_over(np.ascontiguousarray(images[start:start + batch_size])).to(device)
+        batch = tensor_over(np.ascontiguousarray(images[start : start + batch_size])).to(device)
         predictions.append(model(to_unit_float(batch)).argmax(1).cpu())
     return torch.cat(predictions).numpy()
 
@@ -176,17 +217,34 @@ def velpic_for_every_class(velpic: VeLPIC, num_classes: int) -> VeLPIC:
     return padded
 
 
-def _model_rows(transferred: torch.nn.Module, data: TrainData, split: HoldoutSplit, layer: str, probe: str,
-                batch_size: int, device: torch.device) -> list[dict[str, Any]]:
+def _model_rows(
+    transferred: torch.nn.Module,
+    data: TrainData,
+    split: HoldoutSplit,
+    layer: str,
+    probe: str,
+    batch_size: int,
+    device: torch.device,
+) -> list[dict[str, Any]]:
     transferred = transferred.to(device).eval()
-    accuracies = _accuracies(_predict(transferred, data.train_images, batch_size, device),
-                             _predict(transferred, data.test_images, batch_size, device), data, split)
+    accuracies = _accuracies(
+        _predict(transferred, data.train_images, batch_size, device),
+        _predict(transferred, data.test_images, batch_size, device),
+        data,
+        split,
+    )
     return _rows(layer, probe, accuracies, None, 0.0)
 
 
-def transfer_rows(model: torch.nn.Module, velpics: dict[str, VeLPIC], data: TrainData, last_layer: str,
-                  batch_size: int, device: torch.device, split: HoldoutSplit | None = None
-                  ) -> list[dict[str, Any]]:
+def transfer_rows(
+    model: torch.nn.Module,
+    velpics: dict[str, VeLPIC],
+    data: TrainData,
+    last_layer: str,
+    batch_size: int,
+    device: torch.device,
+    split: HoldoutSplit | None = None,
+) -> list[dict[str, Any]]:
     """Accuracy of the real modified models (forward passes), not of VeLPIC relabelled.
 
     ``transfer`` on every layer of ``velpics``: the network up to that layer with a bias-free head of its
@@ -205,17 +263,27 @@ def transfer_rows(model: torch.nn.Module, velpics: dict[str, VeLPIC], data: Trai
     return rows
 
 
-def score_activations(activations: Activations, data: TrainData, layers: list[str], variance: float,
-                      device: torch.device, split: HoldoutSplit | None = None,
-                      probes: list[str] | tuple[str, ...] = PROBE_NAMES
-                      ) -> tuple[list[dict[str, Any]], dict[str, VeLPIC]]:
+def score_activations(
+    activations: Activations,
+    data: TrainData,
+    layers: list[str],
+    variance: float,
+    device: torch.device,
+    split: HoldoutSplit | None = None,
+    probes: list[str] | tuple[str, ...] = PROBE_NAMES,
+) -> tuple[list[dict[str, Any]], dict[str, VeLPIC]]:
     """Rows of every probe in ``probes`` for every layer and the model's own rows; also the fitted VeLPICs.
 
     Probes are fitted on ``split.fit`` only (default: the whole training set).
     """
     split = split or whole_training_set(data)
-    rows = _rows("output", "model", _accuracies(np.asarray(activations.train_model_pred),
-                                                np.asarray(activations.test_model_pred), data, split), None, 0.0)
+    rows = _rows(
+        "output",
+        "model",
+        _accuracies(np.asarray(activations.train_model_pred), np.asarray(activations.test_model_pred), data, split),
+        None,
+        0.0,
+    )
     velpics = {}
     for layer in layers:
         train_x = _as_tensor(activations.train[layer], device)
@@ -229,10 +297,19 @@ def score_activations(activations: Activations, data: TrainData, layers: list[st
     return rows, velpics
 
 
-def score_checkpoint(checkpoint: Path | str, activations_dir: Path | str, data: TrainData, model_name: str,
-                     variance: float, identity: dict[str, Any], layers: list[str] | None = None,
-                     device: str | torch.device = "cpu", batch_size: int = 1000, holdout: float = 0.0,
-                     probes: list[str] | tuple[str, ...] = PROBE_NAMES) -> pd.DataFrame:
+def score_checkpoint(
+    checkpoint: Path | str,
+    activations_dir: Path | str,
+    data: TrainData,
+    model_name: str,
+    variance: float,
+    identity: dict[str, Any],
+    layers: list[str] | None = None,
+    device: str | torch.device = "cpu",
+    batch_size: int = 1000,
+    holdout: float = 0.0,
+    probes: list[str] | tuple[str, ...] = PROBE_NAMES,
+) -> pd.DataFrame:
     """The tidy score table of one checkpoint.
 
     ``identity`` holds the run's model, dataset, pair, corruption, seed and epoch, repeated on every row.

@@ -43,12 +43,12 @@ def carry_forward(rows: pd.DataFrame, setting_keys: Sequence[str] = SETTING_KEYS
     carried = last_rows.merge(setting_epochs, on=setting_keys)
     carried = carried[carried["epoch"] > carried["final_epoch"]]
     columns = [*rows.columns, "carried"]
-    return pd.concat([with_final.assign(carried=False), carried.assign(carried=True)],
-                     ignore_index=True)[columns]
+    return pd.concat([with_final.assign(carried=False), carried.assign(carried=True)], ignore_index=True)[columns]
 
 
-def seed_spread(rows: pd.DataFrame, value_column: str, series_keys: Sequence[str] = (),
-                setting_keys: Sequence[str] = SETTING_KEYS) -> pd.DataFrame:
+def seed_spread(
+    rows: pd.DataFrame, value_column: str, series_keys: Sequence[str] = (), setting_keys: Sequence[str] = SETTING_KEYS
+) -> pd.DataFrame:
     """Mean, min and max over seeds of ``value_column`` per setting, epoch and series, runs carried forward.
 
     ``rows`` holds one row per run, epoch and series (``series_keys``, e.g. the layer). Columns of the result:
@@ -67,8 +67,9 @@ def seed_spread(rows: pd.DataFrame, value_column: str, series_keys: Sequence[str
     grouped = values.groupby(keys, sort=True, observed=True)
     spread = grouped[value_column].agg(["mean", "min", "max", "count"]).rename(columns={"count": "n_seeds"})
     spread["n_carried"] = grouped["carried"].sum().astype(int)
-    runs_per_series = (rows.groupby([*setting_keys, *series_keys], observed=True)[RUN_KEY].nunique()
-                       .rename("n_runs").reset_index())
+    runs_per_series = (
+        rows.groupby([*setting_keys, *series_keys], observed=True)[RUN_KEY].nunique().rename("n_runs").reset_index()
+    )
     spread = spread.reset_index().merge(runs_per_series, on=[*setting_keys, *series_keys])
     complete = spread[spread["n_seeds"] == spread["n_runs"]]
     return complete[keys + SPREAD_COLUMNS].reset_index(drop=True)

@@ -135,7 +135,8 @@ def _cache_blocked_second_moment_times(class_data: torch.Tensor, basis: torch.Te
     """Xᵀ(X B) on one CPU thread, reading X from memory once instead of twice.
 
     Both products are memory-bound (a 6,000x2048 float32 class is 49 MB, a block B 16 columns), so
-    each chunk of rows is used for Xᵢᵀ(Xᵢ B) while it is still in cache (docs/performance.md, "Measured choices in the code").
+    each chunk of rows is used for Xᵢᵀ(Xᵢ B) while it is still in cache (docs/performance.md, "Measured
+    choices in the code").
     Row blocks (BᵀXᵢᵀ)Xᵢ are the orientation MKL's single-threaded kernels run fastest.
     """
     n, d = class_data.shape

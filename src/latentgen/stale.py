@@ -65,8 +65,9 @@ def params_change(reason: str) -> list[str]:
     meanings = []
     if "training_code_version" in changed:
         changed.remove("training_code_version")
-        meanings.append(f"training code version {old.get('training_code_version')} -> "
-                        f"{new.get('training_code_version')}")
+        meanings.append(
+            f"training code version {old.get('training_code_version')} -> {new.get('training_code_version')}"
+        )
     if changed:
         meanings.append(f"code changed in {', '.join(changed)}")
     if _other_params(before) or _other_params(now):
@@ -81,7 +82,7 @@ def why(job: PlannedJob, producers: dict[str, str]) -> list[str]:
         if reason.startswith(PARAMS_REASON):
             short.extend(params_change(reason))
         elif reason.startswith(UPSTREAM_REASON):
-            files = reason[len(UPSTREAM_REASON):].split(", ")
+            files = reason[len(UPSTREAM_REASON) :].split(", ")
             stages = sorted({producers.get(f, "another job") for f in files})
             short.append(f"follows {', '.join(stages)}")
         else:
@@ -103,8 +104,10 @@ def report(jobs: Iterable[PlannedJob]) -> str:
         lines.append(f"{stage}: {len(stage_jobs)} job{'s' * (len(stage_jobs) != 1)} ({'; '.join(reasons)})")
         lines.extend(sorted(f"    {job.output[0] if job.output else '(no output)'}" for job in stage_jobs))
     if "train" in stages:
-        lines.append("(the extract and score jobs of retrained runs are planned once training ran: "
-                     "their checkpoints are known only then)")
+        lines.append(
+            "(the extract and score jobs of retrained runs are planned once training ran: "
+            "their checkpoints are known only then)"
+        )
     return "\n".join(lines)
 
 

@@ -22,8 +22,9 @@ SUMMARY_PROBES = ["masc", "velpic", "transfer", "selected"]
 def _summary_probes(probes: pd.DataFrame) -> list[str]:
     present = set(probes["probe"].unique())
     optional = {"transfer_bias", "selected"}  # not in every table: a column only where scored
-    return ([p for p in SUMMARY_PROBES if p in present or p not in optional]
-            + sorted(present - set(SUMMARY_PROBES) - {"transfer_bias"}))
+    return [p for p in SUMMARY_PROBES if p in present or p not in optional] + sorted(
+        present - set(SUMMARY_PROBES) - {"transfer_bias"}
+    )
 
 
 def final_epoch_summary(scores: pd.DataFrame, layer_order: dict[str, list[str]] | None = None) -> pd.DataFrame:
@@ -43,11 +44,15 @@ def final_epoch_summary(scores: pd.DataFrame, layer_order: dict[str, list[str]] 
     at_final = at_final[at_final["epoch"] == at_final["final_epoch"]]
     run_and_epoch = RUN_KEYS + ["final_epoch"]
 
-    model = (at_final[at_final["probe"] == "model"].groupby(run_and_epoch, observed=True)["accuracy"].mean()
-             .rename("model_test_accuracy").reset_index())
+    model = (
+        at_final[at_final["probe"] == "model"]
+        .groupby(run_and_epoch, observed=True)["accuracy"]
+        .mean()
+        .rename("model_test_accuracy")
+        .reset_index()
+    )
     probes = at_final[at_final["probe"] != "model"]
-    per_layer = (probes.groupby(run_and_epoch + ["layer", "probe"], observed=True)["accuracy"].mean()
-                 .unstack("probe"))
+    per_layer = probes.groupby(run_and_epoch + ["layer", "probe"], observed=True)["accuracy"].mean().unstack("probe")
     per_layer = per_layer.reindex(columns=_summary_probes(probes))
     per_layer.columns = [f"{probe}_test_accuracy" for probe in per_layer.columns]
     summary = per_layer.reset_index().merge(model, on=run_and_epoch, how="left")

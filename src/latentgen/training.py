@@ -127,10 +127,17 @@ class DeviceData:
     @classmethod
     def from_arrays(cls, data: TrainData, device: torch.device) -> DeviceData:
         def put(array: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.array(array, order="C")).to(device)  # a writable copy: labels from Arrow are read-only
+            return torch.from_numpy(np.array(array, order="C")).to(
+                device
+            )  # a writable copy: labels from Arrow are read-only
 
-        return cls(put(data.train_images), put(data.train_noisy), put(data.train_true),
-                   put(data.test_images), put(data.test_labels))
+        return cls(
+            put(data.train_images),
+            put(data.train_noisy),
+            put(data.train_true),
+            put(data.test_images),
+            put(data.test_labels),
+        )
 
 
 def to_unit_float(images_uint8: torch.Tensor) -> torch.Tensor:
@@ -187,24 +194,31 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> torch.Te
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: list[torch.Tensor], batch_size: int
-             ) -> tuple[list[float], float]:
+def evaluate(
+    model: nn.Module, images: torch.Tensor, labels: list[torch.Tensor], batch_size: int
+) -> tuple[list[float], float]:
     """Accuracy against each label vector and the mean loss against the first, in eval mode."""
     model.eval()
     correct = [torch.zeros((), device=images.device) for _ in labels]
     loss_sum = torch.zeros((), device=images.device)
     for start in range(0, images.shape[0], batch_size):
-        logits = model(to_unit_float(images[start:start + batch_size]))
+        logits = model(to_unit_float(images[start : start + batch_size]))
         predicted = logits.argmax(1)
         for i, target in enumerate(labels):
-            correct[i] += (predicted == target[start:start + batch_size]).sum()
-        loss_sum += nn.functional.cross_entropy(logits, labels[0][start:start + batch_size], reduction="sum")
+            correct[i] += (predicted == target[start : start + batch_size]).sum()
+        loss_sum += nn.functional.cross_entropy(logits, labels[0][start : start + batch_size], reduction="sum")
     n = images.shape[0]
     return [c.item() / n for c in correct], loss_sum.item() / n
 
 
-def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, dev: DeviceData,
-                    settings: TrainSettings, epoch: int, progress: bool) -> tuple[float, float]:
+def train_one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    dev: DeviceData,
+    settings: TrainSettings,
+    epoch: int,
+    progress: bool,
+) -> tuple[float, float]:
     """One pass over the training set; returns the mean minibatch loss and the running accuracy on the
     corrupted labels (each minibatch's predictions before its update, what the authors' stop rule reads).
 
@@ -221,7 +235,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, dev: Dev
 
         starts = tqdm(starts, desc=f"epoch {epoch}", leave=False, unit="batch")
     for start in starts:
-        index = order[start:start + settings.batch_size]
+        index = order[start : start + settings.batch_size]
         logits = model(to_unit_float(dev.train_images[index]))
         loss = nn.functional.cross_entropy(logits, dev.train_noisy[index])
         optimizer.zero_grad(set_to_none=True)
@@ -232,8 +246,9 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, dev: Dev
     return loss_sum.item() / n, correct.item() / n
 
 
-def train_in_memory(data: TrainData, settings: TrainSettings, epochs: range,
-                    device: torch.device | str = "cpu") -> ProbedNetwork:
+def train_in_memory(
+    data: TrainData, settings: TrainSettings, epochs: range, device: torch.device | str = "cpu"
+) -> ProbedNetwork:
     """The model after ``epochs`` of ``train_one_epoch`` (their numbers seed the batch orders), in eval
     mode: the steps of ``train`` without evaluation, checkpoints or files, for benchmarks and tests."""
     model = build_model(settings, data).to(device)
@@ -244,11 +259,18 @@ def train_in_memory(data: TrainData, settings: TrainSettings, epochs: range,
     return model.eval()
 
 
-def measure_epoch(model: nn.Module, dev: DeviceData, settings: TrainSettings, epoch: int,
-                  running: tuple[float, float] | None, seconds: float) -> dict[str, Any]:
+def measure_epoch(
+    model: nn.Module,
+    dev: DeviceData,
+    settings: TrainSettings,
+    epoch: int,
+    running: tuple[float, float] | None,
+    seconds: float,
+) -> dict[str, Any]:
     """One history row; ``running`` is the epoch's (mean minibatch loss, running accuracy), None at epoch 0."""
     (acc_noisy, acc_true), eval_loss = evaluate(
-        model, dev.train_images, [dev.train_noisy, dev.train_true], settings.eval_batch_size)
+        model, dev.train_images, [dev.train_noisy, dev.train_true], settings.eval_batch_size
+    )
     (acc_test,), test_loss = evaluate(model, dev.test_images, [dev.test_labels], settings.eval_batch_size)
     # epoch 0 has no minibatches: its loss and running accuracy are those of a full pass at initialization
     train_loss, running_accuracy = running if running is not None else (eval_loss, acc_noisy)
@@ -289,8 +311,10 @@ def _load_resume_state(files: RunFiles, settings: TrainSettings) -> dict[str, An
         return None
     if not isinstance(state, dict) or ("digest" in state and state.pop("digest") != _state_digest(state)):
         # a torch zip stores no checksum over tensor data: a flipped byte would load as a wrong weight
-        log.warning("resume state %s is damaged (its content does not match its digest); starting the run "
-                    "from scratch", files.resume)
+        log.warning(
+            "resume state %s is damaged (its content does not match its digest); starting the run from scratch",
+            files.resume,
+        )
         return None
     if state.get("fingerprint") != settings.fingerprint():
         log.info("settings changed since %s was saved; starting the run from scratch", files.resume)
@@ -331,11 +355,21 @@ def _state_digest(value: Any) -> str:
     return digest.hexdigest()
 
 
-def _save_resume_state(files: RunFiles, settings: TrainSettings, model: nn.Module,
-                       optimizer: torch.optim.Optimizer, history: list[dict[str, Any]],
-                       checkpoint_sha256: dict[str, str]) -> None:
-    state = {"fingerprint": settings.fingerprint(), "model": model.state_dict(),
-             "optimizer": optimizer.state_dict(), "history": history, "checkpoint_sha256": checkpoint_sha256}
+def _save_resume_state(
+    files: RunFiles,
+    settings: TrainSettings,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    history: list[dict[str, Any]],
+    checkpoint_sha256: dict[str, str],
+) -> None:
+    state = {
+        "fingerprint": settings.fingerprint(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "history": history,
+        "checkpoint_sha256": checkpoint_sha256,
+    }
     save_torch({**state, "digest": _state_digest(state)}, files.resume)
 
 
@@ -370,31 +404,51 @@ def _check_finite(row: dict[str, Any], files: RunFiles, model: nn.Module) -> Non
         raise TrainingDivergedError(
             f"training of {files.root} diverged at epoch {row['epoch']} (loss {row['train_loss']}, test loss "
             f"{row['test_loss']}, weights {'finite' if weights_finite else 'not finite'}); no checkpoint of this "
-            "epoch was kept. Lower the learning rate for this model and rerun.")
+            "epoch was kept. Lower the learning rate for this model and rerun."
+        )
 
 
 def _warn_if_not_learning(row: dict[str, Any], num_classes: int, files: RunFiles) -> None:
     """A dead network would make every figure of its run meaningless: say so in the job log (the claims
     table flags the same runs by the same rule)."""
-    if row["epoch"] == LEARNING_CHECK_EPOCH and not has_learned(row["train_loss"], num_classes,
-                                                               row["train_accuracy_true"]):
-        log.warning("run %s did not learn: training loss %.4f after epoch %d is within %d %% of ln K = %.4f, "
-                    "the loss of a uniform guess, and its accuracy on the clean training labels is %.3f, near "
-                    "chance (expected only when every label is random); its probes and figures show an "
-                    "untrained network. Lower the learning rate or check the data.", files.root,
-                    row["train_loss"], row["epoch"], round(100 * LEARNING_TOLERANCE), np.log(num_classes),
-                    row["train_accuracy_true"])
+    if row["epoch"] == LEARNING_CHECK_EPOCH and not has_learned(
+        row["train_loss"], num_classes, row["train_accuracy_true"]
+    ):
+        log.warning(
+            "run %s did not learn: training loss %.4f after epoch %d is within %d %% of ln K = %.4f, "
+            "the loss of a uniform guess, and its accuracy on the clean training labels is %.3f, near "
+            "chance (expected only when every label is random); its probes and figures show an "
+            "untrained network. Lower the learning rate or check the data.",
+            files.root,
+            row["train_loss"],
+            row["epoch"],
+            round(100 * LEARNING_TOLERANCE),
+            np.log(num_classes),
+            row["train_accuracy_true"],
+        )
 
 
 def _log_epoch(row: dict[str, Any]) -> None:
-    log.info("epoch %4d  loss %.4f  running %.4f  train(corrupted) %.4f  train(true) %.4f  test %.4f  %.1fs",
-             row["epoch"], row["train_loss"], row["train_accuracy_running"], row["train_accuracy_corrupted"],
-             row["train_accuracy_true"], row["test_accuracy"], row["seconds"])
+    log.info(
+        "epoch %4d  loss %.4f  running %.4f  train(corrupted) %.4f  train(true) %.4f  test %.4f  %.1fs",
+        row["epoch"],
+        row["train_loss"],
+        row["train_accuracy_running"],
+        row["train_accuracy_corrupted"],
+        row["train_accuracy_true"],
+        row["test_accuracy"],
+        row["seconds"],
+    )
 
 
-def train(data: TrainData, settings: TrainSettings, run_dir: Path | str,
-          provenance: dict[str, Any] | None = None, device: str = "auto",
-          start_weights: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+def train(
+    data: TrainData,
+    settings: TrainSettings,
+    run_dir: Path | str,
+    provenance: dict[str, Any] | None = None,
+    device: str = "auto",
+    start_weights: dict[str, torch.Tensor] | None = None,
+) -> dict[str, Any]:
     """Train one run into ``run_dir``, resuming an interrupted run with the same settings.
 
     Writes ``checkpoints/epoch_XXXX.pt`` (model state dicts) at the scheduled epochs and the final
@@ -447,12 +501,21 @@ def train(data: TrainData, settings: TrainSettings, run_dir: Path | str,
     return _finish(files, settings, history, reason, provenance, dev_kind, hashes)
 
 
-def _finish(files: RunFiles, settings: TrainSettings, history: list[dict[str, Any]], reason: str,
-            provenance: dict[str, Any] | None, device: torch.device,
-            checkpoint_sha256: dict[str, str]) -> dict[str, Any]:
+def _finish(
+    files: RunFiles,
+    settings: TrainSettings,
+    history: list[dict[str, Any]],
+    reason: str,
+    provenance: dict[str, Any] | None,
+    device: torch.device,
+    checkpoint_sha256: dict[str, str],
+) -> dict[str, Any]:
     final_epoch = history[-1]["epoch"]
-    epochs = [row["epoch"] for row in history  # the first epoch always has a checkpoint (0, or the start)
-              if row["epoch"] in (settings.start_epoch, final_epoch) or settings.schedule.is_checkpoint(row["epoch"])]
+    epochs = [
+        row["epoch"]
+        for row in history  # the first epoch always has a checkpoint (0, or the start)
+        if row["epoch"] in (settings.start_epoch, final_epoch) or settings.schedule.is_checkpoint(row["epoch"])
+    ]
     paths = [files.checkpoint(epoch) for epoch in epochs]
     summary = {
         **(provenance or {}),

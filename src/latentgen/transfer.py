@@ -113,7 +113,11 @@ class LayerTransfer(nn.Module):
             raise ValueError(f"{layer!r} is not a probed layer of the {network.name} model; choose one of {names}")
         kept = [stage for _, stage in network._stages()[: names.index(layer) + 1]]
         self.model_name, self.input_shape, self.num_classes, self.layer = (
-            network.name, network.input_shape, network.num_classes, layer)
+            network.name,
+            network.input_shape,
+            network.num_classes,
+            layer,
+        )
         self.register_buffer("input_mean", network.input_mean.detach().clone())
         self.register_buffer("input_std", network.input_std.detach().clone())
         self.stages = nn.ModuleList(copy.deepcopy(kept))  # the original network is left untouched
@@ -130,8 +134,12 @@ class LayerTransfer(nn.Module):
         return self.head(self.layer_features(x))
 
     def rebuild_info(self) -> dict:
-        return {"model": self.model_name, "input_shape": list(self.input_shape),
-                "num_classes": self.num_classes, "layer": self.layer}
+        return {
+            "model": self.model_name,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "layer": self.layer,
+        }
 
 
 @torch.no_grad()
@@ -170,8 +178,12 @@ def load_layer_transfer(path) -> LayerTransfer:
     """A saved transfer model, rebuilt from its record (``torch.load(weights_only=True)``: nothing is executed)."""
     record = load_torch(path, what="transfer model")
     if not isinstance(record, dict) or record.get("format") != TRANSFER_FORMAT:
-        raise DamagedFileError(path, "transfer model", f"It holds no {TRANSFER_FORMAT} record; write it with "
-                               "latentgen.transfer.save_layer_transfer or `latentgen repair`.")
+        raise DamagedFileError(
+            path,
+            "transfer model",
+            f"It holds no {TRANSFER_FORMAT} record; write it with "
+            "latentgen.transfer.save_layer_transfer or `latentgen repair`.",
+        )
     network = build(record["model"], tuple(record["input_shape"]), record["num_classes"])
     transferred = LayerTransfer(network, record["layer"])
     transferred.load_state_dict(record["state_dict"])

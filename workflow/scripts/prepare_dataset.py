@@ -3,6 +3,4 @@
 from latentgen.pipeline import logging_to, prepare_dataset
 
 with logging_to(snakemake.log[0]):
-    prepare_dataset(
-        name=snakemake.wildcards.dataset, out_dir=snakemake.params.out_dir, source=snakemake.params.source
-    )
+    prepare_dataset(name=snakemake.wildcards.dataset, out_dir=snakemake.params.out_dir, source=snakemake.params.source)

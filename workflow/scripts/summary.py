@@ -3,6 +3,4 @@
 from latentgen.pipeline import logging_to, summary
 
 with logging_to(snakemake.log[0]):
-    summary(
-        scores=snakemake.input.scores, out=snakemake.output.table, layer_order=dict(snakemake.params.layer_order)
-    )
+    summary(scores=snakemake.input.scores, out=snakemake.output.table, layer_order=dict(snakemake.params.layer_order))

@@ -86,6 +86,7 @@ def restricted_load(handle: BinaryIO, encoding: str = "bytes") -> Any:
     """
     return RestrictedUnpickler(handle, encoding=encoding).load()
 
+
 # --------------------------------------------------------------------------------------------------
 # Readers
 # --------------------------------------------------------------------------------------------------
@@ -394,4 +395,3 @@ def read_tiny_imagenet(root: Path, shape: tuple[int, int, int] = (3, 64, 64)) ->
             "wnids": wnids,
         },
     )
-

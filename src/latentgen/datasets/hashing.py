@@ -43,4 +43,3 @@ def content_sha256(
         digest.update(f"{split}:labels:int64le:{labels.shape[0]}\n".encode("ascii"))
         digest.update(memoryview(labels).cast("B"))
     return digest.hexdigest()
-

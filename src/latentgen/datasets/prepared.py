@@ -266,4 +266,3 @@ def load(prepared_dir: Path, verify: bool = True, mmap: bool = False) -> Prepare
     meta = _read_meta(prepared_dir)
     arrays = {name: _load_array(prepared_dir, name, meta, verify, mmap) for name in ARRAY_NAMES}
     return PreparedDataset(**arrays, meta=meta, path=prepared_dir)
-

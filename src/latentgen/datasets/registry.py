@@ -148,4 +148,3 @@ def available_sources(name: str) -> list[str]:
     Whether a source is usable *now* (installed, or files already downloaded) is :func:`source_is_ready`.
     """
     return ["auto", *dataset_info(name).sources]
-

