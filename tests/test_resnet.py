@@ -14,6 +14,7 @@ import yaml
 from test_datasets import write_fake_cifar10  # tests/ is on sys.path (conftest.py)
 
 from latentgen import datasets
+from latentgen.datasets import sources
 from latentgen.activations import extract_activations, read_activations
 from latentgen.config import ConfigError, check_config
 from latentgen.labels import corrupt_labels
@@ -188,7 +189,7 @@ def tiny_run(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("resnet18-cifar10")
     write_fake_cifar10(root / "downloads", per_batch=N_PER_BATCH, test_size=N_TEST, seed=1)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(datasets, "_import_torchvision_datasets", _refuse_downloads)
+        patch.setattr(sources, "_import_torchvision_datasets", _refuse_downloads)  # where it is used
         datasets.prepare("cifar10", root / "cifar10", download_root=root / "downloads")
     prepared = datasets.load(root / "cifar10")
     noisy, _ = corrupt_labels(prepared.train_labels, 0.4, 10, seed=0)
