@@ -42,6 +42,7 @@ import yaml
 
 from latentgen.config import _fill_pair_defaults, validate_schema
 from latentgen.schedule import Schedule, edit_base_epoch
+from latentgen.stale import job_stats
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"  # the one installed beside this Python (.venv)
@@ -284,9 +285,8 @@ def dry_run(root: Path, config_path: Path, label: str, extra: list[str] | None =
 
 def job_counts(text: str) -> dict[str, int]:
     """Snakemake's 'Job stats' table (rule -> count, with 'total'); empty when nothing is to be done."""
-    counts: dict[str, int] = {}
-    if "Job stats:" not in text:
-        return counts
+    counts = job_stats(text)
+    return {**counts, "total": sum(counts.values())} if counts else counts
     for line in text.split("Job stats:", 1)[1].splitlines():
         match = re.fullmatch(r"\s*([A-Za-z_][\w]*)\s+(\d+)\s*", line)
         if match:

@@ -4,7 +4,7 @@ Real dry runs (Snakemake's own output) are read in test_workflow.py; these check
 text in the same format."""
 
 from latentgen import fingerprint
-from latentgen.stale import params_change, planned_jobs, report
+from latentgen.stale import job_stats, params_change, planned_jobs, report
 
 OLD = {"stage": "score", "latentgen.probes": "aaa", "latentgen.scoring": "bbb"}
 NEW = {"stage": "score", "latentgen.probes": "ccc", "latentgen.scoring": "bbb"}
@@ -58,3 +58,21 @@ def test_report_groups_by_stage_and_says_who_an_upstream_job_is():
     assert lines[2] == "score: 1 job (code changed in latentgen.probes; follows train)"
     assert "checkpoints are known only then" in lines[-1]
     assert report([]) == "Nothing is stale: snakemake would run no job."
+
+
+def test_job_stats_reads_the_table_without_its_total():
+    text = """Building DAG of jobs...
+Job stats:
+job          count
+---------  -------
+score            8
+collect_run      4
+total           12
+
+Reasons:
+    (check individual jobs above for details)
+"""
+    assert job_stats(text) == {"score": 8, "collect_run": 4}
+    assert (
+        job_stats("Building DAG of jobs...\nNothing to be done (all requested files are present and up to date).") == {}
+    )

@@ -6,7 +6,6 @@ import ast
 import contextlib
 import copy
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from latentgen.stale import job_stats
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -176,19 +176,5 @@ def dry_run(workdir: Path, config_path: Path, *targets: str) -> str:
 
 
 def plan_of(dry_run_text: str) -> Counter:
-    if "Nothing to be done" in dry_run_text:
-        return Counter()
-    return job_stats(dry_run_text)
-
-
-def job_stats(text: str) -> Counter:
-    """The 'Job stats' table of a dry run's output as rule -> job count (the total row left out)."""
-    table = text.split("Job stats:", 1)[1]
-    counts = Counter()
-    for line in table.splitlines()[3:]:
-        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not match:
-            break
-        if match.group(1) != "total":
-            counts[match.group(1)] = int(match.group(2))
-    return counts
+    """The jobs a dry run plans, rule -> count (empty when nothing is to be done)."""
+    return Counter(job_stats(dry_run_text))

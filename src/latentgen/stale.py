@@ -46,6 +46,22 @@ def planned_jobs(dry_run: str) -> list[PlannedJob]:
     return [job for job in jobs if job.rule != "all"]
 
 
+def job_stats(dry_run: str) -> dict[str, int]:
+    """A dry run's 'Job stats' table as rule -> job count, the ``total`` row left out; empty when the dry run
+    has none (nothing to be done)."""
+    counts: dict[str, int] = {}
+    if "Job stats:" not in dry_run:
+        return counts
+    for line in dry_run.split("Job stats:", 1)[1].splitlines():
+        match = re.fullmatch(r"\s*([A-Za-z_]\w*)\s+(\d+)\s*", line)
+        if match:
+            if match.group(1) != "total":
+                counts[match.group(1)] = int(match.group(2))
+        elif counts and not line.strip():
+            break
+    return counts
+
+
 def _code_params(text: str) -> dict[str, str]:
     """The fingerprints in a "before: ..." or "now: ..." part of a params reason (empty: none there)."""
     found = CODE_PARAM.findall(text)
