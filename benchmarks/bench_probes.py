@@ -231,14 +231,14 @@ def child_main(method: str, layer: str, cache_dir: Path, variance: float, out_di
 # --------------------------------------------------------------------------------------------------
 
 
-def run_child(method: str, layer: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> dict:
+def _run_child_process(
+    child: list[str], cache_dir: Path, variance: float, out_dir: Path, device: str, result: str
+) -> dict:
+    """This script again as a child (``child``: its mode flag and arguments); returns its ``result`` json."""
     command = [
         sys.executable,
         __file__,
-        "--child",
-        method,
-        "--layer",
-        layer,
+        *child,
         "--cache-dir",
         str(cache_dir),
         "--variance",
@@ -249,7 +249,12 @@ def run_child(method: str, layer: str, cache_dir: Path, variance: float, out_dir
         device,
     ]
     subprocess.run(command, check=True, env=_child_environment())
-    return json.loads((out_dir / f"{method}_{layer}.json").read_text())
+    return json.loads((out_dir / result).read_text())
+
+
+def run_child(method: str, layer: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> dict:
+    child = ["--child", method, "--layer", layer]
+    return _run_child_process(child, cache_dir, variance, out_dir, device, f"{method}_{layer}.json")
 
 
 _THREADS: int | None = None  # --threads: the same CPU thread count for both methods
@@ -435,22 +440,7 @@ def family_child_main(probe: str, cache_dir: Path, variance: float, out_dir: Pat
 
 
 def run_family_child(probe: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> dict:
-    command = [
-        sys.executable,
-        __file__,
-        "--family-child",
-        probe,
-        "--cache-dir",
-        str(cache_dir),
-        "--variance",
-        str(variance),
-        "--out-dir",
-        str(out_dir),
-        "--device",
-        device,
-    ]
-    subprocess.run(command, check=True, env=_child_environment())
-    return json.loads((out_dir / f"family_{probe}.json").read_text())
+    return _run_child_process(["--family-child", probe], cache_dir, variance, out_dir, device, f"family_{probe}.json")
 
 
 TODAY = ("masc", "velpic")
