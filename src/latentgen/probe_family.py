@@ -114,6 +114,11 @@ class NCM(_ClassGeometryProbe):
     [0, 1]
     """
 
+    _parameter_constraints = {"device": DEVICE_CONSTRAINT}
+
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        self.device = device
+
     def _fit_class(self, class_data: torch.Tensor) -> np.ndarray:
         unit = _unit_rows_(class_data)  # the gather buffer, scaled in place (it is refilled per class)
         return (_column_sums(unit) / unit.shape[0]).cpu().numpy()

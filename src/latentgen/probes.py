@@ -257,11 +257,6 @@ class _ClassGeometryProbe(_TorchProbe):
     """A probe fitted class by class: ``_fit_class`` on each class's rows, ``_store`` of the results."""
 
     concurrent_classes = True  # False: classes one after another, in order (their products still threaded)
-    # the parameters of a probe with no other (VeLPIC, NCM); the others declare their own
-    _parameter_constraints = {"device": DEVICE_CONSTRAINT}
-
-    def __init__(self, device: str | torch.device | None = None) -> None:
-        self.device = device
 
     def fit(self, X, y):
         """Fit one geometric object per class on its activations ``X`` (n, d); returns self."""
@@ -416,6 +411,11 @@ class VeLPIC(_ClassGeometryProbe):
     >>> VeLPIC().fit(X, [0, 0, 1, 1]).predict([[0.8, 0.2], [0.2, 0.8]]).tolist()
     [0, 1]
     """
+
+    _parameter_constraints = {"device": DEVICE_CONSTRAINT}
+
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        self.device = device
 
     def _fit_class(self, class_data: torch.Tensor) -> tuple[np.ndarray, float]:
         d = class_data.shape[1]
