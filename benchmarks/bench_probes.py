@@ -75,20 +75,10 @@ def _load_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 def _train_one_epoch(train_images: np.ndarray, noisy_labels: np.ndarray):
     """The paper's MLP after one epoch of SGD (lr 1e-3, momentum 0.9, batch 32) on the noisy labels."""
-    from latentgen.training import TrainData, TrainSettings, train_in_memory
+    from latentgen.training import TrainData, paper_sgd_settings, train_in_memory
 
-    settings = TrainSettings(
-        model="mlp",
-        optimizer="sgd",
-        lr=1e-3,
-        momentum=0.9,
-        batch_size=32,
-        max_epochs=1,
-        stop_accuracy=1.0,
-        seed=SEED,
-        normalize="unit",
-        shuffle=True,
-    )  # the checkpoint the recorded figures were measured on
+    # the checkpoint the recorded figures were measured on
+    settings = paper_sgd_settings("mlp", max_epochs=1, seed=SEED, normalize="unit", shuffle=True)
     no_test = train_images[:0], noisy_labels[:0]  # the training steps need no test set
     data = TrainData(train_images, noisy_labels, noisy_labels, *no_test, num_classes=10)
     return train_in_memory(data, settings, epochs=range(1))  # epoch 0's batch order: the cached activations' model
@@ -231,14 +221,14 @@ def child_main(method: str, layer: str, cache_dir: Path, variance: float, out_di
 # --------------------------------------------------------------------------------------------------
 
 
-def run_child(method: str, layer: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> dict:
+def _run_child_process(
+    child: list[str], cache_dir: Path, variance: float, out_dir: Path, device: str, result: str
+) -> dict:
+    """This script again as a child (``child``: its mode flag and arguments); returns its ``result`` json."""
     command = [
         sys.executable,
         __file__,
-        "--child",
-        method,
-        "--layer",
-        layer,
+        *child,
         "--cache-dir",
         str(cache_dir),
         "--variance",
@@ -249,7 +239,12 @@ def run_child(method: str, layer: str, cache_dir: Path, variance: float, out_dir
         device,
     ]
     subprocess.run(command, check=True, env=_child_environment())
-    return json.loads((out_dir / f"{method}_{layer}.json").read_text())
+    return json.loads((out_dir / result).read_text())
+
+
+def run_child(method: str, layer: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> dict:
+    child = ["--child", method, "--layer", layer]
+    return _run_child_process(child, cache_dir, variance, out_dir, device, f"{method}_{layer}.json")
 
 
 _THREADS: int | None = None  # --threads: the same CPU thread count for both methods
@@ -435,22 +430,7 @@ def family_child_main(probe: str, cache_dir: Path, variance: float, out_dir: Pat
 
 
 def run_family_child(probe: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> dict:
-    command = [
-        sys.executable,
-        __file__,
-        "--family-child",
-        probe,
-        "--cache-dir",
-        str(cache_dir),
-        "--variance",
-        str(variance),
-        "--out-dir",
-        str(out_dir),
-        "--device",
-        device,
-    ]
-    subprocess.run(command, check=True, env=_child_environment())
-    return json.loads((out_dir / f"family_{probe}.json").read_text())
+    return _run_child_process(["--family-child", probe], cache_dir, variance, out_dir, device, f"family_{probe}.json")
 
 
 TODAY = ("masc", "velpic")

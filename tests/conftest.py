@@ -114,7 +114,7 @@ def mnist_mlp(prepared_datasets, tmp_path_factory) -> TrainedMNISTMLP:
     from latentgen import datasets
     from latentgen.labels import corrupt_labels
     from latentgen.probes import torch_threads
-    from latentgen.training import TrainData, TrainSettings, build_model, train_in_memory
+    from latentgen.training import TrainData, build_model, paper_sgd_settings, train_in_memory
 
     mnist = datasets.load(prepared_datasets / "mnist")
     true = np.asarray(mnist.train_labels)
@@ -122,18 +122,7 @@ def mnist_mlp(prepared_datasets, tmp_path_factory) -> TrainedMNISTMLP:
     data = TrainData(
         np.asarray(mnist.train_images), noisy, true, np.asarray(mnist.test_images), np.asarray(mnist.test_labels), 10
     )
-    settings = TrainSettings(
-        model="mlp",
-        optimizer="sgd",
-        lr=1e-3,
-        momentum=0.9,
-        batch_size=32,
-        max_epochs=1,
-        stop_accuracy=1.0,
-        seed=0,
-        normalize="unit",
-        shuffle=True,
-    )
+    settings = paper_sgd_settings("mlp", max_epochs=1, seed=0, normalize="unit", shuffle=True)
 
     def train():
         with torch_threads(1):  # batch-32 steps are small: on 2 busy cores one thread ran 1.3-3.6x faster than two

@@ -23,27 +23,35 @@ def synthetic_value(pair: str, rate: int, seed: int, epoch: int, layer: str, pro
     return float(np.clip(value + (0.01 if pair.startswith("cnn") else 0.0), 0.0, 1.0))
 
 
+def score_row(pair: str, rate: int, seed: int, epoch: int, layer: str, probe: str, split: str, accuracy: float) -> dict:
+    """A score-table row's keys and accuracy, the model and dataset those of the pair's name ("mlp-mnist")."""
+    model, _, dataset = pair.partition("-")
+    return {
+        "model": model,
+        "dataset": dataset,
+        "pair": pair,
+        "corruption": rate,
+        "seed": seed,
+        "epoch": epoch,
+        "layer": layer,
+        "probe": probe,
+        "split": split,
+        "accuracy": accuracy,
+    }
+
+
 def make_scores(epochs_by_seed: dict[int, list[int]] | None = None) -> pd.DataFrame:
     rows = []
     for pair, rate, seed in itertools.product(PAIRS, RATES, SEEDS):
-        model, _, dataset = pair.partition("-")
-        layers = LAYER_ORDER[model]
+        layers = LAYER_ORDER[pair.partition("-")[0]]
         probe_layers = [("model", "output")] + [(p, layer) for p in ("masc", "velpic") for layer in layers]
         probe_layers.append(("transfer", layers[-1]))
         for epoch in (epochs_by_seed or {}).get(seed, EPOCHS):
             for (probe, layer), split in itertools.product(probe_layers, PROBE_SPLITS):
+                accuracy = synthetic_value(pair, rate, seed, epoch, layer, probe, split)
                 rows.append(
                     {
-                        "model": model,
-                        "dataset": dataset,
-                        "pair": pair,
-                        "corruption": rate,
-                        "seed": seed,
-                        "epoch": epoch,
-                        "layer": layer,
-                        "probe": probe,
-                        "split": split,
-                        "accuracy": synthetic_value(pair, rate, seed, epoch, layer, probe, split),
+                        **score_row(pair, rate, seed, epoch, layer, probe, split, accuracy),
                         "n_components": 3.0 if probe == "masc" else np.nan,
                         "fit_seconds": 0.01,
                     }

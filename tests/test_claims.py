@@ -10,6 +10,7 @@ import pytest
 
 from latentgen.claims import CLAIM_COLUMNS, claims_table
 from latentgen.results_doc import claims_markdown
+from synthetic_scores import score_row
 
 EPOCHS = [0, 2, 4, 6]
 
@@ -52,18 +53,7 @@ def at_40() -> dict:
 
 def score_rows(rate: int, values: dict) -> list[dict]:
     return [
-        {
-            "model": "mlp",
-            "dataset": "mnist",
-            "pair": "mlp-mnist",
-            "corruption": rate,
-            "seed": seed,
-            "epoch": epoch,
-            "layer": layer,
-            "probe": probe,
-            "split": split,
-            "accuracy": accuracy,
-        }
+        score_row("mlp-mnist", rate, seed, epoch, layer, probe, split, accuracy)
         for (probe, layer, seed), accuracies in values.items()
         for epoch, accuracy in zip(EPOCHS, accuracies)
         for split in ("test", "train_corrupted")

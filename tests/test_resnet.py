@@ -23,7 +23,7 @@ from latentgen.fileio import save_torch
 from latentgen.models import ProbedNetwork, ResNet18, build, probe_layers_of
 from latentgen.probes import VeLPIC, torch_threads
 from latentgen.scoring import score_checkpoint
-from latentgen.training import TrainData, TrainSettings, to_unit_float, train_in_memory
+from latentgen.training import TrainData, paper_sgd_settings, to_unit_float, train_in_memory
 from latentgen.transfer import load_layer_transfer, save_layer_transfer, transfer_from_layer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -196,17 +196,7 @@ def tiny_run(tmp_path_factory) -> dict:
     data = TrainData(
         prepared.train_images, noisy, prepared.train_labels, prepared.test_images, prepared.test_labels, 10
     )
-    settings = TrainSettings(
-        model="resnet18",
-        optimizer="sgd",
-        lr=1e-3,
-        momentum=0.9,
-        batch_size=32,
-        max_epochs=2,
-        stop_accuracy=1.0,
-        seed=0,
-        normalize="half",
-    )
+    settings = paper_sgd_settings("resnet18", max_epochs=2, seed=0, normalize="half")
     with torch_threads(1):
         model = train_in_memory(data, settings, range(1, 3))
         checkpoint = root / "epoch_0002.pt"

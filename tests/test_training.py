@@ -290,17 +290,7 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
 def test_dropout_zero_keeps_the_fingerprint_of_runs_trained_before_it_existed():
     """Pinned: the fingerprint of these settings before `dropout` existed. A changed fingerprint would
     make every interrupted run restart from scratch instead of resuming."""
-    pinned = TrainSettings(
-        model="mlp",
-        optimizer="sgd",
-        lr=0.001,
-        batch_size=32,
-        max_epochs=500,
-        stop_accuracy=1.0,
-        seed=0,
-        momentum=0.9,
-        schedule=Schedule(2, 20, 5, (1,)),
-    )
+    pinned = settings(lr=0.001, max_epochs=500, schedule=Schedule(2, 20, 5, (1,)))
     assert pinned.fingerprint() == "ab887b5f5257a14a"
     assert settings(dropout=0.0).fingerprint() == settings().fingerprint()
     assert settings(dropout=0.2).fingerprint() != settings().fingerprint()

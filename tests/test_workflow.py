@@ -14,6 +14,7 @@ import pytest
 
 from latentgen import fingerprint, stale
 from latentgen.probe_names import PROBE_NAMES
+from latentgen.scoring import SCORE_COLUMNS as SCORE_STAGE_COLUMNS
 from workflow_helpers import (
     REAL_CHANGE,
     copy_workflow,
@@ -30,21 +31,7 @@ from workflow_helpers import (
 pytestmark = pytest.mark.slow
 
 # scores.parquet's columns: the score stage's, then which run of the setting (null: standard training)
-SCORE_COLUMNS = [
-    "model",
-    "dataset",
-    "pair",
-    "corruption",
-    "seed",
-    "epoch",
-    "layer",
-    "probe",
-    "split",
-    "accuracy",
-    "n_components",
-    "fit_seconds",
-    "edit_epoch",
-]
+SCORE_COLUMNS = [*SCORE_STAGE_COLUMNS, "edit_epoch"]
 
 
 @pytest.fixture(scope="module")

@@ -623,41 +623,27 @@ def edit_rows(
         edit, end = int(edit), int(curve.index.max())
         stopped = _stopped_before(final_epochs, pair, rate, edit)
         common = {"pair": pair, "corruption": int(rate), "seed": None, "n_seeds": int(runs["seed"].nunique())}
-        rows.append(
-            {
-                **common,
-                **_row(
-                    "edit_gains",
-                    f"model edited at epoch {edit}",
-                    "output",
-                    edit,
-                    float(curve.loc[edit]),
-                    _value_at(standard, edit),
-                    "%",
-                    "the VeLPIC edit raises test accuracy over standard training at epoch E",
-                    float(curve.loc[edit]) > _value_at(standard, edit),
-                    f"seed means; edit at epoch {edit}{stopped}",
-                ),
-            }
-        )
-        rows.append(
-            {
-                **common,
-                **_row(
-                    "edit_keeps_gain",
-                    f"model edited at epoch {edit}",
-                    "output",
-                    end,
-                    float(curve.loc[end]),
-                    _value_at(standard, end),
-                    "%",
-                    "after training on, the edited model still beats standard training",
-                    float(curve.loc[end]) > _value_at(standard, end),
-                    f"seed means at the edited runs' last epoch {end} (standard training: its value there, carried "
-                    f"forward){stopped}",
-                ),
-            }
-        )
+        for claim, epoch, statement, note in (
+            (
+                "edit_gains",
+                edit,
+                "the VeLPIC edit raises test accuracy over standard training at epoch E",
+                f"seed means; edit at epoch {edit}{stopped}",
+            ),
+            (
+                "edit_keeps_gain",
+                end,
+                "after training on, the edited model still beats standard training",
+                f"seed means at the edited runs' last epoch {end} (standard training: its value there, carried "
+                f"forward){stopped}",
+            ),
+        ):
+            value, standard_value = float(curve.loc[epoch]), _value_at(standard, epoch)
+            label = f"model edited at epoch {edit}"
+            row = _row(
+                claim, label, "output", epoch, value, standard_value, "%", statement, value > standard_value, note
+            )
+            rows.append({**common, **row})
     return rows
 
 

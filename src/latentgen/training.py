@@ -98,6 +98,22 @@ class TrainSettings:
 LATER_FIELDS: dict[str, Any] = {"dropout": 0.0, "start_epoch": 0, "start_weights": None}
 
 
+def paper_sgd_settings(model: str, max_epochs: int, seed: int, **rest: Any) -> TrainSettings:
+    """The paper's optimizer (SGD, lr 1e-3, momentum 0.9, batch 32) for ``max_epochs`` epochs, with no early
+    stop (stop accuracy 1.0); ``rest``: the other settings (normalize, shuffle, ...)."""
+    return TrainSettings(
+        model=model,
+        optimizer="sgd",
+        lr=1e-3,
+        momentum=0.9,
+        batch_size=32,
+        max_epochs=max_epochs,
+        stop_accuracy=1.0,
+        seed=seed,
+        **rest,
+    )
+
+
 @dataclass
 class TrainData:
     """uint8 images (N, C, H, W) and int64 labels; the training set carries both label versions."""
