@@ -927,13 +927,18 @@ def _legend_columns(n_entries: int, n_panel_columns: int) -> int:
     return max(1, min(n_entries, 2 * n_panel_columns + 1))
 
 
+# Inches a legend keeps clear of the figure's edges: Agg's text extents, which decide the columns, run a little
+# narrower than the PDF's glyphs (a legend 0.4 px inside the figure by Agg's measure was cut in the PDF).
+LEGEND_MARGIN = 0.3
+
+
 def _legend_within_width(fig: Figure, handles: list[Any], columns: int) -> None:
     """The figure's legend below the panels in at most ``columns`` columns, fewer where its rendered width would
     pass the figure's edges (long labels, e.g. figure 17's probe names on a two-column quick-start figure)."""
     renderer = FigureCanvasAgg(fig).get_renderer()  # text extents as the PDF will set them, near enough
     while True:
         legend = fig.legend(handles=handles, loc="outside lower center", ncols=columns, frameon=False)
-        if columns == 1 or legend.get_window_extent(renderer).width <= fig.bbox.width:
+        if columns == 1 or legend.get_window_extent(renderer).width <= fig.bbox.width - LEGEND_MARGIN * fig.dpi:
             return
         legend.remove()
         columns -= 1
