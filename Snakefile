@@ -2,7 +2,7 @@
 #   snakemake -c 4                            # the grid in config.yaml, locally
 #   snakemake --profile slurm -j 50           # on a SLURM GPU cluster
 #   snakemake --configfile config/quickstart.yaml -c 2   # the offline quick-start
-# Stages (one .smk each): datasets -> labels -> train -> extract -> score -> aggregate -> figures.
+# Stages (one .smk each): datasets -> labels -> train -> score (extraction inside) -> aggregate -> figures.
 
 
 from snakemake.utils import min_version
@@ -21,7 +21,6 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/labels.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/extract.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
@@ -31,7 +30,6 @@ localrules:
     all,
     prepare_dataset,
     corrupt_labels,
-    collect_run,
     aggregate,
     summary,
     claims,

@@ -126,19 +126,20 @@ def test_masc_variance_reruns_scoring_aggregation_and_figures_only(finished):
     workdir, config = finished
     changed = dict(config, scoring={"masc_variance": 0.9})
     plan = planned_jobs(workdir, write_config(workdir, changed, "variance.yaml"))
-    assert plan["score"] == 8 and plan["collect_run"] == 4 and plan["aggregate"] == 1 and plan["figure"] == 11
-    assert "train" not in plan and "extract" not in plan and "corrupt_labels" not in plan
+    assert plan["score"] == 4 and plan["aggregate"] == 1 and plan["figure"] == 11
+    assert "train" not in plan and "corrupt_labels" not in plan
 
 
 def test_changing_the_probe_list_reruns_scoring_and_downstream_only(finished):
     """scoring.probes is a params value of the score rule: removing (or adding) a probe replans the score
-    jobs and what reads them, never training or extraction (the tiny config keeps its activations)."""
+    jobs and what reads them, never training (and the jobs read the tiny config's kept activations: see
+    test_a_changed_probe_list_rescores_kept_activations_without_extracting)."""
     workdir, config = finished
     fewer = [name for name in PROBE_NAMES if name != "knn"]
     changed = dict(config, scoring={**config["scoring"], "probes": fewer})
     plan = planned_jobs(workdir, write_config(workdir, changed, "probes.yaml"))
-    assert plan["score"] == 8 and plan["collect_run"] == 4 and plan["aggregate"] == 1, plan
-    assert not {"train", "extract", "corrupt_labels", "prepare_dataset"} & set(plan), plan
+    assert plan["score"] == 4 and plan["aggregate"] == 1, plan
+    assert not {"train", "corrupt_labels", "prepare_dataset"} & set(plan), plan
 
 
 def test_figure_option_reruns_only_figures(finished):
@@ -176,7 +177,7 @@ def test_adding_a_seed_or_rate_adds_only_the_new_runs(finished):
 
 
 # What a code change reruns: the finished copy's own scripts and package are edited (and restored).
-SCORING_AND_AFTER = {"score": 8, "collect_run": 4, "aggregate": 1, "claims": 1, "summary": 1, "figure": 11, "all": 1}
+SCORING_AND_AFTER = {"score": 4, "aggregate": 1, "claims": 1, "summary": 1, "figure": 11, "all": 1}
 PROBE_CHANGE = ("src/latentgen/probes.py", "VeLPIC", REAL_CHANGE)
 
 
@@ -184,7 +185,7 @@ def test_a_touch_a_comment_or_a_docstring_reruns_nothing(finished):
     workdir, config = finished
     script = workdir / "workflow" / "scripts" / "score.py"
     with (
-        edited(script, "wildcards = snakemake.wildcards", "# a comment\nwildcards = snakemake.wildcards"),
+        edited(script, "params, wildcards =", "# a comment\nparams, wildcards ="),
         inserted(workdir / "src/latentgen/probes.py", "VeLPIC", "# a comment"),
         inserted(workdir / "src/latentgen/figures.py", "rate_label", '"""A docstring."""'),
     ):
@@ -197,11 +198,11 @@ def test_a_probe_change_rescores_every_run_and_never_retrains_or_reextracts(fini
     workdir, config = finished
     with inserted(workdir / PROBE_CHANGE[0], *PROBE_CHANGE[1:]):
         text = dry_run(workdir, write_config(workdir, config, "same.yaml"))
-    assert plan_of(text) == SCORING_AND_AFTER  # score: both checkpoints of all 4 runs
+    assert plan_of(text) == SCORING_AND_AFTER  # score: all 4 runs
     assert "Params have changed since last execution" in text and "{'stage': 'score'" in text
     summary = stale.report(stale.planned_jobs(text))
-    assert "score: 8 jobs (code changed in latentgen.probes)" in summary, summary
-    assert "collect_run: 4 jobs (follows score)" in summary, summary
+    assert "score: 4 jobs (code changed in latentgen.probes)" in summary, summary
+    assert "aggregate: 1 job (follows score)" in summary, summary
 
 
 def test_figure_code_reruns_figures_only(finished):
@@ -211,11 +212,13 @@ def test_figure_code_reruns_figures_only(finished):
     assert plan == {"figure": 11, "all": 1}
 
 
-def test_extraction_code_reruns_extraction_and_scoring(finished):
+def test_extraction_code_reruns_scoring(finished):
+    """The score job extracts: a change to the extraction's code reruns it, and its kept activations no
+    longer match (test_kept_activations_of_other_extraction_code_are_extracted_again)."""
     workdir, config = finished
     with inserted(workdir / "src/latentgen/activations.py", "_extract_split", REAL_CHANGE):
         plan = planned_jobs(workdir, write_config(workdir, config, "same.yaml"))
-    assert plan == {"extract": 8, **SCORING_AND_AFTER}
+    assert plan == SCORING_AND_AFTER
 
 
 def test_training_code_reruns_nothing_until_its_version_is_raised(finished):
@@ -227,7 +230,7 @@ def test_training_code_reruns_nothing_until_its_version_is_raised(finished):
         assert planned_jobs(workdir, config_path) == {}
     with inserted(workdir / "src/latentgen/models.py", "CNN", REAL_CHANGE):
         plan = planned_jobs(workdir, config_path)
-    assert plan == {"extract": 8, **SCORING_AND_AFTER}  # extraction and scoring run the model's code too
+    assert plan == SCORING_AND_AFTER  # extraction and scoring run the model's code too
     version = fingerprint.read_record(workdir / "workflow")["training_code_version"]
     with edited(
         workdir / "workflow" / fingerprint.RECORD_NAME,
@@ -236,22 +239,51 @@ def test_training_code_reruns_nothing_until_its_version_is_raised(finished):
     ):
         text = dry_run(workdir, config_path)
     plan = plan_of(text)
-    # extract and score are planned once the runs are retrained (train is a checkpoint)
+    # score is planned once the runs are retrained (train is a checkpoint)
     assert plan["train"] == 4 and plan["corrupt_labels"] == 2, plan
     assert f"training code version {version} -> {version + 1}" in stale.report(stale.planned_jobs(text))
 
 
 def test_after_the_rerun_of_a_code_change_nothing_is_planned(finished, tmp_path):
-    """One checkpoint's scores keep the rerun short; a copy keeps `finished` as it is for the other tests."""
+    """One run's scores keep the rerun short; a copy keeps `finished` as it is for the other tests."""
     workdir, config = finished
     rerun = tmp_path / "rerun"
     shutil.copytree(workdir, rerun, symlinks=True)
     config_path = write_config(rerun, config, "same.yaml")
-    target = "results/scores/mlp-mnist/c80/s0/epoch_0000.parquet"
+    target = "results/scores/mlp-mnist/c80/s0.parquet"
     with inserted(rerun / PROBE_CHANGE[0], *PROBE_CHANGE[1:]):
         assert planned_jobs(rerun, config_path, target) == {"score": 1}
         snakemake(rerun, config_path, "--cores", "2", target)
         assert planned_jobs(rerun, config_path, target) == {}
+    log = (rerun / "results/logs/score/mlp-mnist/c80/s0.log").read_text()
+    assert log.count("scored in") == 2 and "extracted" not in log, log  # the code changed, not the activations
+
+
+def test_a_changed_probe_list_rescores_kept_activations_without_extracting(finished, tmp_path):
+    """Adding or removing a probe reruns scoring only: the score job reads the kept activations (never
+    extracts them again) and rescores every checkpoint; a rerun with unchanged settings keeps every score."""
+    workdir, config = finished
+    rerun = tmp_path / "rerun"
+    shutil.copytree(workdir, rerun, symlinks=True)
+    activations = rerun / "results/activations/mlp-mnist/c0/s0"
+    before = {path: path.stat().st_mtime_ns for path in activations.rglob("*.npy")}
+    assert len(before) > 0
+    fewer = dict(config, scoring={**config["scoring"], "probes": [name for name in PROBE_NAMES if name != "knn"]})
+    target = "results/scores/mlp-mnist/c0/s0.parquet"
+    snakemake(rerun, write_config(rerun, fewer, "fewer.yaml"), "--cores", "1", target)
+    log = (rerun / "results/logs/score/mlp-mnist/c0/s0.log").read_text()
+    assert log.count("scored in") == 2 and "extracted" not in log, log
+    assert {path: path.stat().st_mtime_ns for path in activations.rglob("*.npy")} == before
+    table = pd.read_parquet(rerun / target)
+    assert "knn" not in set(table.probe) and {"masc", "velpic", "transfer"} <= set(table.probe)
+    # activations.keep is a param too: switching it off reruns the job, which keeps every checkpoint's scores
+    # (they do not depend on it) and deletes the activations
+    dropped = dict(fewer, activations={**config["activations"], "keep": False})
+    snakemake(rerun, write_config(rerun, dropped, "dropped.yaml"), "--cores", "1", target)
+    log = (rerun / "results/logs/score/mlp-mnist/c0/s0.log").read_text()
+    assert log.count("scores kept from an earlier job") == 2, log
+    assert not activations.exists()
+    pd.testing.assert_frame_equal(pd.read_parquet(rerun / target), table)
 
 
 def test_repair_a_pipeline_checkpoint_from_the_command_line(finished, tmp_path):
@@ -312,6 +344,7 @@ def test_scored_activations_are_deleted_unless_kept(tmp_path, prepared_datasets)
         prepared_datasets, activations={"keep": False, "dtype": "float16"}, pairs={"mlp-mnist": {"max_epochs": 1}}
     )
     config_path = write_config(workdir, config)
-    snakemake(workdir, config_path, "--cores", "2", "results/scores/mlp-mnist/c80/s0/epoch_0000.parquet")
-    assert (workdir / "results/scores/mlp-mnist/c80/s0/epoch_0000.parquet").exists()
-    assert not (workdir / "results/activations/mlp-mnist/c80/s0/epoch_0000").exists()
+    snakemake(workdir, config_path, "--cores", "2", "results/scores/mlp-mnist/c80/s0.parquet")
+    assert (workdir / "results/scores/mlp-mnist/c80/s0.parquet").exists()
+    assert (workdir / "results/scores/mlp-mnist/c80/s0/epoch_0000.parquet").exists()  # what a rerun keeps
+    assert not (workdir / "results/activations/mlp-mnist/c80/s0").exists()

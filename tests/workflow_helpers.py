@@ -60,7 +60,7 @@ def tiny_config(datasets_dir: Path | str, **overrides: Any) -> dict[str, Any]:
         "activations": {"dtype": "float32", "keep": True, "batch_size": 500},
         "scoring": {"masc_variance": 0.99},
         "figures": {"numbers": list(range(1, 15)), "style": {"palette": "colorblind"}},
-        "compute": {"train": {"threads": 1}, "extract": {"threads": 1}, "score": {"threads": 1}},
+        "compute": {"train": {"threads": 1}, "score": {"threads": 1}},
     }
     return deep_update(config, overrides)
 

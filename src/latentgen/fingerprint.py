@@ -299,6 +299,15 @@ def source_fingerprints(
     return reach.fingerprints()
 
 
+def definition_code(module: str, name: str, package_dir: Path = PACKAGE_DIR) -> str:
+    """One digest of the code a package definition reaches, for what a stage writes inside its job and reuses
+    later: the score stage keys kept activations by its extraction's code (``pipeline._extract_checkpoint``)."""
+    reach = Reach(Path(package_dir))
+    reach._resolve((module, name))
+    reach._follow()
+    return digest(f"{source}:{fingerprint}" for source, fingerprint in reach.fingerprints().items())
+
+
 # ----------------------------------------------------------------------------------------------------------
 # What a rule's jobs depend on, and the training record
 # ----------------------------------------------------------------------------------------------------------

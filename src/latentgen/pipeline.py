@@ -9,9 +9,13 @@ outputs atomically.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
+import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,8 @@ import pandas as pd
 import torch
 
 from latentgen import __version__, datasets, training
-from latentgen.activations import extract_activations
+from latentgen.activations import MANIFEST as ACTIVATION_MANIFEST
+from latentgen.activations import extract_activations, read_activations
 from latentgen.devices import assign_device
 from latentgen.fileio import (
     DamagedFileError,
@@ -35,7 +40,7 @@ from latentgen.fileio import (
 )
 from latentgen.labels import write_label_table
 from latentgen.models import load_checkpoint
-from latentgen.runs import load_run_data
+from latentgen.runs import RunData, load_run_data
 from latentgen.summary import write_summary
 from latentgen.training import Schedule, TrainSettings
 
@@ -216,108 +221,264 @@ def _model_from_run(run_json: Path | str, checkpoint: Path | str) -> torch.nn.Mo
     )
 
 
-def extract(
-    prepared_dir: Path | str,
-    labels: Path | str,
+def _extract_checkpoint(
+    run: RunData,
     run_json: Path | str,
     checkpoint: Path | str,
-    out_dir: Path | str,
-    corruption: int,
+    out_dir: Path,
+    key: dict[str, Any],
     dtype: str,
     batch_size: int,
-    device: str,
+    device: torch.device,
 ) -> None:
+    """Write one checkpoint's activations (latentgen.activations), their key in the manifest."""
     started = time.perf_counter()
-    run = load_run_data(prepared_dir, labels, int(corruption))
-    model = _model_from_run(run_json, checkpoint)
     extract_activations(
-        model,
+        _model_from_run(run_json, checkpoint),
         run.data.train_images,
         run.data.test_images,
         out_dir,
         dtype=dtype,
         batch_size=batch_size,
-        device=assign_device(device),
-        provenance={"checkpoint": str(checkpoint), "latentgen_version": __version__},
+        device=device,
+        provenance={"checkpoint": str(checkpoint), "key": key, "latentgen_version": __version__},
     )
     log.info("extracted %s activations of %s in %.1fs", dtype, checkpoint, time.perf_counter() - started)
+
+
+def _kept_activations(directory: Path, key: dict[str, Any]) -> bool:
+    """Whether ``directory`` holds the activations ``key`` describes, every file intact.
+
+    A damaged or outdated directory is not an error: it is re-extracted (the log names it)."""
+    if not (directory / ACTIVATION_MANIFEST).exists():
+        return False
+    try:
+        if read_json(directory / ACTIVATION_MANIFEST, what="activation manifest").get("key") != key:
+            log.info("%s holds activations of another checkpoint or setting: re-extracting", directory)
+            return False
+        read_activations(directory)  # checks every file against the manifest's CRC-32
+    except (DamagedFileError, ValueError) as error:
+        log.warning("re-extracting %s: %s", directory, error)
+        return False
+    return True
+
+
+def _kept_fragment(path: Path, key: str) -> pd.DataFrame | None:
+    """The scores an earlier job of this run wrote for a checkpoint, when they are of the same checkpoint,
+    settings and code (``key``); a damaged or outdated fragment is scored again (the log names it)."""
+    if not path.exists():
+        return None
+    try:
+        if parquet_metadata(path).get("fragment_key") != key:
+            return None
+        return read_parquet(path, what="score fragment")
+    except Exception as error:  # a truncated or overwritten file: score the checkpoint again
+        log.warning("scoring again: %s", error)
+        return None
+
+
+def _fragment_key(checkpoint_sha256: str | None, settings: dict[str, Any]) -> str:
+    """What a checkpoint's scores depend on: its bytes, and every setting and the code that scored it."""
+    text = json.dumps({"checkpoint_sha256": checkpoint_sha256, **settings}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _remove_unscheduled(directory: Path, pattern: str, kept: set[str]) -> None:
+    """Remove what an earlier training of this run left for checkpoints it no longer has (a retrained run
+    may stop at another epoch). Only ``epoch_*`` entries: an edited run's directory lies inside its base run's."""
+    for path in directory.glob(pattern):
+        if path.name not in kept:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """How every checkpoint of a run is extracted and scored: the score rule's params."""
+
+    variance: float
+    layers: list[str]
+    batch_size: int
+    dtype: str
+    device: str
+    code: dict[str, Any]  # stage_code("score"): a fragment scored by other code is scored again
+    holdout: float = 0.0
+    probes: list[str] | None = None
+    edit_epoch: int | None = None
+
+    def extraction_key(self, checkpoint_sha256: str | None) -> dict[str, Any]:
+        """What a checkpoint's activations depend on: the probes and scoring settings do not count, so a
+        changed probe list re-scores kept activations without extracting them again."""
+        return {
+            "checkpoint_sha256": checkpoint_sha256,
+            "dtype": self.dtype,
+            "batch_size": self.batch_size,
+            "code": extraction_code(),
+        }
+
+
+def extraction_code() -> str:
+    """A digest of the extraction's code (latentgen.fingerprint): kept activations of other code are stale."""
+    from latentgen.fingerprint import definition_code
+
+    return definition_code("latentgen.pipeline", "_extract_checkpoint")
 
 
 def score(
     prepared_dir: Path | str,
     labels: Path | str,
     run_json: Path | str,
-    checkpoint: Path | str,
+    checkpoints: list[str],
+    fragments_dir: Path | str,
     activations_dir: Path | str,
     out: Path | str,
     pair: str,
     corruption: int,
     seed: int,
-    epoch: int,
-    variance: float,
-    layers: list[str],
-    batch_size: int,
-    device: str,
-    holdout: float = 0.0,
-    probes: list[str] | None = None,
-    edit_epoch: int | None = None,
+    settings: ScoreSettings,
+    keep_activations: bool,
 ) -> None:
-    from latentgen.scoring import score_checkpoint  # the probes pull in scikit-learn: only where needed
+    """Every checkpoint of one run, in epoch order: its activations (extracted, or read where kept), the
+    configured probes, the model and the transfers (latentgen.scoring), as one table.
 
+    One job per run, not per checkpoint: planning the paper grid's 15,000 checkpoints as two jobs each took
+    minutes (docs/performance.md). The job resumes instead: each checkpoint's scores are written as a
+    fragment (``fragments_dir/epoch_XXXX.parquet``) keyed by the checkpoint's sha256, the settings and the
+    code, so a rerun after a kill, or with settings that left a checkpoint's scores unchanged, keeps them.
+    Activations live in ``activations_dir/epoch_XXXX/`` while their checkpoint is scored, and after it
+    only with ``keep_activations``; kept activations of the same checkpoint and extraction settings are
+    read, not extracted again.
+    """
     started = time.perf_counter()
     run = load_run_data(prepared_dir, labels, int(corruption))
     summary = read_json(run_json, what="run summary")
-    verify_checkpoint(run_json, summary, checkpoint)
-    identity = {**run_identity(pair, corruption, seed), "epoch": int(epoch)}
-    frame = score_checkpoint(
-        checkpoint,
-        activations_dir,
-        run.data,
-        summary["settings"]["model"],
-        variance,
-        identity,
-        layers=layers,
-        device=assign_device(device),
-        batch_size=batch_size,
-        holdout=holdout,
-        **({} if probes is None else {"probes": list(probes)}),
-    )
-    # which run of the setting: null = standard training, E = the run edited at epoch E (its own run)
-    frame["edit_epoch"] = pd.array([edit_epoch] * len(frame), dtype="Int64")
+    fragments_dir, activations_dir = Path(fragments_dir), Path(activations_dir)
+    device = assign_device(settings.device)
+    frames = []
+    for index, checkpoint in enumerate(sorted(checkpoints), 1):
+        epoch_started = time.perf_counter()
+        frame, kept = _checkpoint_scores(
+            run, run_json, summary, Path(checkpoint), fragments_dir, activations_dir, pair, corruption, seed, settings,
+            keep_activations, device,
+        )
+        log.info(
+            "checkpoint %d of %d, %s: %s in %.1fs; model test %s",
+            index,
+            len(checkpoints),
+            Path(checkpoint).name,
+            "scores kept from an earlier job" if kept else "scored",
+            time.perf_counter() - epoch_started,
+            _test_summary(frame),
+        )
+        frames.append(frame)
+    kept = {Path(c).stem for c in checkpoints}
+    _remove_unscheduled(fragments_dir, "epoch_*.parquet", {f"{stem}.parquet" for stem in kept})
+    if activations_dir.exists():
+        _remove_unscheduled(activations_dir, "epoch_*", kept if keep_activations else set())
+        with contextlib.suppress(OSError):  # left in place when it still holds an edited run's directory
+            activations_dir.rmdir()
+    table = pd.concat(frames, ignore_index=True).sort_values(["epoch", "layer", "probe", "split"], kind="stable")
     write_parquet(
-        frame,
+        table,
         out,
         metadata={
-            **identity,
-            "masc_variance": variance,
-            "holdout": holdout,
-            "latentgen_version": __version__,
+            **run_identity(pair, corruption, seed),
+            "checkpoints": len(frames),
             "run_fingerprint": summary["fingerprint"],
+            "latentgen_version": __version__,
         },
     )
+    log.info("scored %d checkpoints of %s in %.1fs", len(frames), run_json, time.perf_counter() - started)
+
+
+def _checkpoint_scores(
+    run: RunData,
+    run_json: Path | str,
+    summary: dict[str, Any],
+    checkpoint: Path,
+    fragments_dir: Path,
+    activations_dir: Path,
+    pair: str,
+    corruption: int,
+    seed: int,
+    settings: ScoreSettings,
+    keep_activations: bool,
+    device: torch.device,
+) -> tuple[pd.DataFrame, bool]:
+    """One checkpoint's scores, and whether they were kept from an earlier job (its fragment still current)."""
+    sha256 = summary.get("checkpoint_sha256", {}).get(checkpoint.name)
+    fragment = fragments_dir / f"{checkpoint.stem}.parquet"
+    key = _fragment_key(sha256, asdict(settings))
+    frame = _kept_fragment(fragment, key)
+    if frame is not None:
+        return frame, True
+    verify_checkpoint(run_json, summary, checkpoint)
+    activations = activations_dir / checkpoint.stem
+    extraction_key = settings.extraction_key(sha256)
+    if not _kept_activations(activations, extraction_key):
+        _extract_checkpoint(
+            run, run_json, checkpoint, activations, extraction_key, settings.dtype, settings.batch_size, device
+        )
+    frame = _score_checkpoint(run, summary, checkpoint, activations, pair, corruption, seed, settings, device)
+    write_parquet(frame, fragment, metadata=_fragment_metadata(frame, settings, summary, key))
+    if not keep_activations:
+        shutil.rmtree(activations)
+    return frame, False
+
+
+def _score_checkpoint(
+    run: RunData,
+    summary: dict[str, Any],
+    checkpoint: Path,
+    activations: Path,
+    pair: str,
+    corruption: int,
+    seed: int,
+    settings: ScoreSettings,
+    device: torch.device,
+) -> pd.DataFrame:
+    from latentgen.scoring import score_checkpoint  # the probes pull in scikit-learn: only where needed
+
+    started = time.perf_counter()
+    identity = {**run_identity(pair, corruption, seed), "epoch": int(checkpoint.stem.removeprefix("epoch_"))}
+    frame = score_checkpoint(
+        checkpoint,
+        activations,
+        run.data,
+        summary["settings"]["model"],
+        settings.variance,
+        identity,
+        layers=list(settings.layers),
+        device=device,
+        batch_size=settings.batch_size,
+        holdout=settings.holdout,
+        **({} if settings.probes is None else {"probes": list(settings.probes)}),
+    )
+    # which run of the setting: null = standard training, E = the run edited at epoch E (its own run)
+    frame["edit_epoch"] = pd.array([settings.edit_epoch] * len(frame), dtype="Int64")
+    log.info("scored %s in %.1fs", checkpoint, time.perf_counter() - started)
+    return frame
+
+
+def _fragment_metadata(
+    frame: pd.DataFrame, settings: ScoreSettings, summary: dict[str, Any], key: str
+) -> dict[str, Any]:
+    return {
+        **frame.iloc[0][["pair", "model", "dataset", "corruption", "seed", "epoch"]].to_dict(),
+        "masc_variance": settings.variance,
+        "holdout": settings.holdout,
+        "latentgen_version": __version__,
+        "run_fingerprint": summary["fingerprint"],
+        "fragment_key": key,
+    }
+
+
+def _test_summary(frame: pd.DataFrame) -> str:
     test = frame[frame.split == "test"]
     model_test = test[test.probe == "model"].accuracy.iloc[0]
     selected = test[test.probe == "selected"]
-    choice = (
-        f"selected {selected.layer.iloc[0]} (held-out choice) test {selected.accuracy.iloc[0]:.4f}"
-        if len(selected)
-        else "nothing held out, nothing selected"
-    )
-    log.info(
-        "scored %s epoch %s in %.1fs: model test %.4f, %s",
-        pair,
-        epoch,
-        time.perf_counter() - started,
-        model_test,
-        choice,
-    )
-
-
-def collect_run(fragments: list[str], out: Path | str) -> None:
-    """One run's per-checkpoint score fragments as one table (what figures read)."""
-    frames = [read_parquet(path, what="score fragment") for path in fragments]
-    table = pd.concat(frames, ignore_index=True).sort_values(["epoch", "layer", "probe", "split"], kind="stable")
-    write_parquet(table, out, metadata={"fragments": len(fragments), "latentgen_version": __version__})
+    if not len(selected):
+        return f"{model_test:.4f}, nothing held out, nothing selected"
+    return f"{model_test:.4f}, selected {selected.layer.iloc[0]} (held-out choice) test {selected.accuracy.iloc[0]:.4f}"
 
 
 def aggregate(run_tables: list[str], out: Path | str, config_summary: dict[str, Any]) -> None:

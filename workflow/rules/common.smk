@@ -13,6 +13,7 @@ from latentgen.figure_specs import (
 )
 from latentgen.model_names import probe_layers_of
 from latentgen.schedule import edit_base_epoch
+from snakemake.exceptions import IncompleteCheckpointException
 
 try:
     config = check_config(
@@ -72,6 +73,24 @@ def per_attempt(stage, key, default):
     @per_job
     def resource(wildcards, attempt):
         return size * attempt
+
+    return resource
+
+
+def per_checkpoint_attempt(stage, key, default):
+    """A job size of `compute:` given per checkpoint (runtime), times the run's checkpoints and the attempt.
+
+    Before the run has trained, its checkpoints are unknown: the job is only a placeholder then (Snakemake
+    rebuilds it, and asks again, once the train checkpoint has run), so one checkpoint's size stands in."""
+    size = compute(stage, key, default)
+
+    @per_job
+    def resource(wildcards, attempt):
+        try:
+            count = len(checkpoint_epochs(wildcards))
+        except IncompleteCheckpointException:
+            count = 1
+        return size * count * attempt
 
     return resource
 
@@ -204,11 +223,10 @@ def checkpoint_epochs(wildcards):
 
 
 def trained_checkpoint(wildcards):
-    """run.json and one checkpoint file of a finished run.
+    """run.json and the checkpoint file at {epoch} of a finished run (what a velpic_edit job reads).
 
-    Asking the train checkpoint for its output makes Snakemake train first when needed, even when a
-    single checkpoint's activations or scores are the target (the checkpoint files themselves are not
-    declared outputs, see train.smk).
+    Asking the train checkpoint for its output makes Snakemake train first when needed (the checkpoint
+    files themselves are not declared outputs, see train.smk).
     """
     run = run_path(
         wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.get("edit", "")
@@ -221,13 +239,18 @@ def trained_checkpoint(wildcards):
 
 
 @per_job
-def checkpoint_job_input(wildcards):
-    """Every input of an extract or score job but the activations, from one function: Snakemake inspects and
-    calls each input function once per job, so one instead of three is a few percent of planning the grid.
-    """
+def run_score_input(wildcards):
+    """Every input of a run's score job: run.json, each of its checkpoint files (a retrained run, newer
+    checkpoints, reruns it), the dataset and the labels. Asking the train checkpoint for run.json makes
+    Snakemake train the run first when needed."""
+    run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.edit)
     dataset = pair_dataset(wildcards)
     return {
-        **trained_checkpoint(wildcards),
+        "run_json": train_output(wildcards).run_json,
+        "checkpoints": [
+            f"{RESULTS}/runs/{run}/checkpoints/epoch_{epoch:04d}.pt"
+            for epoch in checkpoint_epochs(wildcards)
+        ],
         "meta": f"{DATASETS_DIR}/{dataset}/meta.json",
         "labels": f"{RESULTS}/labels/{dataset}/s{label_seed(wildcards.seed)}.parquet",
     }
@@ -263,15 +286,6 @@ def note_stopped_before_edit(run_json, final, edit):
             f"on its final checkpoint, epoch {final} (the model it is at epoch {edit})",
             file=sys.stderr,
         )
-
-
-@per_job
-def run_fragments(wildcards):
-    run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.edit)
-    return [
-        f"{RESULTS}/scores/{run}/epoch_{epoch:04d}.parquet"
-        for epoch in checkpoint_epochs(wildcards)
-    ]
 
 
 def run_tables(pairs=None, rates=None, edits=False):
@@ -331,11 +345,6 @@ def figure_inputs(wildcards):
         )
     # a figure of edited runs reads them beside the standard runs they are compared with
     return run_tables(pairs, rates, edits=figure_spec(number).needs_edits)
-
-
-def activations_output(path):
-    """Temporary unless activations.keep: the paper grid's activations would need terabytes."""
-    return path if config["activations"]["keep"] else temp(path)
 
 
 def stage_code(stage):

@@ -1,25 +1,31 @@
-"""Snakemake script of rule score: one checkpoint (the configured probes, model, transfer) to a Parquet fragment."""
+"""Snakemake script of rule score: every checkpoint of one run (activations, the configured probes, model,
+transfer) to the run's score table."""
 
-from latentgen.pipeline import logging_to, score
+from latentgen.pipeline import ScoreSettings, logging_to, score
 
-wildcards = snakemake.wildcards
+params, wildcards = snakemake.params, snakemake.wildcards
 with logging_to(snakemake.log[0], snakemake.threads):
     score(
-        prepared_dir=snakemake.params.prepared_dir,
+        prepared_dir=params.prepared_dir,
         labels=snakemake.input.labels,
         run_json=snakemake.input.run_json,
-        checkpoint=snakemake.input.checkpoint,
-        activations_dir=snakemake.input.activations,
-        out=snakemake.output.scores,
+        checkpoints=list(snakemake.input.checkpoints),
+        fragments_dir=params.fragments_dir,
+        activations_dir=params.activations_dir,
+        out=snakemake.output.table,
         pair=wildcards.pair,
         corruption=int(wildcards.corruption),
         seed=int(wildcards.seed),
-        epoch=int(wildcards.epoch),
-        variance=snakemake.params.variance,
-        layers=list(snakemake.params.layers),
-        batch_size=snakemake.params.batch_size,
-        device=snakemake.params.device,
-        holdout=snakemake.params.holdout,
-        probes=list(snakemake.params.probes),
-        edit_epoch=snakemake.params.edit_epoch,
+        settings=ScoreSettings(
+            variance=params.variance,
+            layers=list(params.layers),
+            batch_size=params.batch_size,
+            dtype=params.dtype,
+            device=params.device,
+            code=dict(params.code),
+            holdout=params.holdout,
+            probes=list(params.probes),
+            edit_epoch=params.edit_epoch,
+        ),
+        keep_activations=params.keep_activations,
     )
