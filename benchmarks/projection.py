@@ -19,17 +19,17 @@
    the score stage scaled by ``--family-factor`` (10.7, the family's cost over MASC + VeLPIC measured by
    ``benchmarks/bench_probes.py --family`` on the paper MLP, docs/performance.md).
 2. **Builds the grid's jobs** from the config (every pair in it, variants included): per standard run
-   (pair x corruption x seed) one training job of S epochs, then an extract and a score job per checkpoint
-   of the pair's schedule (the edit epochs included, as the config adds them).  How many epochs a run needs
-   until it memorizes is not known before it runs; S is the authors' own stop epoch of that pair and rate
+   (pair x corruption x seed) one training job of S epochs, then one score job extracting and scoring every
+   checkpoint of the pair's schedule (the edit epochs included, as the config adds them).  How many epochs a
+   run needs until it memorizes is not known before it runs; S is the authors' own stop epoch of that pair and rate
    (benchmarks/bench_planning.py ``AUTHORS_STOP_EPOCHS``: the mean of their three runs in MASC_DNN's
    published training logs), and the table repeats the projection with every run reaching the 500-epoch
    cap (an upper bound).  Per edited run (``pairs.<pair>.edits``: each edit epoch E of each standard run)
    one edit job and one training job of ``until`` - E epochs (trained to ``until``, the most it trains), then
-   an extract and a score job per checkpoint from E to ``until``.
-3. **Schedules** them on 1, 8 and 50 devices, as a cluster would run them: a run's checkpoint jobs become
+   its score job over its checkpoints from E to ``until``.
+3. **Schedules** them on 1, 8 and 50 devices, as a cluster would run them: a run's score job becomes
    ready when its training ends (the workflow learns them from run.json), an edited run's edit and training
-   when its standard run's training ends; ready jobs take the next free device, training before checkpoint
+   when its standard run's training ends; ready jobs take the next free device, training before score
    jobs and longest first.
 
 Prints the measured costs, the job counts and the table.  Last line: the wall-time ratio of 1 device
@@ -211,8 +211,8 @@ def measure_startup() -> float:
 @dataclass
 class Run:
     train: float  # seconds of the training job (an edited run: its edit job too)
-    checkpoints: int  # checkpoint jobs (extract + score, run back to back as the profile groups them)
-    checkpoint: float  # seconds of one
+    checkpoints: int  # its checkpoints (extracted and scored one after the other by its score job)
+    score: float  # seconds of its score job (one start-up, then every checkpoint)
     base: int | None = None  # an edited run: the index of the standard run it edits (it waits for its training)
 
 
@@ -225,27 +225,29 @@ def grid_runs(
     for name, pair in config["pairs"].items():
         n_train, n_test = dataset_info(pair["dataset"]).sizes
         extract, score = costs[name].checkpoint(n_train, n_test)
-        checkpoint = 2 * startup + extract + score_factor * score
+        checkpoint = extract + score_factor * score
         epoch = costs[name].epoch(n_train, n_test, pair["batch_size"])
         for corruption in config["corruption"]:
             for seed in config["seeds"]:
                 epochs = epochs_of(name, corruption, seed, pair["max_epochs"])
-                runs.append(Run(startup + epochs * epoch, len(checkpoint_epochs(pair, epochs)), checkpoint))
+                count = len(checkpoint_epochs(pair, epochs))
+                runs.append(Run(startup + epochs * epoch, count, startup + count * checkpoint))
                 base = len(runs) - 1
                 for edit in edit_epochs(pair):
                     train = startup + costs[name].edit(n_train) + startup + (pair["edits"]["until"] - edit) * epoch
-                    edited.append(Run(train, len(edited_checkpoint_epochs(pair, edit)), checkpoint, base))
+                    count = len(edited_checkpoint_epochs(pair, edit))
+                    edited.append(Run(train, count, startup + count * checkpoint, base))
     return runs + edited
 
 
 def device_seconds(runs: list[Run]) -> float:
-    return sum(run.train + run.checkpoints * run.checkpoint for run in runs)
+    return sum(run.train + run.score for run in runs)
 
 
 def makespan(runs: list[Run], devices: int) -> float:
     """Wall seconds of list scheduling on ``devices``: a free device takes the longest training job that is
     ready (a standard run's at once, an edited run's when its standard run's training ends), else the
-    earliest-released checkpoint job (a run's are released when its training ends); with nothing ready it
+    earliest-released score job (a run's is released when its training ends); with nothing ready it
     waits for the next release."""
     dependents: dict[int, list[int]] = {}
     for index, run in enumerate(runs):
@@ -254,7 +256,7 @@ def makespan(runs: list[Run], devices: int) -> float:
     future: list[tuple[float, float, int]] = [(0.0, -run.train, i) for i, run in enumerate(runs) if run.base is None]
     heapq.heapify(future)  # (release time, -seconds, run) of trainings not yet ready
     ready: list[tuple[float, int]] = []  # (-seconds, run): longest first
-    released: list[tuple[float, int, float]] = []  # (release time, release order, seconds) of checkpoint jobs
+    released: list[tuple[float, int, float]] = []  # (release time, release order, seconds) of score jobs
     order = itertools.count()
     free_at = [0.0] * devices
     end = 0.0
@@ -272,8 +274,7 @@ def makespan(runs: list[Run], devices: int) -> float:
             _, index = heapq.heappop(ready)
             run = runs[index]
             finish = now + run.train
-            for _ in range(run.checkpoints):
-                heapq.heappush(released, (finish, next(order), run.checkpoint))
+            heapq.heappush(released, (finish, next(order), run.score))
             for dependent in dependents.get(index, []):
                 heapq.heappush(future, (finish, -runs[dependent].train, dependent))
         else:

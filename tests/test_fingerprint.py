@@ -12,7 +12,7 @@ import pytest
 from latentgen import fingerprint
 from workflow_helpers import REAL_CHANGE, REPO, copy_workflow, edited, inserted
 
-STAGES = ["extract", "score", "collect_run", "aggregate", "summary", "figure", *fingerprint.TRAINING_STAGES]
+STAGES = ["score", "aggregate", "summary", "figure", *fingerprint.TRAINING_STAGES]
 RECORD_COMMAND = "python -m latentgen.fingerprint --record"
 
 
@@ -45,13 +45,13 @@ def test_training_code_is_as_recorded():
 def test_each_stage_reaches_exactly_the_modules_it_runs():
     modules = {stage: set(stage_sources(REPO, stage)) for stage in STAGES}
     assert "latentgen.probes" in modules["score"] and "latentgen.transfer" in modules["score"]
-    for stage in ("extract", "train", "figure", "collect_run"):
+    for stage in ("train", "figure", "aggregate"):
         assert "latentgen.probes" not in modules[stage], stage
     # plotting only where a figure is drawn: the summary table has a module of its own
     assert {stage for stage in STAGES if "latentgen.figures" in modules[stage]} == {"figure"}
     assert "latentgen.summary" in modules["summary"] and "latentgen.labels" in modules["corrupt_labels"]
-    assert "latentgen.activations" in modules["extract"] and "latentgen.activations" not in modules["train"]
-    assert "scripts/score.py" in modules["score"] and "scripts/extract.py" not in modules["score"]
+    assert "latentgen.activations" in modules["score"] and "latentgen.activations" not in modules["train"]
+    assert "scripts/score.py" in modules["score"] and "scripts/train.py" not in modules["score"]
 
 
 def test_comments_docstrings_formatting_and_times_change_no_fingerprint(copy):
@@ -61,7 +61,7 @@ def test_comments_docstrings_formatting_and_times_change_no_fingerprint(copy):
     with (
         edited(spectrum, "DENSE_LIMIT = 1024", "DENSE_LIMIT = (\n    1024  # a comment\n)"),
         inserted(probes, "VeLPIC", '"""A second docstring."""'),
-        edited(script, "wildcards = snakemake.wildcards", "# a comment\nwildcards  =  snakemake.wildcards"),
+        edited(script, "params, wildcards = snakemake.params", "# a comment\nparams,  wildcards  =  snakemake.params"),
     ):
         script.touch()
         assert all_stage_sources(copy) == before
@@ -73,6 +73,23 @@ def test_a_real_change_changes_exactly_the_stages_that_run_it(copy):
         after = all_stage_sources(copy)
     assert [stage for stage in STAGES if after[stage] != before[stage]] == ["score"]
     assert {name for name in after["score"] if after["score"][name] != before["score"][name]} == {"latentgen.probes"}
+
+
+def test_the_extraction_code_digest_follows_the_extraction_and_not_the_probes(copy):
+    """Kept activations are keyed by the extraction's code: a probe change re-scores them, an extraction or
+    model change extracts them again."""
+    package = copy / "src/latentgen"
+
+    def extraction():
+        return fingerprint.definition_code("latentgen.pipeline", "_extract_checkpoint", package)
+
+    before = extraction()
+    with inserted(package / "probes.py", "VeLPIC", REAL_CHANGE):
+        assert extraction() == before
+    for module, name in (("activations.py", "_extract_split"), ("models.py", "ResNet18")):
+        with inserted(package / module, name, REAL_CHANGE):
+            assert extraction() != before, module
+    assert extraction() == before
 
 
 def test_a_model_change_is_caught_by_the_training_record_and_retrains_nothing_by_itself(copy):

@@ -1,5 +1,5 @@
-"""latentgen.pipeline: the stage functions' own logic (run identity, train settings, checkpoint checks, collecting
-tables) on small inputs.  The stages run end to end in test_workflow.py and test_reliability.py."""
+"""latentgen.pipeline: the stage functions' own logic (run identity, train settings, checkpoint checks, the score
+stage's resume keys) on small inputs.  The stages run end to end in test_workflow.py and test_reliability.py."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from latentgen import pipeline
 from latentgen.fileio import (
     DamagedFileError,
     file_sha256,
-    parquet_metadata,
-    read_parquet,
     save_torch,
     write_json,
     write_parquet,
@@ -91,31 +89,68 @@ def test_runs_without_recorded_hashes_are_loaded_with_a_warning(run, caplog):
     assert file_sha256(checkpoint)  # untouched
 
 
-def test_collect_stage_sorts_fragments_and_records_their_number(tmp_path):
-    fragments = []
-    for epoch in (4, 0, 2):
-        path = tmp_path / f"f{epoch}.parquet"
-        write_parquet(
-            pd.DataFrame(
-                {
-                    "epoch": [epoch, epoch],
-                    "layer": ["fc2", "fc1"],
-                    "probe": ["masc"] * 2,
-                    "split": ["test"] * 2,
-                    "accuracy": [0.5, 0.6],
-                }
-            ),
-            path,
-        )
-        fragments.append(str(path))
-    pipeline.collect_run(fragments, tmp_path / "run.parquet")
-    table = read_parquet(tmp_path / "run.parquet")
-    assert list(zip(table["epoch"], table["layer"])) == [
-        (0, "fc1"),
-        (0, "fc2"),
-        (2, "fc1"),
-        (2, "fc2"),
-        (4, "fc1"),
-        (4, "fc2"),
+def _fragment(path, key):
+    frame = pd.DataFrame({"epoch": [0], "layer": ["fc1"], "probe": ["masc"], "split": ["test"], "accuracy": [0.5]})
+    write_parquet(frame, path, metadata={"fragment_key": key})
+    return frame
+
+
+def test_a_fragment_is_kept_only_for_its_own_key(tmp_path):
+    """A score job keeps an earlier job's scores of a checkpoint only when the checkpoint's bytes, the settings
+    and the code are those it would score with (the key); anything else is scored again."""
+    path = tmp_path / "epoch_0000.parquet"
+    assert pipeline._kept_fragment(path, "k") is None  # none yet
+    frame = _fragment(path, "k")
+    pd.testing.assert_frame_equal(pipeline._kept_fragment(path, "k"), frame)
+    assert pipeline._kept_fragment(path, "other") is None
+
+
+def test_a_damaged_fragment_is_scored_again_and_named(tmp_path, caplog):
+    path = tmp_path / "epoch_0000.parquet"
+    path.write_bytes(b"PAR1 not a parquet file")
+    with caplog.at_level(logging.WARNING, logger="latentgen"):
+        assert pipeline._kept_fragment(path, "k") is None
+    assert "epoch_0000.parquet" in caplog.text
+
+
+def test_fragment_keys_change_with_the_checkpoint_and_every_setting():
+    settings = pipeline.ScoreSettings(
+        variance=0.99, layers=["fc1"], batch_size=500, dtype="float16", device="cpu", code={"stage": "score"}
+    )
+    key = pipeline._fragment_key("sha", pipeline.asdict(settings))
+    assert key == pipeline._fragment_key("sha", pipeline.asdict(settings))
+    assert key != pipeline._fragment_key("other", pipeline.asdict(settings))
+    for change in (
+        {"probes": ["masc"]},
+        {"variance": 0.9},
+        {"holdout": 0.1},
+        {"code": {"stage": "x"}},
+        {"dtype": "float32"},
+    ):
+        assert key != pipeline._fragment_key("sha", {**pipeline.asdict(settings), **change}), change
+
+
+def test_kept_activations_depend_on_the_extraction_not_on_the_probes():
+    """Changing the probe list re-scores kept activations; a changed extraction setting extracts again."""
+    settings = pipeline.ScoreSettings(
+        variance=0.99, layers=["fc1"], batch_size=500, dtype="float16", device="cpu", code={"stage": "score"}
+    )
+    fewer = pipeline.ScoreSettings(**{**pipeline.asdict(settings), "probes": ["masc"], "variance": 0.9})
+    assert settings.extraction_key("sha") == fewer.extraction_key("sha")
+    wider = pipeline.ScoreSettings(**{**pipeline.asdict(settings), "dtype": "float32"})
+    assert settings.extraction_key("sha") != wider.extraction_key("sha")
+    assert settings.extraction_key("sha") != settings.extraction_key("other")
+
+
+def test_unscheduled_epochs_are_removed_and_an_edited_run_is_left_alone(tmp_path):
+    """A retrained run may stop at another epoch: what an earlier training left for checkpoints the run no longer
+    has goes; the directory of a run edited from this one (a subdirectory) stays."""
+    for name in ("epoch_0000.parquet", "epoch_0004.parquet"):
+        _fragment(tmp_path / name, "k")
+    (tmp_path / "edit10").mkdir()
+    _fragment(tmp_path / "edit10" / "epoch_0010.parquet", "k")
+    pipeline._remove_unscheduled(tmp_path, "epoch_*.parquet", {"epoch_0000.parquet"})
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.parquet")) == [
+        "edit10/epoch_0010.parquet",
+        "epoch_0000.parquet",
     ]
-    assert parquet_metadata(tmp_path / "run.parquet")["fragments"] == 3

@@ -16,12 +16,12 @@ rule train:
     jobid: 3
 
 localrule score:
-    output: scores/mlp-mnist/c40/s0/epoch_0002.parquet
+    output: scores/mlp-mnist/c40/s0.parquet
     reason: Params have changed since last execution: code before: {OLD} now: {NEW}; Input files updated by another job: runs/mlp-mnist/c40/s0/run.json
     jobid: 4
 
 rule all:
-    input: scores/mlp-mnist/c40/s0/epoch_0002.parquet
+    input: scores/mlp-mnist/c40/s0.parquet
     jobid: 0
 """
 
@@ -29,7 +29,7 @@ rule all:
 def test_planned_jobs_reads_rules_outputs_and_reasons_and_skips_all():
     jobs = planned_jobs(DRY_RUN)
     assert [job.rule for job in jobs] == ["train", "score"]
-    assert jobs[1].output == ["scores/mlp-mnist/c40/s0/epoch_0002.parquet"]
+    assert jobs[1].output == ["scores/mlp-mnist/c40/s0.parquet"]
     assert len(jobs[1].reasons) == 2
 
 
@@ -65,14 +65,14 @@ def test_job_stats_reads_the_table_without_its_total():
 Job stats:
 job          count
 ---------  -------
-score            8
-collect_run      4
-total           12
+score            4
+aggregate        1
+total            5
 
 Reasons:
     (check individual jobs above for details)
 """
-    assert job_stats(text) == {"score": 8, "collect_run": 4}
+    assert job_stats(text) == {"score": 4, "aggregate": 1}
     assert (
         job_stats("Building DAG of jobs...\nNothing to be done (all requested files are present and up to date).") == {}
     )

@@ -273,7 +273,7 @@ def _kept_fragment(path: Path, key: str) -> pd.DataFrame | None:
             return None
         return read_parquet(path, what="score fragment")
     except Exception as error:  # a truncated or overwritten file: score the checkpoint again
-        log.warning("scoring again: %s", error)
+        log.warning("%s is damaged (%s): scoring its checkpoint again", path, error)
         return None
 
 
@@ -357,8 +357,18 @@ def score(
     for index, checkpoint in enumerate(sorted(checkpoints), 1):
         epoch_started = time.perf_counter()
         frame, kept = _checkpoint_scores(
-            run, run_json, summary, Path(checkpoint), fragments_dir, activations_dir, pair, corruption, seed, settings,
-            keep_activations, device,
+            run,
+            run_json,
+            summary,
+            Path(checkpoint),
+            fragments_dir,
+            activations_dir,
+            pair,
+            corruption,
+            seed,
+            settings,
+            keep_activations,
+            device,
         )
         log.info(
             "checkpoint %d of %d, %s: %s in %.1fs; model test %s",

@@ -81,7 +81,8 @@ def per_checkpoint_attempt(stage, key, default):
     """A job size of `compute:` given per checkpoint (runtime), times the run's checkpoints and the attempt.
 
     Before the run has trained, its checkpoints are unknown: the job is only a placeholder then (Snakemake
-    rebuilds it, and asks again, once the train checkpoint has run), so one checkpoint's size stands in."""
+    rebuilds it, and asks again, once the train checkpoint has run), so one checkpoint's size stands in.
+    """
     size = compute(stage, key, default)
 
     @per_job
