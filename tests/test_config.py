@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from latentgen import config
 
@@ -100,3 +101,13 @@ def test_a_non_editable_install_validates_the_config_outside_the_repository(tmp_
             cwd=elsewhere,
             check=True,
         )
+
+
+def test_the_retired_extract_stage_is_refused_with_what_replaced_it():
+    """An older config's `compute.extract` names the key and says where its settings go now."""
+    old = yaml.safe_load((REPO / "config" / "quickstart.yaml").read_text())
+    old["compute"]["extract"] = {"threads": 1, "mem_mb": 4000, "runtime": 10}
+    with pytest.raises(config.ConfigError, match=r"'compute\.extract'.*'compute\.score'"):
+        config.check_config(old)
+    del old["compute"]["extract"]
+    assert "extract" not in config.check_config(old)["compute"]

@@ -207,8 +207,19 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
     return errors
 
 
+def _refuse_retired_keys(config: dict[str, Any]) -> None:
+    """Keys an older latentgen read, refused with what replaced them (the schema would only say "unexpected")."""
+    if "extract" in (config.get("compute") or {}):
+        raise ConfigError(
+            "config key 'compute.extract': there is no extract job any more; each run's score job extracts and "
+            "scores its checkpoints. Give its threads and mem_mb under 'compute.score' (whose runtime is per "
+            "checkpoint) and remove 'compute.extract'."
+        )
+
+
 def check_config(config: dict[str, Any]) -> dict[str, Any]:
     """Validate everything; return the config with defaults filled.  Raises ConfigError."""
+    _refuse_retired_keys(config)
     filled = validate_schema(config)
     _fill_pair_defaults(filled)
     errors = semantic_errors(filled)
