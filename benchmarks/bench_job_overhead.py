@@ -1,12 +1,13 @@
-"""Per-job overhead of a checkpoint's extract + score jobs, paper MLP at full MNIST scale.
+"""Per-job overhead of a score job (extraction and scoring of a run's checkpoints), paper MLP at full MNIST scale.
 
-Each Snakemake job is a fresh Python process that imports torch and the package, loads (and
-verifies) the dataset, the label table and the checkpoint before any useful work.  This measures
-that fixed cost in fresh processes -- per job, a process that does only that job's start-up (the
-extract job does not import scikit-learn, the score job does) -- against complete extract and score
-jobs on the same inputs (60,000 train + 10,000 test images, 40 % corrupted labels, an MLP trained one
-epoch on part of the data, activations in config.yaml's dtype as the paper grid writes them),
-repetitions interleaved.  Last line: the two start-ups as a share of the two jobs' total time.
+Each Snakemake job is a fresh Python process that imports torch, the package and scikit-learn, loads (and
+verifies) the dataset, the label table and the checkpoint before any useful work.  This measures that fixed
+cost in fresh processes -- a process that does only the score job's start-up -- against complete score jobs
+of one checkpoint on the same inputs (60,000 train + 10,000 test images, 40 % corrupted labels, an MLP
+trained one epoch on part of the data, activations in config.yaml's dtype as the paper grid writes them,
+MASC + VeLPIC), repetitions interleaved.  A score job extracts and scores every checkpoint of its run, so a
+run pays the start-up once, not twice per checkpoint as the extract + score jobs it replaced did.  Last
+line: the start-up as a share of a one-checkpoint job's time (a run of N checkpoints: about 1/N of it).
 
     .venv/bin/python benchmarks/bench_job_overhead.py [--repeats 2] [--cache-dir DIR]
 """
@@ -23,13 +24,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# What each job does before its useful work: Snakemake's script preamble, the job's imports (the extract job's
-# script imports latentgen.pipeline: torch, pandas, pyarrow; the score job's also latentgen.scoring: scikit-learn),
-# loading and verifying the dataset, label table and checkpoint, and choosing the device.
+# What the score job does before its useful work: Snakemake's script preamble, its imports (latentgen.pipeline:
+# torch, pandas, pyarrow; latentgen.scoring: scikit-learn), loading and verifying the dataset, label table and
+# checkpoint, and choosing the device.
 STARTUP = """
 import snakemake.script
 from latentgen import pipeline
-{extra_import}
+from latentgen import scoring
 from latentgen.runs import load_run_data
 from latentgen.fileio import load_torch
 from latentgen.devices import assign_device
@@ -37,19 +38,13 @@ run = load_run_data({prepared!r}, {labels!r}, 40)
 state = load_torch({checkpoint!r})
 assign_device("auto")
 """
-STARTUP_IMPORTS = {"extract": "", "score": "from latentgen import scoring"}
-
-EXTRACT = """
-import snakemake.script
-from latentgen.pipeline import extract
-extract({prepared!r}, {labels!r}, {run_json!r}, {checkpoint!r}, {activations!r}, 40, {dtype!r}, 1000, "auto")
-"""
-
 SCORE = """
 import snakemake.script
-from latentgen.pipeline import score
-score({prepared!r}, {labels!r}, {run_json!r}, {checkpoint!r}, {activations!r}, {scores!r}, "mlp-mnist",
-      40, 0, 1, 0.99, ["fc1", "fc2", "fc3", "fc4"], 1000, "auto")
+from latentgen.pipeline import ScoreSettings, score
+settings = ScoreSettings(0.99, ["fc1", "fc2", "fc3", "fc4"], 1000, {dtype!r}, "auto", {{"stage": "score"}},
+                         probes=["masc", "velpic"])
+score({prepared!r}, {labels!r}, {run_json!r}, [{checkpoint!r}], {fragments!r}, {activations!r}, {scores!r},
+      "mlp-mnist", 40, 0, settings, keep_activations=False)
 """
 
 
@@ -101,29 +96,29 @@ def main() -> None:
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     paths = prepare_inputs(args.cache_dir)
     paths["dtype"] = paper_activation_dtype()
-    startups = {"extract": [], "score": []}
-    extract, score = [], []
+    startups, jobs = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        paths.update(activations=f"{tmp}/activations", scores=f"{tmp}/scores.parquet")
         for repeat in range(args.repeats):
-            for job, extra_import in STARTUP_IMPORTS.items():
-                startups[job].append(timed_process(STARTUP.format(extra_import=extra_import, **paths)))
-            extract.append(timed_process(EXTRACT.format(**paths)))
-            score.append(timed_process(SCORE.format(**paths)))
+            # a fresh directory per job: a score job keeps the fragments an earlier one wrote
+            paths.update(
+                fragments=f"{tmp}/{repeat}/fragments",
+                activations=f"{tmp}/{repeat}/activations",
+                scores=f"{tmp}/{repeat}/scores.parquet",
+            )
+            startups.append(timed_process(STARTUP.format(**paths)))
+            jobs.append(timed_process(SCORE.format(**paths)))
             print(
-                f"repeat {repeat}: start-up only {startups['extract'][-1]:.1f} s (extract), "
-                f"{startups['score'][-1]:.1f} s (score); extract job {extract[-1]:.1f} s, "
-                f"score job {score[-1]:.1f} s",
+                f"repeat {repeat}: start-up only {startups[-1]:.1f} s; score job of one checkpoint {jobs[-1]:.1f} s",
                 flush=True,
             )
-    fixed = statistics.median(startups["extract"]) + statistics.median(startups["score"])
-    total = statistics.median(extract) + statistics.median(score)
+    fixed, total = statistics.median(startups), statistics.median(jobs)
     print(
-        f"median: start-up {fixed:.1f} s for the two jobs; extract + score {total:.1f} s ({paths['dtype']} "
-        f"activations); useful work {total - fixed:.1f} s"
+        f"median: start-up {fixed:.1f} s; score job of one checkpoint {total:.1f} s ({paths['dtype']} activations, "
+        f"extracted and scored); useful work {total - fixed:.1f} s"
     )
     print(
-        f"per-job overhead: {100 * fixed / total:.1f}% of extract+score time (ratio overhead/total {fixed / total:.3f})"
+        f"per-job overhead: {100 * fixed / total:.1f}% of a one-checkpoint score job "
+        f"(ratio overhead/total {fixed / total:.3f})"
     )
 
 
