@@ -1,16 +1,19 @@
 """The SLURM profile (slurm/config.yaml) against real SLURM daemons (tests/slurm/start.sh).
 
-A standalone Snakefile shaped like the pipeline (a local rule, a GPU rule, per-checkpoint extract -> score
-jobs that the profile groups, a local aggregate) runs through `snakemake --profile <repo>/slurm` with only
-the no-accounting overrides. A wrapper around sbatch records every submission. In parallel, a second
-workflow's sleeping job is cancelled with scancel at every attempt the profile's retries make; snakemake
-must report the failure, and a rerun must complete.
+A standalone Snakefile shaped like the pipeline (a local rule, a GPU rule, one GPU score job that goes over
+every checkpoint and asks for a runtime per checkpoint, a local aggregate) runs through
+`snakemake --profile <repo>/slurm` with only the no-accounting overrides. A wrapper around sbatch records every
+submission: each cluster job is its own submission (the profile groups nothing). In parallel, a second
+workflow's sleeping job is cancelled with scancel at every attempt the profile's retries make; snakemake must
+report the failure, and a rerun must complete.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from slurm_cluster import read_sbatch_calls, sbatch_option, without_wrap, slurm_cluster  # noqa: E402
@@ -28,6 +32,7 @@ START = REPO / "tests" / "slurm" / "start.sh"
 
 SNAKEFILE = r"""
 EPOCHS = [0, 2]
+MINUTES_PER_CHECKPOINT = 25
 
 localrules: all, prepare_dataset, aggregate
 
@@ -50,24 +55,24 @@ rule fit:
         "echo job=$SLURM_JOB_ID gpus=${{CUDA_VISIBLE_DEVICES:-none}} >> {output}"
 
 
-rule extract:
-    input: "model/weights.txt"
-    output: "act/e{epoch}.txt"
-    resources: gpu=1  # as the workflow's GPU rules declare it
-    shell: "echo $(( $(head -1 {input}) * {wildcards.epoch} )) > {output}; echo job=$SLURM_JOB_ID >> {output}"
-
-
+# As the workflow's score rule: one job goes over every checkpoint, its runtime a per-checkpoint size times the
+# checkpoints (times the attempt).
 rule score:
-    input: "act/e{epoch}.txt"
-    output: "scores/e{epoch}.txt"
-    resources: gpu=1  # as the workflow's GPU rules declare it
-    shell: "echo $(( $(head -1 {input}) + 1 )) > {output}; echo job=$SLURM_JOB_ID >> {output}"
+    input: "model/weights.txt"
+    output: "scores/run.txt"
+    params: epochs=" ".join(map(str, EPOCHS))
+    resources:
+        gpu=1,  # as the workflow's GPU rules declare it
+        runtime=lambda wildcards, attempt: MINUTES_PER_CHECKPOINT * len(EPOCHS) * attempt,
+    shell:
+        "for e in {params.epochs}; do echo $(( $(head -1 {input}) * e + 1 )); done > {output}; "
+        "echo job=$SLURM_JOB_ID gpus=${{CUDA_VISIBLE_DEVICES:-none}} >> {output}"
 
 
 rule aggregate:
-    input: expand("scores/e{epoch}.txt", epoch=EPOCHS)
+    input: "scores/run.txt"
     output: "results/summary.txt"
-    shell: "head -qn1 {input} > {output}; echo job=${{SLURM_JOB_ID:-none}} >> {output}"
+    shell: "grep -v job= {input} > {output}; echo job=${{SLURM_JOB_ID:-none}} >> {output}"
 
 
 rule sleepy:
@@ -99,6 +104,13 @@ def _wait(proc: subprocess.Popen, log: Path, timeout: float) -> int:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         pytest.fail(f"snakemake ran over {timeout} s; log tail:\n{log.read_text()[-4000:]}")
+
+
+def _target_rules(argv: list[str]) -> list[str]:
+    """The rule of each job an sbatch call runs, from its job script's --target-jobs (rule:wildcards ...)."""
+    words = shlex.split(next(a for a in argv if a.startswith("--wrap="))[len("--wrap=") :])
+    targets = words[words.index("--target-jobs") + 1 :]
+    return [word.partition(":")[0] for word in itertools.takewhile(lambda w: not w.startswith("--"), targets)]
 
 
 def _job_of(path: Path) -> str:
@@ -157,42 +169,44 @@ def test_profile_on_real_slurm(slurm, tmp_path):
 
     # Outputs are right.
     assert (main_dir / "model/weights.txt").read_text().splitlines()[0] == "55"
-    assert (main_dir / "act/e2.txt").read_text().splitlines()[0] == "110"
+    assert (main_dir / "scores/run.txt").read_text().splitlines()[:2] == ["1", "111"]
     assert (main_dir / "results/summary.txt").read_text().splitlines()[:2] == ["1", "111"]
 
-    # Every non-local job went through sbatch; local ones did not.
+    # The profile batches nothing: no groups (nor the group-wide resource limits they needed).
+    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    assert not {"groups", "group-components", "resources", "set-resource-scopes"} & set(profile), sorted(profile)
+
+    # Every non-local job went through sbatch, each as its own submission; local ones did not.
     calls = read_sbatch_calls(main_calls)
     assert all(c["returncode"] == 0 for c in calls), calls
     by_comment = {sbatch_option(c["argv"], "--comment"): c for c in calls}
-    assert sorted(by_comment) == ["rule_checkpoint_jobs_extract_score", "rule_fit"], [
+    assert sorted(sbatch_option(c["argv"], "--comment") for c in calls) == ["rule_fit", "rule_score"], [
         without_wrap(c["argv"]) for c in calls
     ]
-    group_calls = [c for c in calls if sbatch_option(c["argv"], "--comment") == "rule_checkpoint_jobs_extract_score"]
+    for c in calls:  # one job each, run inside its submission's allocation, under srun
+        assert _target_rules(c["argv"]) == [sbatch_option(c["argv"], "--comment").removeprefix("rule_")], c["argv"]
+        assert "--executor slurm-jobstep" in " ".join(c["argv"])
     submitted = {c["stdout"].strip().split(";")[0] for c in calls}
-    fit_job = _job_of(main_dir / "model/weights.txt")
-    # one submission per checkpoint (group-components: 1), holding its extract and its score
-    per_checkpoint = [{_job_of(main_dir / f"{s}/e{e}.txt") for s in ("act", "scores")} for e in (0, 2)]
-    assert all(len(jobs) == 1 for jobs in per_checkpoint) and len(set.union(*per_checkpoint)) == 2, per_checkpoint
-    group_jobs = set.union(*per_checkpoint)
+    fit_job, score_job = _job_of(main_dir / "model/weights.txt"), _job_of(main_dir / "scores/run.txt")
     assert fit_job == by_comment["rule_fit"]["stdout"].strip()
-    assert group_jobs == {c["stdout"].strip().split(";")[0] for c in group_calls}, group_jobs
-    assert {fit_job, *group_jobs} == submitted
+    assert score_job == by_comment["rule_score"]["stdout"].strip()
+    assert {fit_job, score_job} == submitted and fit_job != score_job
     assert _job_of(main_dir / "data/numbers.txt") == "none"  # localrule: ran by snakemake itself
     assert _job_of(main_dir / "results/summary.txt") == "none"
-    for c in calls:  # a grouped job ran inside its submission's allocation, under srun
-        assert "--executor slurm-jobstep" in " ".join(c["argv"])
 
-    # The GPU job's options: the profile's defaults plus --gpus=1; the SLURM job saw one (fake) GPU.
+    # The GPU jobs' options: the profile's defaults plus --gpus=1; the SLURM job saw one (fake) GPU.
     fit_argv = by_comment["rule_fit"]["argv"]
     assert "--gpus=1" in fit_argv, without_wrap(fit_argv)
     assert sbatch_option(fit_argv, "-p") == "gpu"
     assert sbatch_option(fit_argv, "--mem") == "4000" and sbatch_option(fit_argv, "-t") == "60"
     assert "gpus=0" in (main_dir / "model/weights.txt").read_text()  # CUDA_VISIBLE_DEVICES from the GRES
-    # A checkpoint's group (extract, score) is ONE submission with ONE GPU and one job's memory; runtime is the
-    # sum over its 2 jobs run one after the other.
-    for group_argv in (c["argv"] for c in group_calls):
-        assert "--gpus=1" in group_argv and sbatch_option(group_argv, "--mem") == "4000", without_wrap(group_argv)
-        assert sbatch_option(group_argv, "-t") == "120", without_wrap(group_argv)
+    # The score job: one GPU, the default memory, and its own runtime (per checkpoint x checkpoints), which
+    # SLURM holds as the job's limit.
+    score_argv = by_comment["rule_score"]["argv"]
+    assert "--gpus=1" in score_argv and sbatch_option(score_argv, "-p") == "gpu", without_wrap(score_argv)
+    assert sbatch_option(score_argv, "--mem") == "4000" and sbatch_option(score_argv, "-t") == "50"
+    assert "gpus=0" in (main_dir / "scores/run.txt").read_text()
+    assert "TimeLimit=00:50:00" in slurm.run("scontrol", "show", "job", score_job).stdout
 
     # The cancelled job: snakemake retried it (profile: retries 2, resources scaled by attempt) and
     # then failed, reporting SLURM's CANCELLED state.
@@ -228,7 +242,7 @@ def test_profile_on_real_slurm(slurm, tmp_path):
         f" test total {total:.1f} s"
     )
     print(f"[slurm harness] GPU job sbatch options: {' '.join(without_wrap(fit_argv))}")
-    print(f"[slurm harness] group job sbatch options: {' '.join(without_wrap(group_argv))}")
+    print(f"[slurm harness] score job sbatch options: {' '.join(without_wrap(score_argv))}")
     print(f"[slurm harness] CPU job (attempt 1) options: {' '.join(without_wrap(attempts[0]['argv']))}")
 
 
