@@ -1,7 +1,7 @@
 """Which GPU a job uses when one machine runs several GPU jobs at once.
 
 Snakemake only counts GPUs: with ``snakemake -c 16 --resources gpu=4`` at most four jobs that declare
-``gpu=1`` (train, extract, score) run at the same time, but Snakemake never tells a job *which* GPU is its
+``gpu=1`` (train, velpic_edit, score) run at the same time, but Snakemake never tells a job *which* GPU is its
 own, and ``cuda`` would put all four on GPU 0.  With ``device: auto`` a job therefore claims a GPU:
 
 * no CUDA device visible: the CPU;

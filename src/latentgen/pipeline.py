@@ -184,7 +184,7 @@ def velpic_edit(
 def _checkpoint_advice(run_json: Path | str) -> str:
     return (
         f"Retrain this run with `snakemake --forcerun {run_json}` (plus your usual options): it is trained "
-        "from scratch (bit-identical on a CPU) and only its own extract and score jobs follow."
+        "from scratch (bit-identical on a CPU) and only its own score job follows."
     )
 
 

@@ -390,7 +390,7 @@ def _save_resume_state(
 
 
 def _save_checkpoint(files: RunFiles, model: nn.Module, epoch: int, checkpoint_sha256: dict[str, str]) -> None:
-    """Save one checkpoint and record its sha256 (run.json carries it; extract and score verify it)."""
+    """Save one checkpoint and record its sha256 (run.json carries it; velpic_edit and score verify it)."""
     path = files.checkpoint(epoch)
     checkpoint_sha256[path.name] = save_torch(model.state_dict(), path)
 
