@@ -121,8 +121,7 @@ def report(jobs: Iterable[PlannedJob]) -> str:
         lines.extend(sorted(f"    {job.output[0] if job.output else '(no output)'}" for job in stage_jobs))
     if "train" in stages:
         lines.append(
-            "(the score jobs of retrained runs are planned once training ran: "
-            "their checkpoints are known only then)"
+            "(the score jobs of retrained runs are planned once training ran: their checkpoints are known only then)"
         )
     return "\n".join(lines)
 
