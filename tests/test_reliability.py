@@ -401,9 +401,9 @@ def snapshot(directory: Path) -> list[tuple[str, int, int]]:
 
 @pytest.fixture(scope="module")
 def recovered(tmp_path_factory, prepared_datasets) -> dict[str, Any]:
-    """Real Snakemake on the small config: SIGKILLed during training, rerun and SIGKILLed again while a
-    score fragment is being written, then rerun to the end -- during which a second Snakemake is started
-    on the same results.  Returns what was seen at each step (the tests below check it)."""
+    """Real Snakemake on the small config: SIGKILLed during training, rerun and SIGKILLed again while the
+    score job writes its second checkpoint's fragment, then rerun to the end -- during which a second
+    Snakemake is started on the same results.  Returns what was seen at each step (the tests below check it)."""
     workdir = copy_workflow(tmp_path_factory.mktemp("recovered"))
     config_path = write_config(workdir, small_config(prepared_datasets))
     results, run_dir = workdir / "results", workdir / "results" / "runs" / RUN
@@ -421,29 +421,10 @@ def recovered(tmp_path_factory, prepared_datasets) -> dict[str, Any]:
     restore_scripts(workdir)
     snakemake(workdir, config_path, "--unlock")  # Snakemake's lock outlives a SIGKILL
 
-    # 2. rerun (resumes training), SIGKILLed while epoch 0's fragment is complete in its temporary file
-    marker = workdir / "paused-scoring"
-    hook_script(
-        workdir,
-        "score.py",
-        "os",
-        "replace",
-        marker,
-        never,
-        condition="str(args[1]).endswith('/scores/' + {run!r} + '/epoch_0000.parquet')".format(run=RUN),
-    )
-    process, log = start_snakemake(workdir, config_path, "--cores", "2", SCORES_TARGET)
-    sigkill(process, wait_for_pause(process, marker, log))
-    seen["train_log"] = (results / "logs" / "train" / f"{RUN}.log").read_text()
-    seen["run_json_after_scoring_kill"] = (run_dir / "run.json").exists()
-    seen["fragment_after_scoring_kill"] = (fragments / "epoch_0000.parquet").exists()
-    seen["temporaries_after_scoring_kill"] = [p.name for p in fragments.glob(".epoch_0000.parquet.*.tmp")]
-    restore_scripts(workdir)
-    snakemake(workdir, config_path, "--unlock")
-
-    # 3. rerun to the end (no --rerun-incomplete); while it writes a fragment, a second Snakemake is started.
-    #    One core: the paused job is the only one, so nothing but the second Snakemake could change a file.
-    marker, release = workdir / "paused-final", workdir / "release"
+    # 2. rerun (resumes training), SIGKILLed in the score job while epoch 2's fragment is complete in its
+    #    temporary file: epoch 0's has landed.  Steps 2 and 3 run the same hooked script: a fragment is kept
+    #    only for the code that scored it (the script counts), so another hook would score epoch 0 again.
+    marker, release = workdir / "paused-scoring", workdir / "release"
     hook_script(
         workdir,
         "score.py",
@@ -451,8 +432,21 @@ def recovered(tmp_path_factory, prepared_datasets) -> dict[str, Any]:
         "replace",
         marker,
         release,
-        condition="str(args[1]).endswith('.parquet') and '/scores/' in str(args[1])",
+        condition="str(args[1]).endswith('/scores/' + {run!r} + '/epoch_0002.parquet')".format(run=RUN),
     )
+    process, log = start_snakemake(workdir, config_path, "--cores", "2", SCORES_TARGET)
+    sigkill(process, wait_for_pause(process, marker, log))
+    seen["train_log"] = (results / "logs" / "train" / f"{RUN}.log").read_text()
+    seen["run_json_after_scoring_kill"] = (run_dir / "run.json").exists()
+    seen["fragments_after_scoring_kill"] = sorted(p.name for p in fragments.glob("*.parquet"))
+    seen["temporaries_after_scoring_kill"] = [p.name for p in fragments.glob(".epoch_0002.parquet.*.tmp")]
+    seen["table_after_scoring_kill"] = (results / "scores" / f"{RUN}.parquet").exists()
+    marker.unlink()
+    snakemake(workdir, config_path, "--unlock")
+
+    # 3. rerun to the end (no --rerun-incomplete); while it writes epoch 2's fragment (epoch 0's is kept), a
+    #    second Snakemake is started.
+    #    One core: the paused job is the only one, so nothing but the second Snakemake could change a file.
     first, log = start_snakemake(workdir, config_path, "--cores", "1", SCORES_TARGET)
     try:
         wait_for_pause(first, marker, log)
@@ -464,6 +458,7 @@ def recovered(tmp_path_factory, prepared_datasets) -> dict[str, Any]:
         release.write_text("go")
     seen["first_returncode"] = first.wait(timeout=600)
     seen["first_log"] = log.read_text()
+    seen["score_log"] = (results / "logs" / "score" / f"{RUN}.log").read_text()  # the rerun's (Snakemake clears it)
     restore_scripts(workdir)
     seen["temporaries_at_end"] = [
         str(p.relative_to(results))
@@ -480,10 +475,17 @@ def test_sigkill_during_training_and_during_scoring_then_rerun_equals_uninterrup
     assert sorted(recovered["after_training_kill"]) == ["epoch_0000.pt", "resume.pt"]
     assert recovered["resume_epoch"] == 1 and recovered["locks_left"]
     assert "resuming" in recovered["train_log"] and "after epoch 1" in recovered["train_log"]
-    # killed while writing a fragment: complete in a temporary file, never under its final name
-    assert recovered["run_json_after_scoring_kill"] and not recovered["fragment_after_scoring_kill"]
+    # killed while writing epoch 2's fragment: complete in a temporary file, never under its final name
+    assert recovered["run_json_after_scoring_kill"] and not recovered["table_after_scoring_kill"]
+    assert recovered["fragments_after_scoring_kill"] == ["epoch_0000.parquet"]
     assert recovered["temporaries_after_scoring_kill"], "the killed write was not in a temporary file"
     assert recovered["temporaries_at_end"] == [], "leftovers of the killed writes were not removed"
+    # the rerun score job resumed: epoch 0's scores kept from the killed job, only epoch 2 scored
+    score_log = recovered["score_log"]
+    assert "checkpoint 1 of 2, epoch_0000.pt: scores kept from an earlier job" in score_log, score_log
+    assert "checkpoint 2 of 2, epoch_0002.pt: scored in" in score_log, score_log
+    assert "epoch_0000.pt: scored in" not in score_log, score_log
+    assert "extracted" not in score_log, score_log  # epoch 2's activations, kept by the killed job, were read
     # the recovered results equal an uninterrupted run's (the in-process run of the same config)
     results = recovered["workdir"] / "results"
     assert_same_checkpoints(results / "runs" / RUN, run.run_dir)
@@ -493,7 +495,7 @@ def test_sigkill_during_training_and_during_scoring_then_rerun_equals_uninterrup
     # epochs 0, 2 x (model, 4 layers x (masc, velpic, transfer), transfer_bias) x 3 splits
     assert len(scores) == 2 * (1 + len(LAYERS) * 3 + 1) * 3
     assert_finite_scores(scores)
-    assert_same_scores(scores, pd.concat([pd.read_parquet(run.fragment(e)) for e in (0, 2)], ignore_index=True))
+    assert_same_scores(scores, pd.read_parquet(run.table()))
 
 
 @pytest.mark.slow
@@ -509,30 +511,35 @@ def test_a_second_snakemake_on_the_same_results_is_refused_and_harms_nothing(rec
 
 @pytest.mark.slow
 def test_snakemake_refuses_a_damaged_checkpoint_and_its_advice_retrains_the_run(tmp_path, recovered):
-    """A flipped byte in a finished run's checkpoint: the extraction its newer mtime triggers refuses it,
-    nothing is scored from it and the old scores stay; the command the message gives retrains the run."""
+    """A flipped byte in a finished run's checkpoint: the score job its newer mtime reruns refuses it, though
+    the checkpoint's scores are kept as fragments; nothing is extracted or scored from it and the aggregate
+    stays; the command the message gives retrains the run."""
     workdir = tmp_path / "copy"
     shutil.copytree(recovered["workdir"], workdir, symlinks=True)
     config_path = write_config(workdir, yaml.safe_load(recovered["config_path"].read_text()))
+    # the recovered scores come from the hooked score script, a code change: first up to date with the real one
+    snakemake(workdir, config_path, "--cores", "2", SCORES_TARGET)
     results = workdir / "results"
     checkpoint = f"results/runs/{RUN}/checkpoints/epoch_0002.pt"
-    fragment = results / "scores" / RUN / "epoch_0002.parquet"
-    scores_before = (results / "scores.parquet").read_bytes()
-    fragment_before = fragment.read_bytes()
+    kept = [results / "scores" / RUN, results / "activations" / RUN]
+    kept_before, scores_before = [snapshot(path) for path in kept], (results / "scores.parquet").read_bytes()
+    assert all(kept_before)  # fragments and activations of both checkpoints
     flip_byte(workdir / checkpoint, (workdir / checkpoint).stat().st_size // 3)
 
     failed = snakemake(workdir, config_path, "--cores", "2", SCORES_TARGET, check=False)
-    job_log = f"results/logs/extract/{RUN}/epoch_0002.log"
-    assert failed.returncode != 0 and job_log in failed.stdout + failed.stderr
+    job_log = f"results/logs/score/{RUN}.log"
+    assert failed.returncode != 0 and job_log in failed.stdout + failed.stderr, failed.stdout[-3000:]
     message = (workdir / job_log).read_text()
     assert f"DamagedFileError: checkpoint {checkpoint} is damaged" in message and "differs from the recorded" in message
     assert f"Retrain this run with `snakemake --forcerun results/runs/{RUN}/run.json`" in message, message[-3000:]
-    assert not (results / "activations" / RUN / "epoch_0002").exists(), "activations extracted from it"
-    assert fragment.read_bytes() == fragment_before and (results / "scores.parquet").read_bytes() == scores_before
+    assert "epoch_0002.pt: scores kept" not in message and "epoch_0002.pt: scored" not in message, message
+    assert [snapshot(path) for path in kept] == kept_before, "activations or scores written from it"
+    assert not (results / "scores" / f"{RUN}.parquet").exists()  # the failed job's output, removed by Snakemake
+    assert (results / "scores.parquet").read_bytes() == scores_before
 
-    # what the message says to do retrains this run (extract and score follow once the checkpoint is re-evaluated)
+    # what the message says to do retrains this run (its score job follows once the checkpoint is re-evaluated)
     plan = planned_jobs(workdir, config_path, "--forcerun", f"results/runs/{RUN}/run.json", "--", SCORES_TARGET)
-    assert plan == {"train": 1, "collect_run": 1, "aggregate": 1}, plan
+    assert plan == {"train": 1, "score": 1, "aggregate": 1}, plan
 
 
 # --------------------------------------------------------------------------------------------------
@@ -547,7 +554,11 @@ def job_threads():
 
 
 class Run:
-    """Paths of one in-process run of the small config: labels, training, activations and scores."""
+    """Paths of one in-process run of the small config: labels, training, and what its score job writes.
+
+    The score job's files go under a root laid out as results/ is (``root/scores/<run>.parquet``, its
+    fragments in ``root/scores/<run>/``, its activations in ``root/activations/<run>/``): the run's own
+    root unless a test gives its own."""
 
     def __init__(self, root: Path, prepared_dir: Path, config: dict[str, Any]):
         self.root, self.prepared, self.config = root, prepared_dir, config
@@ -559,11 +570,14 @@ class Run:
     def checkpoint(self, epoch: int) -> Path:
         return self.run_dir / "checkpoints" / f"epoch_{epoch:04d}.pt"
 
-    def activations(self, epoch: int) -> Path:
-        return self.root / "activations" / RUN / f"epoch_{epoch:04d}"
+    def activations(self, epoch: int, root: Path | None = None) -> Path:
+        return (root or self.root) / "activations" / RUN / f"epoch_{epoch:04d}"
 
-    def fragment(self, epoch: int) -> Path:
-        return self.root / "scores" / RUN / f"epoch_{epoch:04d}.parquet"
+    def fragment(self, epoch: int, root: Path | None = None) -> Path:
+        return (root or self.root) / "scores" / RUN / f"epoch_{epoch:04d}.parquet"
+
+    def table(self, root: Path | None = None) -> Path:
+        return (root or self.root) / "scores" / f"{RUN}.parquet"
 
     def train(
         self,
@@ -585,70 +599,59 @@ class Run:
                 "cpu",
             )
 
-    def extract(
-        self,
-        epoch: int,
-        out: Path,
-        run_json: Path | None = None,
-        checkpoint: Path | None = None,
-        prepared: Path | None = None,
-        labels: Path | None = None,
-    ) -> None:
-        with job_threads():
-            pipeline.extract(
-                prepared or self.prepared,
-                labels or self.labels,
-                run_json or self.run_json,
-                checkpoint or self.checkpoint(epoch),
-                out,
-                RATE,
-                "float32",
-                500,
-                "cpu",
-            )
+    def settings(self) -> pipeline.ScoreSettings:
+        """The score rule's params for the small config (the code: any dict, keyed like the rule's)."""
+        scoring = self.config["scoring"]
+        return pipeline.ScoreSettings(
+            variance=scoring["masc_variance"],
+            layers=LAYERS,
+            batch_size=500,
+            dtype="float32",
+            device="cpu",
+            code={"stage": "score"},
+            holdout=scoring["holdout"],
+            probes=scoring["probes"],
+        )
 
     def score(
         self,
-        epoch: int,
-        out: Path,
+        root: Path | None = None,
+        epochs: tuple[int, ...] = (2,),
         run_json: Path | None = None,
-        checkpoint: Path | None = None,
-        activations: Path | None = None,
+        checkpoints: list[Path] | None = None,
         prepared: Path | None = None,
         labels: Path | None = None,
-        rate: int = RATE,
-    ) -> None:
+    ) -> Path:
+        """The score job in-process, on the checkpoints at ``epochs`` (epoch 2 alone keeps a test short) or
+        on ``checkpoints``, keeping their activations (as the small config does); returns the run table."""
+        checkpoints = checkpoints or [self.checkpoint(epoch) for epoch in epochs]
         with job_threads():
             pipeline.score(
                 prepared or self.prepared,
                 labels or self.labels,
                 run_json or self.run_json,
-                checkpoint or self.checkpoint(epoch),
-                activations or self.activations(epoch),
-                out,
+                [str(path) for path in checkpoints],
+                self.fragment(0, root).parent,
+                self.activations(0, root).parent,
+                self.table(root),
                 PAIR,
-                rate,
+                RATE,
                 SEED,
-                epoch,
-                self.config["scoring"]["masc_variance"],
-                LAYERS,
-                500,
-                "cpu",
-                self.config["scoring"]["holdout"],
-                self.config["scoring"]["probes"],
+                self.settings(),
+                True,
             )
+        return self.table(root)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, prepared_datasets) -> Run:
+    """The small config's run in-process, both checkpoints scored; their activations are kept."""
     root = tmp_path_factory.mktemp("inprocess")
     config = check_config(small_config(prepared_datasets))
     result = Run(root, prepared_datasets / DATASET, config)
     pipeline.corrupt_labels(result.prepared, result.labels, SEED, config["train_subset"], config["test_subset"])
     result.train()
-    for epoch in (0, 2):
-        result.extract(epoch, result.activations(epoch))
-        result.score(epoch, result.fragment(epoch))
+    result.score(epochs=(0, 2))
     return result
 
 
@@ -686,19 +689,17 @@ def test_every_stage_puts_its_outputs_in_place_by_rename_only(tmp_path, run, mon
     run.train(run_dir=run_dir, labels=labels, prepared=out / "datasets" / DATASET)
     check(out / "runs")
     assert {p.name for p in run_dir.rglob("*") if p.is_file()} >= {"run.json", "history.parquet", "epoch_0000.pt"}
-    activations = out / "activations" / RUN / "epoch_0002"
-    run.extract(2, activations, run_json=run_dir / "run.json", checkpoint=run_dir / "checkpoints" / "epoch_0002.pt")
-    check(out / "activations")
-    fragment = out / "scores" / RUN / "epoch_0002.parquet"
-    run.score(
-        2,
-        fragment,
+    # the score job: activations (kept), the fragment and the run table
+    table = run.score(
+        out,
         run_json=run_dir / "run.json",
-        checkpoint=run_dir / "checkpoints" / "epoch_0002.pt",
-        activations=activations,
+        checkpoints=[run_dir / "checkpoints" / "epoch_0002.pt"],
+        prepared=out / "datasets" / DATASET,
+        labels=labels,
     )
-    table = out / "scores" / f"{RUN}.parquet"
-    pipeline.collect_run([str(fragment)], table)
+    check(out / "activations")
+    check(out / "scores")
+    assert run.fragment(2, out).exists() and (run.activations(2, out) / "manifest.json").exists() and table.exists()
     pipeline.aggregate([str(table)], out / "scores.parquet", {"pairs": [PAIR]})
     pipeline.summary(out / "scores.parquet", out / "summary.csv", {"mlp": LAYERS})
     number = buildable_figures([PAIR], [RATE])[0]
@@ -709,20 +710,23 @@ def test_every_stage_puts_its_outputs_in_place_by_rename_only(tmp_path, run, mon
 
 def test_what_a_killed_write_left_is_removed_when_the_output_is_written_again(tmp_path, run):
     """A kill between writing and renaming leaves a hidden temporary (for activations, possibly gigabytes);
-    the rerun of that output removes it."""
-    activations = tmp_path / "activations" / "epoch_0002"
-    stale_dir = tmp_path / "activations" / ".epoch_0002.k1lled"
+    the score job removes those of each output it writes (a checkpoint's activations and fragment, the
+    run table), and no other output's."""
+    activations_dir, fragments_dir = run.activations(2, tmp_path).parent, run.fragment(2, tmp_path).parent
+    stale_dir = activations_dir / ".epoch_0002.k1lled"
     stale_dir.mkdir(parents=True)
     (stale_dir / "train_fc1.npy").write_bytes(b"half")
-    stale_file = tmp_path / "scores" / ".epoch_0002.parquet.k1lled.tmp"
-    stale_file.parent.mkdir()
-    stale_file.write_bytes(b"half")
-    other = tmp_path / "scores" / ".epoch_0000.parquet.alive.tmp"  # another output's: not touched
-    other.write_bytes(b"half")
-    run.extract(2, activations)
-    run.score(2, tmp_path / "scores" / "epoch_0002.parquet", activations=activations)
-    assert not stale_dir.exists() and not stale_file.exists() and other.exists()
-    assert sorted(p.name for p in (tmp_path / "activations").iterdir()) == ["epoch_0002"]
+    fragments_dir.mkdir(parents=True)
+    stale_fragment = fragments_dir / ".epoch_0002.parquet.k1lled.tmp"
+    stale_table = run.table(tmp_path).parent / f".{run.table(tmp_path).name}.k1lled.tmp"
+    other = fragments_dir / ".epoch_0000.parquet.alive.tmp"  # another output's (epoch 0 is not scored): kept
+    for path in (stale_fragment, stale_table, other):
+        path.write_bytes(b"half")
+    run.score(tmp_path)
+    assert not stale_dir.exists() and not stale_fragment.exists() and not stale_table.exists()
+    assert other.exists()
+    assert sorted(p.name for p in activations_dir.iterdir()) == ["epoch_0002"]
+    assert sorted(p.name for p in fragments_dir.iterdir()) == [other.name, "epoch_0002.parquet"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -739,70 +743,108 @@ def copy_run_files(run: Run, tmp_path: Path) -> tuple[Path, Path]:
     return run_dir / "run.json", run_dir / "checkpoints" / "epoch_0002.pt"
 
 
-@pytest.mark.parametrize("damage", ["truncated", "flipped-byte", "empty", "garbage"])
-def test_a_damaged_checkpoint_is_refused_by_extract_and_score(tmp_path, run, damage):
+CHECKPOINT_DAMAGE = {
+    "truncated": lambda path: truncate(path, 0.6),
+    "flipped-byte": lambda path: flip_byte(path, path.stat().st_size * 2 // 3),
+    "empty": lambda path: path.write_bytes(b""),
+    "garbage": lambda path: path.write_bytes(os.urandom(4096)),
+}
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        "nothing",
+        "activations",
+        "fragment",
+    ],
+)
+@pytest.mark.parametrize("damage", CHECKPOINT_DAMAGE)
+def test_a_damaged_checkpoint_is_refused_by_score(tmp_path, run, damage, kept):
+    """The score job checks a checkpoint against run.json's sha256 before it extracts it, reads activations
+    kept of it or keeps its scores from an earlier job: nothing is written from a damaged one."""
     run_json, checkpoint = copy_run_files(run, tmp_path)
-    {
-        "truncated": lambda p: truncate(p, 0.6),
-        "flipped-byte": lambda p: flip_byte(p, p.stat().st_size * 2 // 3),
-        "empty": lambda p: p.write_bytes(b""),
-        "garbage": lambda p: p.write_bytes(os.urandom(4096)),
-    }[damage](checkpoint)
-    out_activations, out_scores = tmp_path / "activations", tmp_path / "scores.parquet"
+    CHECKPOINT_DAMAGE[damage](checkpoint)
+    out = tmp_path / "out"
+    if kept == "activations":
+        shutil.copytree(run.activations(2), run.activations(2, out))
+    elif kept == "fragment":  # of the intact checkpoint, as the earlier job wrote it
+        run.fragment(2, out).parent.mkdir(parents=True)
+        shutil.copy(run.fragment(2), run.fragment(2, out))
+    before = snapshot(out)
     with pytest.raises(DamagedFileError) as refused:
-        run.extract(2, out_activations, run_json=run_json, checkpoint=checkpoint)
+        run.score(out, run_json=run_json, checkpoints=[checkpoint])
     assert refused.value.path == checkpoint and str(checkpoint) in str(refused.value)
     assert f"snakemake --forcerun {run_json}" in str(refused.value)
-    with pytest.raises(DamagedFileError) as refused:
-        run.score(2, out_scores, run_json=run_json, checkpoint=checkpoint)
-    assert str(checkpoint) in str(refused.value)
-    assert not out_activations.exists() and not out_scores.exists()
-    assert not list(tmp_path.glob(".*"))  # no temporary leftovers either
+    assert snapshot(out) == before  # no activations, fragment or run table, no temporary left either
 
 
-@pytest.mark.parametrize("damage", ["truncated", "flipped-byte", "manifest-missing", "manifest-garbage"])
-def test_a_damaged_activation_file_is_refused_by_score(tmp_path, run, damage):
-    activations = tmp_path / "activations"
+ACTIVATION_DAMAGE = {  # the file damaged, and how
+    "truncated": ("train_fc3.npy", lambda path: truncate(path, 0.7)),
+    "flipped-byte": ("test_fc2.npy", lambda path: flip_byte(path, path.stat().st_size - 10)),
+    "manifest-missing": ("manifest.json", Path.unlink),
+    "manifest-garbage": ("manifest.json", lambda path: path.write_text('{"dtype": "float32", "lay')),
+}
+
+
+@pytest.mark.parametrize("damage", ACTIVATION_DAMAGE)
+def test_a_damaged_kept_activation_file_is_extracted_again(tmp_path, run, damage, caplog):
+    """Kept activations that fail their check (a file's size or CRC-32 against the manifest, a missing or
+    unreadable manifest) are no error: the warning names the damage, the checkpoint is extracted again and
+    its scores equal those from intact activations."""
+    activations = run.activations(2, tmp_path)
     shutil.copytree(run.activations(2), activations)
-    target = {
-        "truncated": activations / "train_fc3.npy",
-        "flipped-byte": activations / "test_fc2.npy",
-        "manifest-missing": activations / "manifest.json",
-        "manifest-garbage": activations / "manifest.json",
-    }[damage]
-    if damage == "truncated":
-        truncate(target, 0.7)
-    elif damage == "flipped-byte":
-        flip_byte(target, target.stat().st_size - 10)
-    elif damage == "manifest-missing":
-        target.unlink()
-    else:
-        target.write_text('{"dtype": "float32", "lay')
+    name, damage_it = ACTIVATION_DAMAGE[damage]
+    damage_it(activations / name)
+    with caplog.at_level("INFO", logger="latentgen"):
+        table = run.score(tmp_path)
+    assert any(str(activations / name) in message for message in warnings_in(caplog)), caplog.text
+    assert f"extracted float32 activations of {run.checkpoint(2)}" in caplog.text
+    assert_same_scores(pd.read_parquet(table), pd.read_parquet(run.fragment(2)))
+    # kept again, whole: each file as the intact extraction wrote it
+    assert sorted(p.name for p in activations.iterdir()) == sorted(p.name for p in run.activations(2).iterdir())
+    for path in run.activations(2).glob("*.npy"):
+        assert (activations / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def warnings_in(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+
+
+PARQUET_DAMAGE = {
+    "truncated": lambda path: truncate(path, 0.8),
+    "garbage": lambda path: path.write_bytes(b"PAR1" + os.urandom(500) + b"PAR1"),
+}
+
+
+@pytest.mark.parametrize("damage", PARQUET_DAMAGE)
+def test_a_damaged_score_fragment_is_scored_again(tmp_path, run, damage, caplog):
+    """A fragment an earlier score job left that cannot be read is no error: the warning names it, its
+    checkpoint is scored again (the other's scores are kept), and the run table equals the intact one."""
+    for epoch in (0, 2):
+        run.fragment(epoch, tmp_path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(run.fragment(epoch), run.fragment(epoch, tmp_path))
+    damaged = run.fragment(2, tmp_path)
+    PARQUET_DAMAGE[damage](damaged)
+    with caplog.at_level("INFO", logger="latentgen"):
+        table = run.score(tmp_path, epochs=(0, 2))
+    assert any(str(damaged) in message for message in warnings_in(caplog)), caplog.text
+    assert "epoch_0000.pt: scores kept from an earlier job" in caplog.text
+    assert "epoch_0002.pt: scored in" in caplog.text
+    assert_same_scores(pd.read_parquet(table), pd.read_parquet(run.table()))
+    assert_same_scores(pd.read_parquet(damaged), pd.read_parquet(run.fragment(2)))  # written again, whole
+
+
+@pytest.mark.parametrize("damage", PARQUET_DAMAGE)
+def test_a_damaged_run_table_is_refused_by_aggregate(tmp_path, run, damage):
+    table = tmp_path / "s0.parquet"
+    shutil.copy(run.table(), table)
+    PARQUET_DAMAGE[damage](table)
     out = tmp_path / "scores.parquet"
     with pytest.raises(DamagedFileError) as refused:
-        run.score(2, out, activations=activations)
-    message = str(refused.value)
-    assert str(target) in message and "rerun its extraction job" in message, message
+        pipeline.aggregate([str(table)], out, {})
+    assert str(table) in str(refused.value) and "rerun the step that wrote it" in str(refused.value)
     assert not out.exists()
-
-
-@pytest.mark.parametrize("damage", ["truncated", "garbage"])
-def test_a_damaged_score_fragment_or_run_table_is_refused(tmp_path, run, damage):
-    fragments = [tmp_path / "epoch_0000.parquet", tmp_path / "epoch_0002.parquet"]
-    for epoch, path in zip((0, 2), fragments):
-        shutil.copy(run.fragment(epoch), path)
-    if damage == "truncated":
-        truncate(fragments[1], 0.8)
-    else:
-        fragments[1].write_bytes(b"PAR1" + os.urandom(500) + b"PAR1")
-    out = tmp_path / "run.parquet"
-    with pytest.raises(DamagedFileError) as refused:
-        pipeline.collect_run([str(p) for p in fragments], out)
-    assert str(fragments[1]) in str(refused.value) and "rerun the step that wrote it" in str(refused.value)
-    assert not out.exists()
-    with pytest.raises(DamagedFileError) as refused:
-        pipeline.aggregate([str(fragments[1])], tmp_path / "scores.parquet", {})
-    assert str(fragments[1]) in str(refused.value) and not (tmp_path / "scores.parquet").exists()
 
 
 def copy_prepared(run: Run, tmp_path: Path) -> Path:
@@ -825,11 +867,11 @@ def test_a_damaged_prepared_dataset_is_refused_against_its_recorded_hashes(tmp_p
         truncate(target, 0.9)
     else:
         target.write_text("{not json")
-    outputs = [tmp_path / "labels.parquet", tmp_path / "run", tmp_path / "scores.parquet"]
+    outputs = [tmp_path / "labels.parquet", tmp_path / "run", tmp_path / "out"]
     stages = [
         lambda: pipeline.corrupt_labels(prepared, outputs[0], SEED, {"per_class": 20}, None),
         lambda: run.train(run_dir=outputs[1], prepared=prepared),
-        lambda: run.score(2, outputs[2], prepared=prepared),
+        lambda: run.score(outputs[2], prepared=prepared),
     ]
     for stage in stages:
         with pytest.raises(datasets.DatasetIntegrityError) as refused:
@@ -849,8 +891,8 @@ def test_a_damaged_label_table_or_run_summary_is_refused(tmp_path, run):
     run_json = tmp_path / "run.json"
     run_json.write_text(run.run_json.read_text()[:200])
     with pytest.raises(DamagedFileError, match="run summary .*run.json is damaged"):
-        run.score(2, tmp_path / "scores.parquet", run_json=run_json)
-    assert not (tmp_path / "scores.parquet").exists()
+        run.score(tmp_path / "out", run_json=run_json)
+    assert not (tmp_path / "out").exists()
 
 
 class Interrupted(BaseException):
@@ -917,11 +959,21 @@ def test_a_checkpoint_built_to_run_code_on_load_is_refused(tmp_path, run, caplog
     summary = read_json(run_json)
     summary["checkpoint_sha256"]["epoch_0002.pt"] = file_sha256(checkpoint)
     write_json(summary, run_json)
-    for stage, out in ((run.extract, tmp_path / "activations"), (run.score, tmp_path / "scores.parquet")):
-        with pytest.raises(DamagedFileError) as refused:
-            stage(2, out, run_json=run_json, checkpoint=checkpoint)
-        assert str(checkpoint) in str(refused.value)
-        assert not out.exists()
+    out = tmp_path / "out"
+    with pytest.raises(DamagedFileError) as refused:  # refused by the extraction
+        run.score(out, run_json=run_json, checkpoints=[checkpoint])
+    assert str(checkpoint) in str(refused.value) and not out.exists()
+    # and by the scoring, where activations kept under the forged hash spare the extraction
+    activations = run.activations(2, out)
+    shutil.copytree(run.activations(2), activations)
+    manifest = read_json(activations / "manifest.json")
+    manifest["key"] = run.settings().extraction_key(file_sha256(checkpoint))
+    write_json(manifest, activations / "manifest.json")
+    with caplog.at_level("INFO", logger="latentgen"), pytest.raises(DamagedFileError) as refused:
+        run.score(out, run_json=run_json, checkpoints=[checkpoint])
+    assert str(checkpoint) in str(refused.value) and "nothing in it was executed" in str(refused.value)
+    assert "re-extracting" not in caplog.text  # the kept activations were read: the scoring loaded it
+    assert not run.fragment(2, out).exists() and not run.table(out).exists()
 
     # the same as a resume state: ignored, the run starts from scratch
     run_dir = tmp_path / "resumed"
@@ -1039,9 +1091,7 @@ def test_a_class_missing_from_the_corrupted_labels_is_scored_with_a_padded_trans
     labels.loc[train & (labels.c80 == 3), "c80"] = 4  # class 3 vanishes from the labels probes are fitted on
     edited = tmp_path / "labels.parquet"
     labels.to_parquet(edited)
-    out = tmp_path / "scores.parquet"
-    run.score(2, out, labels=edited)
-    scores = pd.read_parquet(out)
+    scores = pd.read_parquet(run.score(tmp_path, labels=edited))
     assert_finite_scores(scores)
     keys = ["layer", "split"]
     transfer = scores[scores.probe == "transfer"].set_index(keys).accuracy

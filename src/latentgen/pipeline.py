@@ -250,7 +250,10 @@ def _kept_activations(directory: Path, key: dict[str, Any]) -> bool:
     """Whether ``directory`` holds the activations ``key`` describes, every file intact.
 
     A damaged or outdated directory is not an error: it is re-extracted (the log names it)."""
+    if not directory.exists():
+        return False
     if not (directory / ACTIVATION_MANIFEST).exists():
+        log.warning("re-extracting %s: %s is missing", directory, directory / ACTIVATION_MANIFEST)
         return False
     try:
         if read_json(directory / ACTIVATION_MANIFEST, what="activation manifest").get("key") != key:
@@ -415,13 +418,14 @@ def _checkpoint_scores(
     device: torch.device,
 ) -> tuple[pd.DataFrame, bool]:
     """One checkpoint's scores, and whether they were kept from an earlier job (its fragment still current)."""
+    # first: kept scores are keyed by the hash run.json records, which a damaged file still matches
+    verify_checkpoint(run_json, summary, checkpoint)
     sha256 = summary.get("checkpoint_sha256", {}).get(checkpoint.name)
     fragment = fragments_dir / f"{checkpoint.stem}.parquet"
     key = _fragment_key(sha256, asdict(settings))
     frame = _kept_fragment(fragment, key)
     if frame is not None:
         return frame, True
-    verify_checkpoint(run_json, summary, checkpoint)
     activations = activations_dir / checkpoint.stem
     extraction_key = settings.extraction_key(sha256)
     if not _kept_activations(activations, extraction_key):
