@@ -18,6 +18,17 @@ def test_matmul_and_gram_equal_torch():
     assert gram.dtype == torch.float32 and torch.equal(gram, gram.T), "both triangles filled"
 
 
+def test_upper_grams_summed_then_made_symmetric_equal_summed_grams_exactly():
+    """LDA sums the classes' upper triangles and fills the lower one once: the same numbers, bit for bit."""
+    generator = torch.Generator().manual_seed(1)
+    parts = [torch.randn(n, 30, generator=generator) for n in (7, 50, 12)]
+    uppers = [cpu_blas.gram_upper(part) for part in parts]
+    assert all(torch.equal(torch.tril(upper, -1), torch.zeros(30, 30)) for upper in uppers), "lower triangle zero"
+    summed = uppers[0].double() + uppers[1].double() + uppers[2].double()
+    full = [cpu_blas.gram(part).double() for part in parts]
+    assert torch.equal(cpu_blas.symmetric(summed), full[0] + full[1] + full[2])
+
+
 def test_blas_threads_and_the_policy():
     with cpu_blas.blas_threads(1):
         assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")

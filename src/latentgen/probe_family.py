@@ -193,7 +193,7 @@ class LDA(_LinearScores, _ClassGeometryProbe):
         n = class_data.shape[0]
         mean = _column_sums(class_data) / n
         centred = class_data.sub_(mean.float())  # the gather buffer, centred in place
-        scatter = cpu_blas.gram(centred).double()
+        scatter = cpu_blas.gram_upper(centred).double()  # made symmetric once, after the sum (``_store``)
         if self._pooled_scatter is None:
             self._pooled_scatter = scatter
         else:
@@ -203,7 +203,7 @@ class LDA(_LinearScores, _ClassGeometryProbe):
     def _store(self, per_class: list[tuple[int, torch.Tensor]]) -> None:
         counts = np.array([count for count, _ in per_class], dtype=np.float64)
         means = torch.stack([mean for _, mean in per_class])  # (K, d) float64
-        covariance = self._pooled_scatter.div_(counts.sum())  # pooled S_w (biased), in place
+        covariance = cpu_blas.symmetric(self._pooled_scatter).div_(counts.sum())  # pooled S_w (biased), in place
         alpha = float(self.shrinkage)
         mean_variance = float(covariance.diagonal().sum()) / covariance.shape[0]
         shrunk = covariance.mul_(1 - alpha)
