@@ -338,13 +338,17 @@ def test_one_figure_builds_only_what_it_needs(tmp_path, prepared_datasets):
     assert plan["train"] == 2 and plan["figure"] == 1 and "aggregate" not in plan, plan
 
 
-def test_scored_activations_are_deleted_unless_kept(tmp_path, prepared_datasets):
-    workdir = copy_workflow(tmp_path)
-    config = tiny_config(
-        prepared_datasets, activations={"keep": False, "dtype": "float16"}, pairs={"mlp-mnist": {"max_epochs": 1}}
-    )
-    config_path = write_config(workdir, config)
-    snakemake(workdir, config_path, "--cores", "2", "results/scores/mlp-mnist/c80/s0.parquet")
-    assert (workdir / "results/scores/mlp-mnist/c80/s0.parquet").exists()
-    assert (workdir / "results/scores/mlp-mnist/c80/s0/epoch_0000.parquet").exists()  # what a rerun keeps
-    assert not (workdir / "results/activations/mlp-mnist/c80/s0").exists()
+def test_scored_activations_are_deleted_unless_kept(finished, tmp_path):
+    """With activations.keep off, the score job extracts each checkpoint (float16 here: new activations, so no
+    kept ones match), scores it and deletes its activations; the fragments stay for a rerun to keep."""
+    workdir, config = finished
+    rerun = tmp_path / "rerun"
+    shutil.copytree(workdir, rerun, symlinks=True)
+    temporary = dict(config, activations={**config["activations"], "keep": False, "dtype": "float16"})
+    target = "results/scores/mlp-mnist/c80/s0.parquet"
+    snakemake(rerun, write_config(rerun, temporary, "temporary.yaml"), "--cores", "1", target)
+    log = (rerun / "results/logs/score/mlp-mnist/c80/s0.log").read_text()
+    assert log.count("extracted float16 activations") == 2 and log.count("scored in") == 2, log
+    assert (rerun / target).exists()
+    assert (rerun / "results/scores/mlp-mnist/c80/s0/epoch_0000.parquet").exists()  # what a rerun keeps
+    assert not (rerun / "results/activations/mlp-mnist/c80/s0").exists()
