@@ -66,19 +66,9 @@ def per_job(function):
     return function
 
 
-def per_attempt(stage, key, default):
-    """A job size of `compute:` (mem_mb, runtime) as a resource that grows with each retry (x attempt)."""
-    size = compute(stage, key, default)
-
-    @per_job
-    def resource(wildcards, attempt):
-        return size * attempt
-
-    return resource
-
-
-def per_checkpoint_attempt(stage, key, default):
-    """A job size of `compute:` given per checkpoint (runtime), times the run's checkpoints and the attempt.
+def per_attempt(stage, key, default, per_checkpoint=False):
+    """A job size of `compute:` (mem_mb, runtime) as a resource that grows with each retry (x attempt); with
+    `per_checkpoint`, the size is per checkpoint and also grows with the run's checkpoints (the score job).
 
     Before the run has trained, its checkpoints are unknown: the job is only a placeholder then (Snakemake
     rebuilds it, and asks again, once the train checkpoint has run), so one checkpoint's size stands in.
@@ -87,13 +77,17 @@ def per_checkpoint_attempt(stage, key, default):
 
     @per_job
     def resource(wildcards, attempt):
-        try:
-            count = len(checkpoint_epochs(wildcards))
-        except IncompleteCheckpointException:
-            count = 1
-        return size * count * attempt
+        return size * (checkpoint_count(wildcards) if per_checkpoint else 1) * attempt
 
     return resource
+
+
+def checkpoint_count(wildcards):
+    """How many checkpoints the run has; 1 while it has not trained (a placeholder job)."""
+    try:
+        return len(checkpoint_epochs(wildcards))
+    except IncompleteCheckpointException:
+        return 1
 
 
 def pair_dataset(wildcards):

@@ -18,7 +18,7 @@ rule score:
     resources:
         mem_mb=per_attempt("score", "mem_mb", 16000),
         # compute.score.runtime is per checkpoint: the job's limit grows with the run's checkpoints
-        runtime=per_checkpoint_attempt("score", "runtime", 30),
+        runtime=per_attempt("score", "runtime", 30, per_checkpoint=True),
         gpu=1,
     params:
         code=stage_code("score"),
