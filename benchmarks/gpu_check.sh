@@ -65,7 +65,7 @@ print(f"{p.name}, {p.total_memory / 2**30:.0f} GiB, compute capability {p.major}
 # has the same model, optimizer (Adam 2e-4) and batch (32), hence the same throughput. Never a download.
 cnn_pair() {
     if [[ -f ${DATA_DIR}/fashion_mnist/meta.json ]] ||
-        "$PY" -c "from latentgen.datasets import source_is_ready as ready
+        "$PY" -c "from latentgen.data.datasets import source_is_ready as ready
 raise SystemExit(not ready('fashion_mnist', 'debian'))" 2>/dev/null; then
         echo cnn-fashion_mnist
     else

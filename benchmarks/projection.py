@@ -3,10 +3,10 @@
     .venv/bin/python benchmarks/projection.py [--device cpu|cuda] [--config config.yaml] [--threads N]
 
 1. **Measures** each stage of every pair in the config on this device, at the pair's full scale:
-   * training: ``latentgen.training.train_one_epoch`` (the pipeline's own loop, the pair's model,
+   * training: ``latentgen.training.trainer.train_one_epoch`` (the pipeline's own loop, the pair's model,
      optimizer and batch size) on synthetic uint8 images of the dataset's shape -- the compute of a
      step depends on shapes only -- giving seconds per step; plus the per-epoch evaluation passes;
-   * extraction: ``latentgen.activations.extract_activations`` on synthetic images, seconds per image;
+   * extraction: ``latentgen.scoring.activations.extract_activations`` on synthetic images, seconds per image;
    * scoring: MASC and VeLPIC fitted on one class of real per-class size (n_train / classes rows of
      each probed layer) and predicting those rows, scaled to all classes and to n_train + n_test
      predictions per probe.  The activations come from the untrained model, whose class subspaces are
@@ -62,21 +62,14 @@ from bench_planning import (
     filled,
     stop_epoch,
 )  # the same assumed grid
-from latentgen.activations import extract_activations, read_activations
-from latentgen.datasets import dataset_info
-from latentgen.models import build
+from latentgen.scoring.activations import extract_activations, read_activations
+from latentgen.data.datasets import dataset_info
+from latentgen.training.models import build
 from latentgen.pipeline import train_settings
-from latentgen.probes import MASC, VeLPIC
-from latentgen.training import (
-    DeviceData,
-    TrainData,
-    build_model,
-    build_optimizer,
-    evaluate,
-    train_one_epoch,
-)
+from latentgen.probes.paper import MASC, VeLPIC
+from latentgen.training.trainer import DeviceData, build_model, build_optimizer, evaluate, train_one_epoch
+from latentgen.data.arrays import TrainData
 
-# Each measurement repeats until it has run at least this long (``--min-time``; the probes' a quarter of it).
 DEFAULT_MIN_TIME = 2.0
 DEVICE_COUNTS = (1, 8, 50)
 # The default probe family's score cost over MASC + VeLPIC's: benchmarks/bench_probes.py --family, 2026-12-01
@@ -193,7 +186,7 @@ def measure_checkpoint(
 
 def measure_startup() -> float:
     """Seconds for a fresh interpreter to import what every job imports."""
-    command = [sys.executable, "-c", "import torch, pandas, sklearn, latentgen.pipeline, latentgen.scoring"]
+    command = [sys.executable, "-c", "import torch, pandas, sklearn, latentgen.pipeline, latentgen.scoring.checkpoint"]
     subprocess.run(command, check=True, cwd=REPO)
     runs = []
     for _ in range(3):

@@ -1,7 +1,7 @@
 """Quick-start search (issue 11, item 5): which small training run shows the paper's point on a CPU.
 
-Trains one run in memory with the library's own steps (``latentgen.training``: the same model, input
-scaling, batch order and optimizer as the pipeline; labels from ``latentgen.runs.make_label_table``
+Trains one run in memory with the library's own steps (``latentgen.training.trainer``: the same model, input
+scaling, batch order and optimizer as the pipeline; labels from ``latentgen.data.runs.make_label_table``
 with the shared corruption draw ``label_seed``), and at the chosen epochs prints the training loss and
 running accuracy, the model's test accuracy, VeLPIC's test accuracy on every probed layer (VeLPIC on
 the last probed layer *is* the transfer with the bias zeroed), and optionally MASC's.
@@ -24,21 +24,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentgen import datasets
-from latentgen.probes import MASC, VeLPIC
-from latentgen.labels import make_label_table
-from latentgen.runs import train_data_from_table
-from latentgen.training import (
+from latentgen.data import datasets
+from latentgen.probes.paper import MASC, VeLPIC
+from latentgen.data.labels import make_label_table
+from latentgen.data.runs import train_data_from_table
+from latentgen.training.trainer import (
     DeviceData,
-    Schedule,
-    TrainData,
     TrainSettings,
     build_model,
     build_optimizer,
     evaluate,
-    to_unit_float,
     train_one_epoch,
 )
+from latentgen.training.schedule import Schedule
+from latentgen.data.arrays import TrainData, to_unit_float
 
 PAIRS = {  # the paper's optimizers and batch size; lr and the rest from the command line
     "mlp-mnist": ("mlp", "mnist", "sgd"),

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 if TYPE_CHECKING:
-    from latentgen.models import ProbedNetwork
-    from latentgen.training import TrainData, TrainSettings
+    from latentgen.training.models import ProbedNetwork
+    from latentgen.data.arrays import TrainData
+    from latentgen.training.trainer import TrainSettings
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper modules next to the tests
 
@@ -56,7 +57,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def prepared_datasets(tmp_path_factory) -> Path:
     """Real MNIST and Fashion-MNIST from the offline sources, prepared once per test session."""
-    from latentgen import datasets
+    from latentgen.data import datasets
 
     root = tmp_path_factory.mktemp("datasets")
     for name in ("mnist", "fashion_mnist"):
@@ -70,7 +71,7 @@ RANDOM_CIFAR10_TRAIN, RANDOM_CIFAR10_TEST, RANDOM_CIFAR10_CLASSES = 400, 100, 10
 @pytest.fixture(scope="session")
 def random_cifar10_dir(tmp_path_factory) -> Path:
     """A prepared 10-class dataset of random 3x32x32 images (CIFAR-10's form, whose content is not pinned)."""
-    from latentgen import datasets
+    from latentgen.data import datasets
 
     rng = np.random.default_rng(0)
     raw = datasets.RawDataset(
@@ -87,7 +88,7 @@ def random_cifar10_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def random_cifar10(random_cifar10_dir):
-    from latentgen import datasets
+    from latentgen.data import datasets
 
     return datasets.load(random_cifar10_dir)
 
@@ -110,11 +111,12 @@ def mnist_mlp(prepared_datasets, tmp_path_factory) -> TrainedMNISTMLP:
     """The paper's MLP after one epoch at the paper's settings (SGD lr 1e-3, momentum 0.9, batch 32) on all
     60,000 real MNIST training images with 40 % corrupted labels, trained once per test session and shared by
     every test of a trained MNIST MLP (activations, probes, transfer): training it is the costliest fixture.
-    Epoch 1's batch order, so the model is the epoch-1 checkpoint ``latentgen.training.train`` writes."""
-    from latentgen import datasets
-    from latentgen.labels import corrupt_labels
-    from latentgen.probes import torch_threads
-    from latentgen.training import TrainData, build_model, paper_sgd_settings, train_in_memory
+    Epoch 1's batch order, so the model is the epoch-1 checkpoint ``latentgen.training.trainer.train`` writes."""
+    from latentgen.data import datasets
+    from latentgen.data.labels import corrupt_labels
+    from latentgen.probes.cpu_threads import torch_threads
+    from latentgen.data.arrays import TrainData
+    from latentgen.training.trainer import build_model, paper_sgd_settings, train_in_memory
 
     mnist = datasets.load(prepared_datasets / "mnist")
     true = np.asarray(mnist.train_labels)

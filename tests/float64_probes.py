@@ -1,5 +1,5 @@
 """MASC and VeLPIC by their literal definitions, in float64: the reference that tests/test_probes.py checks
-latentgen.probes against, and the ``baseline`` that benchmarks/bench_probes.py times it against.
+latentgen.probes.paper against, and the ``baseline`` that benchmarks/bench_probes.py times it against.
 
 Per class the data are augmented to [X_c; -X_c] and their PCA taken (explained variances descending,
 principal axes as columns).  MASC keeps the fewest axes whose cumulative explained-variance ratio exceeds

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from latentgen.activations import extract_activations, read_activations
-from latentgen.labels import subset_indices
-from latentgen.probes import MASC, VeLPIC
+from latentgen.scoring.activations import extract_activations, read_activations
+from latentgen.data.labels import subset_indices
+from latentgen.probes.paper import MASC, VeLPIC
 
 
 @dataclass

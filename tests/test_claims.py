@@ -8,8 +8,8 @@ import re
 import pandas as pd
 import pytest
 
-from latentgen.claims import CLAIM_COLUMNS, claims_table
-from latentgen.results_doc import claims_markdown
+from latentgen.report.claims import CLAIM_COLUMNS, claims_table
+from latentgen.report.results_doc import claims_markdown
 from synthetic_scores import score_row
 
 EPOCHS = [0, 2, 4, 6]

@@ -1,11 +1,11 @@
-"""latentgen.cpu_blas: OpenBLAS products equal torch's, on transposed views too, with the policy's threads."""
+"""latentgen.probes.cpu_blas: OpenBLAS products equal torch's, on transposed views too, with the policy's threads."""
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_info
 
-from latentgen import cpu_blas
-from latentgen.cpu_threads import cpu_thread_policy, torch_threads
+from latentgen.probes import cpu_blas
+from latentgen.probes.cpu_threads import cpu_thread_policy, torch_threads
 
 
 def test_matmul_and_gram_equal_torch():

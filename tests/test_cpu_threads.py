@@ -1,8 +1,8 @@
-"""latentgen.cpu_threads: one thread inside a fit, the caller's for large products, restored after."""
+"""latentgen.probes.cpu_threads: one thread inside a fit, the caller's for large products, restored after."""
 
 import torch
 
-from latentgen.cpu_threads import (
+from latentgen.probes.cpu_threads import (
     PARALLEL_PRODUCT_FLOPS,
     PRODUCT_THREADS,
     class_workers,

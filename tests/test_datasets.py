@@ -1,4 +1,4 @@
-"""Tests for latentgen.datasets: readers on small files in the real formats, the real offline MNIST and
+"""Tests for latentgen.data.datasets: readers on small files in the real formats, the real offline MNIST and
 Fashion-MNIST copies, byte-identity across sources, integrity checks, subsets and safe unpickling."""
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from latentgen import datasets
+from latentgen.data import datasets
 from latentgen.config import SCHEMA_PATH
-from latentgen.datasets import formats, sources
-from latentgen.datasets import prepared as prepared_module
-from latentgen.datasets import (
+from latentgen.data.datasets import formats, sources
+from latentgen.data.datasets import prepared as prepared_module
+from latentgen.data.datasets import (
     DATASETS,
     DatasetIntegrityError,
     DatasetMismatchError,

@@ -1,4 +1,4 @@
-"""GPU assignment for concurrent jobs on one machine (latentgen.devices), simulated on the CPU."""
+"""GPU assignment for concurrent jobs on one machine (latentgen.common.devices), simulated on the CPU."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from latentgen import devices
+from latentgen.common import devices
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 HOLDER = r"""
 import sys, time
 from pathlib import Path
-from latentgen.devices import claim_slot
+from latentgen.common.devices import claim_slot
 slots, directory, out, release = sys.argv[1].split(","), sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 wait = float(sys.argv[5])
 claimed = claim_slot(slots, directory, timeout=wait, poll=0.05)
@@ -152,7 +152,7 @@ def test_training_resolves_devices_through_the_assignment(monkeypatch, tmp_path)
     """`train` asks `assign_device` for its device (so concurrent jobs get different GPUs) and records it."""
     import json
 
-    from latentgen import training
+    from latentgen.training import trainer as training
     from test_training import settings, synthetic_data
 
     requested = []

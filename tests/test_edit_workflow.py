@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from latentgen.fileio import load_torch
-from latentgen.schedule import edit_base_epoch
+from latentgen.common.fileio import load_torch
+from latentgen.training.schedule import edit_base_epoch
 from workflow_helpers import copy_workflow, dry_run, plan_of, planned_jobs, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow  # real snakemake runs

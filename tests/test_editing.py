@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 import torch
 
-from latentgen.editing import last_layer_activations, velpic_edited
-from latentgen.fileio import file_sha256, load_torch, save_torch
-from latentgen.models import build
+from latentgen.training.editing import last_layer_activations, velpic_edited
+from latentgen.common.fileio import file_sha256, load_torch, save_torch
+from latentgen.training.models import build
 from latentgen.pipeline import train_settings
-from latentgen.probes import VeLPIC
-from latentgen.training import build_model, train
+from latentgen.probes.paper import VeLPIC
+from latentgen.training.trainer import build_model, train
 from test_training import alongside, assert_same_run, checkpoint_file, run_training_process, settings, synthetic_data
 
 BASE_EPOCHS, EDIT_EPOCH, UNTIL = 4, 2, 6
@@ -120,8 +120,8 @@ EDIT_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from test_editing import EDIT_EPOCH, edit_settings
     from test_training import synthetic_data
-    from latentgen.fileio import load_torch
-    from latentgen.training import train
+    from latentgen.common.fileio import load_torch
+    from latentgen.training.trainer import train
     weights = {weights!r}
     train(synthetic_data(n_train=2048), edit_settings(weights, max_epochs=int(sys.argv[2]), lr=0.002), sys.argv[1],
           start_weights=load_torch(weights))

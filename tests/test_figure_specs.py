@@ -1,8 +1,8 @@
-"""latentgen.figure_specs: which part of a configured grid each figure shows."""
+"""latentgen.report.figure_specs: which part of a configured grid each figure shows."""
 
 import pytest
 
-from latentgen.figure_specs import (
+from latentgen.report.figure_specs import (
     FIGURES,
     base_pair,
     buildable_figures,

@@ -9,8 +9,8 @@ import pandas as pd
 import pypdf
 import pytest
 
-from latentgen.figure_specs import ALL_RATES, APPENDIX_PAIRS, MAIN_PAIRS, buildable_figures
-from latentgen.figures import (
+from latentgen.report.figure_specs import ALL_RATES, APPENDIX_PAIRS, MAIN_PAIRS, buildable_figures
+from latentgen.report.figures import (
     FIGURES,
     correct_labels_percent,
     figure_pairs_and_rates,
@@ -233,7 +233,7 @@ def test_plot_figure_without_data_names_the_figure(scores: pd.DataFrame, tmp_pat
 def test_plot_figure_marks_missing_panels_and_unknown_style_keys(
     scores: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from latentgen import figures
+    from latentgen.report import figures
 
     marked = []  # (row, column) of every panel drawn as "no data"
     mark_empty = figures._mark_empty
@@ -336,7 +336,7 @@ def test_figure_18_draws_each_edit_against_standard_training(scores, tmp_path) -
 def test_a_legend_of_long_labels_takes_more_rows_rather_than_passing_the_edges(scores, monkeypatch) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from latentgen import figures
+    from latentgen.report import figures
 
     built = []
     monkeypatch.setattr(figures, "_write_pdf_atomically", lambda fig, out, metadata: built.append(fig))

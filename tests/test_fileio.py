@@ -1,4 +1,4 @@
-"""latentgen.fileio: atomic files and directories, damaged files named, safe torch loads, Parquet provenance."""
+"""latentgen.common.fileio: atomic files and directories, damaged files named, safe torch loads, Parquet provenance."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import torch
 
-from latentgen import fileio
-from latentgen.fileio import DamagedFileError
+from latentgen.common import fileio
+from latentgen.common.fileio import DamagedFileError
 
 
 def test_atomic_path_renames_on_success_and_leaves_the_old_file_on_failure(tmp_path):
@@ -129,7 +129,7 @@ def test_tensor_over_shares_read_only_memory_and_fixes_byte_order(tmp_path, recw
 def test_importing_fileio_imports_no_torch_pandas_or_pyarrow():
     """The workflow's config check imports the dataset code, and so fileio, while it parses."""
     code = (
-        "import sys, latentgen.fileio, latentgen.config; "
+        "import sys, latentgen.common.fileio, latentgen.config; "
         "print(sorted({'torch', 'pandas', 'pyarrow'} & set(sys.modules)))"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

@@ -1,4 +1,4 @@
-"""Code fingerprints per stage (latentgen.fingerprint): what each stage's code is, and the training record.
+"""Code fingerprints per stage (latentgen.common.fingerprint): what each stage's code is, and the training record.
 
 What a changed fingerprint makes Snakemake rerun is tested by real dry runs in test_workflow.py.
 """
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from latentgen import fingerprint
+from latentgen.common import fingerprint
 from workflow_helpers import REAL_CHANGE, REPO, copy_workflow, edited, inserted
 
 STAGES = ["score", "aggregate", "summary", "figure", *fingerprint.TRAINING_STAGES]
-RECORD_COMMAND = "python -m latentgen.fingerprint --record"
+RECORD_COMMAND = "python -m latentgen.common.fingerprint --record"
 
 
 def stage_sources(workdir: Path, stage: str) -> dict[str, str]:
@@ -44,20 +44,22 @@ def test_training_code_is_as_recorded():
 
 def test_each_stage_reaches_exactly_the_modules_it_runs():
     modules = {stage: set(stage_sources(REPO, stage)) for stage in STAGES}
-    assert "latentgen.probes" in modules["score"] and "latentgen.transfer" in modules["score"]
+    assert "latentgen.probes.paper" in modules["score"] and "latentgen.scoring.transfer" in modules["score"]
     for stage in ("train", "figure", "aggregate"):
-        assert "latentgen.probes" not in modules[stage], stage
+        assert "latentgen.probes.paper" not in modules[stage], stage
     # plotting only where a figure is drawn: the summary table has a module of its own
-    assert {stage for stage in STAGES if "latentgen.figures" in modules[stage]} == {"figure"}
-    assert "latentgen.summary" in modules["summary"] and "latentgen.labels" in modules["corrupt_labels"]
-    assert "latentgen.activations" in modules["score"] and "latentgen.activations" not in modules["train"]
+    assert {stage for stage in STAGES if "latentgen.report.figures" in modules[stage]} == {"figure"}
+    assert "latentgen.report.summary" in modules["summary"] and "latentgen.data.labels" in modules["corrupt_labels"]
+    assert (
+        "latentgen.scoring.activations" in modules["score"] and "latentgen.scoring.activations" not in modules["train"]
+    )
     assert "scripts/score.py" in modules["score"] and "scripts/train.py" not in modules["score"]
 
 
 def test_comments_docstrings_formatting_and_times_change_no_fingerprint(copy):
     before = all_stage_sources(copy)
-    probes, script = copy / "src/latentgen/probes.py", copy / "workflow/scripts/score.py"
-    spectrum = copy / "src/latentgen/spectrum.py"
+    probes, script = copy / "src/latentgen/probes/paper.py", copy / "workflow/scripts/score.py"
+    spectrum = copy / "src/latentgen/probes/spectrum.py"
     with (
         edited(spectrum, "DENSE_LIMIT = 1024", "DENSE_LIMIT = (\n    1024  # a comment\n)"),
         inserted(probes, "VeLPIC", '"""A second docstring."""'),
@@ -69,10 +71,12 @@ def test_comments_docstrings_formatting_and_times_change_no_fingerprint(copy):
 
 def test_a_real_change_changes_exactly_the_stages_that_run_it(copy):
     before = all_stage_sources(copy)
-    with inserted(copy / "src/latentgen/probes.py", "VeLPIC", REAL_CHANGE):
+    with inserted(copy / "src/latentgen/probes/paper.py", "VeLPIC", REAL_CHANGE):
         after = all_stage_sources(copy)
     assert [stage for stage in STAGES if after[stage] != before[stage]] == ["score"]
-    assert {name for name in after["score"] if after["score"][name] != before["score"][name]} == {"latentgen.probes"}
+    assert {name for name in after["score"] if after["score"][name] != before["score"][name]} == {
+        "latentgen.probes.paper"
+    }
 
 
 def test_the_extraction_code_digest_follows_the_extraction_and_not_the_probes(copy):
@@ -81,12 +85,12 @@ def test_the_extraction_code_digest_follows_the_extraction_and_not_the_probes(co
     package = copy / "src/latentgen"
 
     def extraction():
-        return fingerprint.definition_code("latentgen.pipeline", "_extract_checkpoint", package)
+        return fingerprint.definition_code("latentgen.scoring.job", "_extract_checkpoint", package)
 
     before = extraction()
-    with inserted(package / "probes.py", "VeLPIC", REAL_CHANGE):
+    with inserted(package / "probes/paper.py", "VeLPIC", REAL_CHANGE):
         assert extraction() == before
-    for module, name in (("activations.py", "_extract_split"), ("models.py", "ResNet18")):
+    for module, name in (("scoring/activations.py", "_extract_split"), ("training/models.py", "ResNet18")):
         with inserted(package / module, name, REAL_CHANGE):
             assert extraction() != before, module
     assert extraction() == before
@@ -95,8 +99,10 @@ def test_the_extraction_code_digest_follows_the_extraction_and_not_the_probes(co
 def test_a_model_change_is_caught_by_the_training_record_and_retrains_nothing_by_itself(copy):
     """A changed CNN changes what training produces: the record test above fails until it is recorded."""
     train_code = fingerprint.stage_code("train", copy / "workflow", copy / "src/latentgen")
-    with inserted(copy / "src/latentgen/models.py", "CNN", REAL_CHANGE):
-        assert fingerprint.training_code_drift(copy / "workflow", copy / "src/latentgen") == ["latentgen.models"]
+    with inserted(copy / "src/latentgen/training/models.py", "CNN", REAL_CHANGE):
+        assert fingerprint.training_code_drift(copy / "workflow", copy / "src/latentgen") == [
+            "latentgen.training.models"
+        ]
         assert fingerprint.stage_code("train", copy / "workflow", copy / "src/latentgen") == train_code
         fingerprint.record_training_code(copy / "workflow", package_dir=copy / "src/latentgen")
         assert fingerprint.training_code_drift(copy / "workflow", copy / "src/latentgen") == []

@@ -7,20 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from latentgen.activations import extract_activations
-from latentgen.labels import corrupt_labels
-from latentgen.holdout import (
-    choose,
-    expected_noisy_accuracy,
-    is_candidate,
-    parse_choice,
-    selected_rows,
-    stratified_holdout,
-)
-from latentgen.models import build
-from latentgen.training import TrainData
-
-# --------------------------------------------------------------------------------------------------------------
+from latentgen.scoring.activations import extract_activations
+from latentgen.data.labels import corrupt_labels
+from latentgen.scoring.selection import choose, expected_noisy_accuracy, is_candidate, parse_choice, selected_rows
+from latentgen.data.holdout import stratified_holdout
+from latentgen.training.models import build
+from latentgen.data.arrays import TrainData
 # The slice
 # --------------------------------------------------------------------------------------------------------------
 
@@ -173,8 +165,8 @@ def _data(n_train: int = 300, n_test: int = 100, seed: int = 0) -> TrainData:
 
 
 def test_probes_never_see_the_held_out_slice(monkeypatch):
-    from latentgen import scoring
-    from latentgen.probe_family import ProbeSpec
+    from latentgen.scoring import checkpoint as scoring
+    from latentgen.probes.family import ProbeSpec
 
     monkeypatch.setattr(scoring, "build_probe", lambda name, variance: (RecordingProbe(), ProbeSpec(None)))
     data = _data()
@@ -193,7 +185,7 @@ def test_probes_never_see_the_held_out_slice(monkeypatch):
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
     """An untrained MLP's checkpoint scored with 10 % held out (float32 activations: transfer = VeLPIC)."""
-    from latentgen.scoring import score_checkpoint
+    from latentgen.scoring.checkpoint import score_checkpoint
 
     tmp = tmp_path_factory.mktemp("scored")
     data = _data()

@@ -1,12 +1,19 @@
-"""Labels (latentgen.labels): corruption, training subsets and the label table of every rate."""
+"""Labels (latentgen.data.labels): corruption, training subsets and the label table of every rate."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from latentgen import datasets
-from latentgen.labels import LABEL_RATES, corrupt_labels, make_label_table, rate_column, select_indices, subset_indices
+from latentgen.data import datasets
+from latentgen.data.labels import (
+    LABEL_RATES,
+    corrupt_labels,
+    make_label_table,
+    rate_column,
+    select_indices,
+    subset_indices,
+)
 
 from conftest import RANDOM_CIFAR10_CLASSES as CLASSES
 

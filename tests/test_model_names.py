@@ -1,4 +1,4 @@
-"""Model names and probed layers without torch (latentgen.model_names): one list for the models, the workflow's
+"""Model names and probed layers without torch (latentgen.training.model_names): one list for the models, the workflow's
 config check, the schema and the claims."""
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from latentgen import models
+from latentgen.training import models
 from latentgen.config import SCHEMA_PATH
-from latentgen.model_names import MODEL_NAMES, PROBE_LAYERS, probe_layers_of
+from latentgen.training.model_names import MODEL_NAMES, PROBE_LAYERS, probe_layers_of
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def test_importing_it_does_not_import_torch():
     """The workflow reads it at every parse (on a cluster: in every job); torch would cost each one seconds."""
-    code = "import sys, latentgen.model_names; print('torch' in sys.modules)"
+    code = "import sys, latentgen.training.model_names; print('torch' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from latentgen.models import build, probe_layers_of
+from latentgen.training.models import build, probe_layers_of
 
 CASES = [
     ("mlp", (1, 28, 28), 10, {"fc1": 128, "fc2": 512, "fc3": 2048, "fc4": 2048}),

@@ -9,18 +9,22 @@ import pandas as pd
 import pytest
 
 from latentgen import pipeline
-from latentgen.fileio import (
+from latentgen.common.fileio import (
     DamagedFileError,
     file_sha256,
     save_torch,
     write_json,
     write_parquet,
 )
-from latentgen.models import build
+from latentgen.training.models import build
+import dataclasses
+from latentgen.training.checkpoints import model_from_run, verify_checkpoint
+from latentgen.scoring import cache
+from latentgen.common.pairs import run_identity
 
 
 def test_run_identity_reads_pairs_with_and_without_variant():
-    assert pipeline.run_identity("mlp-mnist-dropout", "40", "3") == {
+    assert run_identity("mlp-mnist-dropout", "40", "3") == {
         "pair": "mlp-mnist-dropout",
         "model": "mlp",
         "dataset": "mnist",
@@ -63,7 +67,7 @@ def run(tmp_path):
 
 def test_model_from_run_loads_the_recorded_checkpoint(run):
     run_json, _, checkpoint, model = run
-    loaded = pipeline._model_from_run(run_json, checkpoint)
+    loaded = model_from_run(run_json, checkpoint)
     assert all((loaded.state_dict()[k] == v).all() for k, v in model.state_dict().items())
 
 
@@ -73,18 +77,18 @@ def test_a_changed_checkpoint_is_refused_with_the_retraining_advice(run):
     data[len(data) // 2] ^= 0xFF
     checkpoint.write_bytes(bytes(data))
     with pytest.raises(DamagedFileError, match=f"(?s){checkpoint}.*differs from the recorded.*--forcerun {run_json}"):
-        pipeline._model_from_run(run_json, checkpoint)
+        model_from_run(run_json, checkpoint)
     other = checkpoint.with_name("epoch_0004.pt")
     other.write_bytes(b"")
     with pytest.raises(DamagedFileError, match="records no checkpoint of that name"):
-        pipeline.verify_checkpoint(run_json, summary, other)
+        verify_checkpoint(run_json, summary, other)
 
 
 def test_runs_without_recorded_hashes_are_loaded_with_a_warning(run, caplog):
     run_json, summary, checkpoint, _ = run
     del summary["checkpoint_sha256"]
     with caplog.at_level(logging.WARNING, logger="latentgen"):
-        pipeline.verify_checkpoint(run_json, summary, checkpoint)
+        verify_checkpoint(run_json, summary, checkpoint)
     assert "records no checkpoint hashes" in caplog.text
     assert file_sha256(checkpoint)  # untouched
 
@@ -99,27 +103,27 @@ def test_a_fragment_is_kept_only_for_its_own_key(tmp_path):
     """A score job keeps an earlier job's scores of a checkpoint only when the checkpoint's bytes, the settings
     and the code are those it would score with (the key); anything else is scored again."""
     path = tmp_path / "epoch_0000.parquet"
-    assert pipeline._kept_fragment(path, "k") is None  # none yet
+    assert cache.kept_fragment(path, "k") is None  # none yet
     frame = _fragment(path, "k")
-    pd.testing.assert_frame_equal(pipeline._kept_fragment(path, "k"), frame)
-    assert pipeline._kept_fragment(path, "other") is None
+    pd.testing.assert_frame_equal(cache.kept_fragment(path, "k"), frame)
+    assert cache.kept_fragment(path, "other") is None
 
 
 def test_a_damaged_fragment_is_scored_again_and_named(tmp_path, caplog):
     path = tmp_path / "epoch_0000.parquet"
     path.write_bytes(b"PAR1 not a parquet file")
     with caplog.at_level(logging.WARNING, logger="latentgen"):
-        assert pipeline._kept_fragment(path, "k") is None
+        assert cache.kept_fragment(path, "k") is None
     assert "epoch_0000.parquet" in caplog.text
 
 
 def test_fragment_keys_change_with_the_checkpoint_and_every_setting():
-    settings = pipeline.ScoreSettings(
+    settings = cache.ScoreSettings(
         variance=0.99, layers=["fc1"], batch_size=500, dtype="float16", device="cpu", code={"stage": "score"}
     )
-    key = pipeline._fragment_key("sha", pipeline.asdict(settings))
-    assert key == pipeline._fragment_key("sha", pipeline.asdict(settings))
-    assert key != pipeline._fragment_key("other", pipeline.asdict(settings))
+    key = cache.fragment_key("sha", dataclasses.asdict(settings))
+    assert key == cache.fragment_key("sha", dataclasses.asdict(settings))
+    assert key != cache.fragment_key("other", dataclasses.asdict(settings))
     for change in (
         {"probes": ["masc"]},
         {"variance": 0.9},
@@ -127,17 +131,17 @@ def test_fragment_keys_change_with_the_checkpoint_and_every_setting():
         {"code": {"stage": "x"}},
         {"dtype": "float32"},
     ):
-        assert key != pipeline._fragment_key("sha", {**pipeline.asdict(settings), **change}), change
+        assert key != cache.fragment_key("sha", {**dataclasses.asdict(settings), **change}), change
 
 
 def test_kept_activations_depend_on_the_extraction_not_on_the_probes():
     """Changing the probe list re-scores kept activations; a changed extraction setting extracts again."""
-    settings = pipeline.ScoreSettings(
+    settings = cache.ScoreSettings(
         variance=0.99, layers=["fc1"], batch_size=500, dtype="float16", device="cpu", code={"stage": "score"}
     )
-    fewer = pipeline.ScoreSettings(**{**pipeline.asdict(settings), "probes": ["masc"], "variance": 0.9})
+    fewer = cache.ScoreSettings(**{**dataclasses.asdict(settings), "probes": ["masc"], "variance": 0.9})
     assert settings.extraction_key("sha") == fewer.extraction_key("sha")
-    wider = pipeline.ScoreSettings(**{**pipeline.asdict(settings), "dtype": "float32"})
+    wider = cache.ScoreSettings(**{**dataclasses.asdict(settings), "dtype": "float32"})
     assert settings.extraction_key("sha") != wider.extraction_key("sha")
     assert settings.extraction_key("sha") != settings.extraction_key("other")
 
@@ -149,7 +153,7 @@ def test_unscheduled_epochs_are_removed_and_an_edited_run_is_left_alone(tmp_path
         _fragment(tmp_path / name, "k")
     (tmp_path / "edit10").mkdir()
     _fragment(tmp_path / "edit10" / "epoch_0010.parquet", "k")
-    pipeline._remove_unscheduled(tmp_path, "epoch_*.parquet", {"epoch_0000.parquet"})
+    cache.remove_unscheduled(tmp_path, "epoch_*.parquet", {"epoch_0000.parquet"})
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.parquet")) == [
         "edit10/epoch_0010.parquet",
         "epoch_0000.parquet",

@@ -15,10 +15,11 @@ from sklearn.preprocessing import normalize
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from latentgen.config import SCHEMA_PATH
-from latentgen.probe_names import ORACLE_PROBES, PROBE_NAMES
-from latentgen.probes import KNN, LDA, MASC, NCM, PROBES, LogisticRegressionProbe
-from latentgen.scoring import _fit_and_score
-from latentgen.training import TrainData
+from latentgen.probes.names import ORACLE_PROBES, PROBE_NAMES
+from latentgen.probes.family import KNN, LDA, NCM, PROBES, LogisticRegressionProbe
+from latentgen.probes.paper import MASC
+from latentgen.scoring.checkpoint import _fit_and_score
+from latentgen.data.arrays import TrainData
 
 
 def _activations_like(n=1200, d=40, classes=5, seed=0):
@@ -184,9 +185,9 @@ def test_every_probes_docstring_example_runs():
     """The numpydoc ``Examples`` of MASC, VeLPIC and the family are executed, so they cannot go stale."""
     import doctest
 
-    import latentgen.probe_family
-    import latentgen.probes
+    import latentgen.probes.family
+    import latentgen.probes.paper
 
-    for module in (latentgen.probes, latentgen.probe_family):
+    for module in (latentgen.probes.paper, latentgen.probes.family):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted >= 3, (module.__name__, result)

@@ -1,4 +1,4 @@
-"""latentgen.probe_names: the torch-free probe list agrees with the probes scoring builds and the schema."""
+"""latentgen.probes.names: the torch-free probe list agrees with the probes scoring builds and the schema."""
 
 import subprocess
 import sys
@@ -6,8 +6,8 @@ import sys
 import yaml
 
 from latentgen.config import SCHEMA_PATH
-from latentgen.probe_family import PROBES
-from latentgen.probe_names import ORACLE_PROBES, PROBE_DESCRIPTIONS, PROBE_NAMES
+from latentgen.probes.family import PROBES
+from latentgen.probes.names import ORACLE_PROBES, PROBE_DESCRIPTIONS, PROBE_NAMES
 
 
 def test_every_named_probe_is_built_and_the_oracles_are_named():
@@ -24,5 +24,5 @@ def test_the_schema_offers_exactly_these_probes():
 
 
 def test_importing_it_imports_no_torch():
-    code = "import sys, latentgen.probe_names; print('torch' in sys.modules)"
+    code = "import sys, latentgen.probes.names; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

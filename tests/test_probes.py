@@ -13,9 +13,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 import float64_probes
-import latentgen.spectrum as spectrum
-from latentgen.probes import MASC, VeLPIC
-from latentgen.training import to_unit_float
+import latentgen.probes.spectrum as spectrum
+from latentgen.probes.paper import MASC, VeLPIC
+from latentgen.data.arrays import to_unit_float
 
 N_TRAIN, N_TEST = 3000, 2000
 

@@ -26,14 +26,19 @@ import pytest
 import torch
 import yaml
 
-from latentgen import datasets, pipeline
-from latentgen.activations import extract_activations
+from latentgen import pipeline
+from latentgen.common.pairs import run_identity
+from latentgen.data.runs import load_run_data
+from latentgen.scoring import cache
+
+from latentgen.data import datasets
+from latentgen.scoring.activations import extract_activations
 from latentgen.config import ConfigError, check_config
-from latentgen.fileio import DamagedFileError, file_sha256, load_torch, read_json, write_json
-from latentgen.figure_specs import buildable_figures
-from latentgen.models import build, probe_layers_of
-from latentgen.probes import torch_threads
-from latentgen.training import TrainingDivergedError
+from latentgen.common.fileio import DamagedFileError, file_sha256, load_torch, read_json, write_json
+from latentgen.report.figure_specs import buildable_figures
+from latentgen.training.models import build, probe_layers_of
+from latentgen.probes.cpu_threads import torch_threads
+from latentgen.training.trainer import TrainingDivergedError
 from workflow_helpers import (
     REPO,
     SNAKEMAKE,
@@ -283,6 +288,9 @@ HOOK = """\
 # --- test hook (tests/test_reliability.py): pause in {module}.{function} ---
 import os as _hook_os, pathlib as _hook_pathlib, time as _hook_time
 import {module} as _hook_module
+from latentgen.scoring import cache
+from latentgen.data.runs import load_run_data
+from latentgen.common.pairs import run_identity
 _hook_original = getattr(_hook_module, {function!r})
 _hook_matches = []
 def _hook(*args, **kwargs):
@@ -412,7 +420,9 @@ def recovered(tmp_path_factory, prepared_datasets) -> dict[str, Any]:
 
     # 1. SIGKILL during training: after epoch 1 was saved for resuming, before epoch 2
     marker = workdir / "paused-training"
-    hook_script(workdir, "train.py", "latentgen.training", "_save_resume_state", marker, never, nth=2, after=True)
+    hook_script(
+        workdir, "train.py", "latentgen.training.trainer", "_save_resume_state", marker, never, nth=2, after=True
+    )
     process, log = start_snakemake(workdir, config_path, "--cores", "2", SCORES_TARGET)
     sigkill(process, wait_for_pause(process, marker, log))
     seen["after_training_kill"] = sorted(p.name for p in run_dir.rglob("*") if p.is_file())
@@ -599,10 +609,10 @@ class Run:
                 "cpu",
             )
 
-    def settings(self) -> pipeline.ScoreSettings:
+    def settings(self) -> cache.ScoreSettings:
         """The score rule's params for the small config (the code: any dict, keyed like the rule's)."""
         scoring = self.config["scoring"]
-        return pipeline.ScoreSettings(
+        return cache.ScoreSettings(
             variance=scoring["masc_variance"],
             layers=LAYERS,
             batch_size=500,
@@ -903,7 +913,7 @@ class Interrupted(BaseException):
 def test_a_damaged_resume_state_restarts_the_run_and_ends_identical(tmp_path, run, damage, caplog, monkeypatch):
     """Training interrupted after epoch 1: it resumes from resume.pt, or starts afresh when resume.pt was
     damaged (a flipped byte in tensor data included); either way it ends bit-identical to the uninterrupted run."""
-    from latentgen import training
+    from latentgen.training import trainer as training
 
     real_save = training._save_resume_state
 
@@ -1074,11 +1084,11 @@ def test_layers_with_all_zero_activations_score_finite(tmp_path, run, case):
     torch.save(state, checkpoint)
     model = build("mlp", (1, 28, 28), 10)
     model.load_state_dict(state)
-    data = pipeline.load_run_data(run.prepared, run.labels, RATE).data
+    data = load_run_data(run.prepared, run.labels, RATE).data
     extract_activations(model, data.train_images, data.test_images, tmp_path / "activations", dtype="float16")
-    from latentgen.scoring import score_checkpoint
+    from latentgen.scoring.checkpoint import score_checkpoint
 
-    identity = {**pipeline.run_identity(PAIR, RATE, SEED), "epoch": 0}
+    identity = {**run_identity(PAIR, RATE, SEED), "epoch": 0}
     scores = score_checkpoint(checkpoint, tmp_path / "activations", data, "mlp", 0.99, identity)
     assert_finite_scores(scores)
     masc = scores[scores.probe == "masc"].set_index("layer")

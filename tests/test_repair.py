@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from latentgen.labels import corrupt_labels
-from latentgen.models import build
+from latentgen.data.labels import corrupt_labels
+from latentgen.training.models import build
 from latentgen.repair import main
-from latentgen.transfer import load_layer_transfer
+from latentgen.scoring.transfer import load_layer_transfer
 
 REPO = Path(__file__).resolve().parents[1]
 

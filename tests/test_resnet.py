@@ -13,18 +13,20 @@ import torch
 import yaml
 from test_datasets import write_fake_cifar10  # tests/ is on sys.path (conftest.py)
 
-from latentgen import datasets
-from latentgen.datasets import sources
-from latentgen.activations import extract_activations, read_activations
+from latentgen.data import datasets
+from latentgen.data.datasets import sources
+from latentgen.scoring.activations import extract_activations, read_activations
 from latentgen.config import ConfigError, check_config
-from latentgen.labels import corrupt_labels
-from latentgen.figure_specs import figure_pairs_and_rates
-from latentgen.fileio import save_torch
-from latentgen.models import ProbedNetwork, ResNet18, build, probe_layers_of
-from latentgen.probes import VeLPIC, torch_threads
-from latentgen.scoring import score_checkpoint
-from latentgen.training import TrainData, paper_sgd_settings, to_unit_float, train_in_memory
-from latentgen.transfer import load_layer_transfer, save_layer_transfer, transfer_from_layer
+from latentgen.data.labels import corrupt_labels
+from latentgen.report.figure_specs import figure_pairs_and_rates
+from latentgen.common.fileio import save_torch
+from latentgen.training.models import ProbedNetwork, ResNet18, build, probe_layers_of
+from latentgen.probes.paper import VeLPIC
+from latentgen.probes.cpu_threads import torch_threads
+from latentgen.scoring.checkpoint import score_checkpoint
+from latentgen.data.arrays import TrainData, to_unit_float
+from latentgen.training.trainer import paper_sgd_settings, train_in_memory
+from latentgen.scoring.transfer import load_layer_transfer, save_layer_transfer, transfer_from_layer
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from latentgen import results_doc
+from latentgen.report import results_doc
 
 
 def _scores() -> pd.DataFrame:

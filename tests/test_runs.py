@@ -1,14 +1,14 @@
-"""What a run trains and is scored on (latentgen.runs): the data its label table selects."""
+"""What a run trains and is scored on (latentgen.data.runs): the data its label table selects."""
 
 from __future__ import annotations
 
 
 import numpy as np
 
-from latentgen import datasets
-from latentgen.fileio import parquet_metadata, read_parquet
-from latentgen.labels import write_label_table
-from latentgen.runs import load_run_data, train_data_from_table
+from latentgen.data import datasets
+from latentgen.common.fileio import parquet_metadata, read_parquet
+from latentgen.data.labels import write_label_table
+from latentgen.data.runs import load_run_data, train_data_from_table
 
 from conftest import RANDOM_CIFAR10_CLASSES as CLASSES, RANDOM_CIFAR10_TEST as N_TEST
 

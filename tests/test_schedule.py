@@ -1,8 +1,8 @@
-"""latentgen.schedule: which epochs get a checkpoint, and which checkpoint an edit is made on."""
+"""latentgen.training.schedule: which epochs get a checkpoint, and which checkpoint an edit is made on."""
 
 import pytest
 
-from latentgen.schedule import Schedule, edit_base_epoch
+from latentgen.training.schedule import Schedule, edit_base_epoch
 
 
 def test_checkpoint_epochs_early_late_and_extra():

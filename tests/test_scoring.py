@@ -1,4 +1,4 @@
-"""latentgen.scoring: one checkpoint's score table on a tiny CPU model (seconds), and the checkpoint it
+"""latentgen.scoring.checkpoint: one checkpoint's score table on a tiny CPU model (seconds), and the checkpoint it
 refuses.  The scores of a trained model on real data are tested end to end in test_workflow.py."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from latentgen.activations import extract_activations
-from latentgen.fileio import DamagedFileError, save_torch
-from latentgen.models import build
-from latentgen.scoring import SCORE_COLUMNS, SCORED_SPLITS, score_checkpoint
-from latentgen.training import TrainData
+from latentgen.scoring.activations import extract_activations
+from latentgen.common.fileio import DamagedFileError, save_torch
+from latentgen.training.models import build
+from latentgen.scoring.checkpoint import SCORE_COLUMNS, SCORED_SPLITS, score_checkpoint
+from latentgen.data.arrays import TrainData
 
 IDENTITY = {"model": "cnn", "dataset": "toy", "pair": "cnn-toy", "corruption": 40, "seed": 0, "epoch": 2}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from latentgen.seed_means import carry_forward, run_final_epochs, seed_spread
+from latentgen.report.seed_means import carry_forward, run_final_epochs, seed_spread
 
 # Three runs of one setting that stop at different epochs; seed 1 stops at 7, off the every-2-epochs schedule.
 EPOCHS_BY_SEED = {0: [0, 2, 4], 1: [0, 2, 4, 6, 7], 2: [0, 2, 4, 6, 8, 10]}

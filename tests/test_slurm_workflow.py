@@ -32,7 +32,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from latentgen.probe_names import PROBE_NAMES
+from latentgen.probes.names import PROBE_NAMES
 import torch
 
 from slurm_cluster import read_sbatch_calls, sbatch_option, without_wrap

@@ -1,4 +1,4 @@
-"""latentgen.spectrum: the class eigen-solvers against numpy's float64 eigh on small synthetic data.
+"""latentgen.probes.spectrum: the class eigen-solvers against numpy's float64 eigh on small synthetic data.
 
 Agreement on real activations (dense and Krylov paths) is tested in test_probes.py."""
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from latentgen import spectrum
+from latentgen.probes import spectrum
 
 
 def _class_data(n=120, d=30, rank=12, seed=0) -> torch.Tensor:

@@ -3,11 +3,11 @@
 Real dry runs (Snakemake's own output) are read in test_workflow.py; these check the reading on hand-written
 text in the same format."""
 
-from latentgen import fingerprint
+from latentgen.common import fingerprint
 from latentgen.stale import job_stats, params_change, planned_jobs, report
 
-OLD = {"stage": "score", "latentgen.probes": "aaa", "latentgen.scoring": "bbb"}
-NEW = {"stage": "score", "latentgen.probes": "ccc", "latentgen.scoring": "bbb"}
+OLD = {"stage": "score", "latentgen.probes.paper": "aaa", "latentgen.scoring.checkpoint": "bbb"}
+NEW = {"stage": "score", "latentgen.probes.paper": "ccc", "latentgen.scoring.checkpoint": "bbb"}
 DRY_RUN = f"""Building DAG of jobs...
 rule train:
     input: labels/s0.parquet
@@ -34,10 +34,10 @@ def test_planned_jobs_reads_rules_outputs_and_reasons_and_skips_all():
 
 
 def test_params_change_names_the_changed_files_and_the_version():
-    assert params_change(planned_jobs(DRY_RUN)[1].reasons[0]) == ["code changed in latentgen.probes"]
+    assert params_change(planned_jobs(DRY_RUN)[1].reasons[0]) == ["code changed in latentgen.probes.paper"]
     assert params_change(planned_jobs(DRY_RUN)[0].reasons[0]) == ["training code version 2 -> 3"]
     assert params_change(f"Params have changed since last execution: code before: {OLD}, 5 now: {NEW}, 6") == [
-        "code changed in latentgen.probes",
+        "code changed in latentgen.probes.paper",
         "config values changed",
     ]
 
@@ -45,9 +45,9 @@ def test_params_change_names_the_changed_files_and_the_version():
 def test_params_change_reads_what_fingerprint_writes():
     """The reason quotes stage_code's repr: a real code param parses back to the files that differ."""
     code = fingerprint.stage_code("aggregate", "workflow")
-    changed = {**code, "latentgen.fileio": "0" * fingerprint.DIGITS}
+    changed = {**code, "latentgen.common.fileio": "0" * fingerprint.DIGITS}
     assert params_change(f"Params have changed since last execution: code before: {code} now: {changed}") == [
-        "code changed in latentgen.fileio"
+        "code changed in latentgen.common.fileio"
     ]
 
 
@@ -55,7 +55,7 @@ def test_report_groups_by_stage_and_says_who_an_upstream_job_is():
     text = report(planned_jobs(DRY_RUN))
     lines = text.splitlines()
     assert lines[0] == "train: 1 job (training code version 2 -> 3)"
-    assert lines[2] == "score: 1 job (code changed in latentgen.probes; follows train)"
+    assert lines[2] == "score: 1 job (code changed in latentgen.probes.paper; follows train)"
     assert "checkpoints are known only then" in lines[-1]
     assert report([]) == "Nothing is stale: snakemake would run no job."
 

@@ -1,12 +1,12 @@
-"""The summary table (latentgen.summary): each run's test accuracies at its own final epoch."""
+"""The summary table (latentgen.report.summary): each run's test accuracies at its own final epoch."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from latentgen.summary import final_epoch_summary, write_summary
-from latentgen.fileio import write_parquet
+from latentgen.report.summary import final_epoch_summary, write_summary
+from latentgen.common.fileio import write_parquet
 from synthetic_scores import LAYER_ORDER, RATES, SEEDS, make_scores, synthetic_value, with_new_probes
 
 

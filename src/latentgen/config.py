@@ -15,9 +15,9 @@ from typing import Any
 import jsonschema
 import yaml
 
-from latentgen import datasets
-from latentgen.model_names import MODEL_NAMES, probe_layers_of
-from latentgen.schedule import Schedule
+from latentgen.data import datasets
+from latentgen.training.model_names import MODEL_NAMES, probe_layers_of
+from latentgen.training.schedule import Schedule
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"  # package data (pyproject.toml)
 

@@ -1,10 +1,11 @@
 """``latentgen repair``: turn a model trained on noisy labels into the VeLPIC transfer of its best layer.
 
-The layer is chosen without any test data, as the pipeline's ``selected`` probe is (``latentgen.holdout``): a
+The layer is chosen without any test data, as the pipeline's ``selected`` probe is (``latentgen.scoring.selection``): a
 stratified slice of the corrupted training set is held out, VeLPIC is fitted on every probed layer of the rest,
 and the layer whose VeLPIC agrees best with the slice's corrupted labels wins.  The repaired model is that layer's
-transfer (``latentgen.transfer.LayerTransfer``: the network up to the layer, then a bias-free head of its VeLPIC
-vectors), saved so that ``latentgen.transfer.load_layer_transfer`` reloads it with ``torch.load(weights_only=True)``.
+transfer (``latentgen.scoring.transfer.LayerTransfer``: the network up to the layer, then a bias-free head of its VeLPIC
+vectors), saved so that ``latentgen.scoring.transfer.load_layer_transfer`` reloads it with
+``torch.load(weights_only=True)``.
 
 Two ways to name the data:
 
@@ -34,13 +35,18 @@ import torch
 from tqdm import tqdm
 
 from latentgen import __version__
-from latentgen.activations import extract_activations, read_activations
-from latentgen.devices import assign_device
-from latentgen.fileio import DamagedFileError, load_torch, read_json, write_json
-from latentgen.holdout import HoldoutSplit, choose, stratified_holdout
-from latentgen.models import MODEL_NAMES, ProbedNetwork, model_from_state
-from latentgen.probes import VeLPIC
-from latentgen.training import TrainData
+from latentgen.scoring.activations import extract_activations, read_activations
+from latentgen.common.devices import assign_device
+from latentgen.common.fileio import DamagedFileError, load_torch, read_json, write_json
+from latentgen.data.holdout import HoldoutSplit, stratified_holdout
+from latentgen.scoring.selection import choose
+from latentgen.training.models import MODEL_NAMES, ProbedNetwork, model_from_state
+from latentgen.data.runs import load_run_data
+from latentgen.probes.paper import VeLPIC, velpic_for_every_class
+from latentgen.scoring.checkpoint import predict_classes
+from latentgen.scoring.transfer import load_layer_transfer, save_layer_transfer, transfer_from_layer
+from latentgen.training.checkpoints import verify_checkpoint
+from latentgen.data.arrays import TrainData
 
 DEFAULT_HOLDOUT = 0.1  # the pipeline's default (scoring.holdout)
 PROBE = "velpic"  # the probe whose decision a linear head can carry, hence the only transferable candidate
@@ -118,9 +124,6 @@ def _load_network(
 
 def pipeline_inputs(checkpoint: Path, datasets_dir: Path | str, label_table: Path | str | None = None) -> RepairInputs:
     """A checkpoint the pipeline wrote, with its run.json, label table and prepared dataset."""
-    from latentgen.pipeline import verify_checkpoint
-    from latentgen.runs import load_run_data
-
     run_dir = checkpoint.parent.parent
     run_json = _existing(run_dir / "run.json", "run summary (run.json of the checkpoint's run)")
     summary = read_json(run_json, what="run summary")
@@ -237,9 +240,7 @@ def _candidates(
 
 @torch.no_grad()
 def _predict(model: torch.nn.Module, images: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
-    from latentgen.scoring import _predict as forward_predictions  # the pipeline's own batched forward pass
-
-    return forward_predictions(model.to(device).eval(), images, batch_size, device)
+    return predict_classes(model.to(device).eval(), images, batch_size, device)
 
 
 def repair(
@@ -251,9 +252,6 @@ def repair(
     checkpoint: Path | str = "",
 ) -> dict[str, Any]:
     """Choose the layer on the held-out slice, write ``model.pt`` and ``report.json`` into ``out_dir``."""
-    from latentgen.scoring import velpic_for_every_class
-    from latentgen.transfer import load_layer_transfer, save_layer_transfer, transfer_from_layer
-
     if not 0.0 < holdout < 0.5:
         raise RepairInputError(f"--holdout must be in (0, 0.5): something has to be held out to choose; got {holdout}")
     out_dir = Path(out_dir)
@@ -331,7 +329,7 @@ def repair(
         "repaired_model": {
             "path": str(model_path),
             "sha256": digest,
-            "load_with": "latentgen.transfer.load_layer_transfer(path)",
+            "load_with": "latentgen.scoring.transfer.load_layer_transfer(path)",
             "holdout_noisy_accuracy": _accuracy(held_out_predictions, noisy_held_out),
             **({"test_accuracy": _accuracy(test_predictions, data.test_labels)} if inputs.has_test else {}),
         },

@@ -1,7 +1,7 @@
 """`make stale`: what a `snakemake` run would redo and why, stage by stage, without running anything.
 
 It reads a dry run (`snakemake -n`): each planned job's rule, outputs and reasons.  A stage's code
-fingerprint is one of its params (latentgen.fingerprint), so Snakemake's reason "Params have changed"
+fingerprint is one of its params (latentgen.common.fingerprint), so Snakemake's reason "Params have changed"
 carries the fingerprints the finished job was made with and the current ones; comparing them per source
 file names the modules whose code changed.
 

@@ -4,15 +4,15 @@ import sys
 from inspect import signature
 from pathlib import Path
 
-from latentgen import fingerprint
+from latentgen.common import fingerprint
 from latentgen.config import ConfigError, check_config
-from latentgen.figure_specs import (
+from latentgen.report.figure_specs import (
     buildable_figures,
     figure_pairs_and_rates,
     figure_spec,
 )
-from latentgen.model_names import probe_layers_of
-from latentgen.schedule import edit_base_epoch
+from latentgen.training.model_names import probe_layers_of
+from latentgen.training.schedule import edit_base_epoch
 from snakemake.exceptions import IncompleteCheckpointException
 
 try:
@@ -254,7 +254,7 @@ def run_score_input(wildcards):
 @per_job
 def edited_checkpoint(wildcards):
     """The standard run's checkpoint its edit at epoch E is made on: the one at E, or, when the run stopped
-    before E, its final checkpoint (the model it is from then on; latentgen.schedule.edit_base_epoch).
+    before E, its final checkpoint (the model it is from then on; latentgen.training.schedule.edit_base_epoch).
     """
     files = trained_checkpoint(wildcards)
     edit = int(wildcards.epoch)
@@ -346,6 +346,6 @@ def stage_code(stage):
     """The code a stage's jobs run, as their `params: code=`: the params trigger reruns them when it changes.
 
     Comments, docstrings and file times do not count; training code counts by its recorded version
-    (latentgen.fingerprint, docs/architecture.md "Rerun triggers").
+    (latentgen.common.fingerprint, docs/architecture.md "Rerun triggers").
     """
     return fingerprint.stage_code(stage, WORKFLOW_DIR)

@@ -33,7 +33,7 @@ checkpoint train:
 
 
 # The start of an edited run: the VeLPIC vectors of a standard run's checkpoint at epoch E written into its
-# pre-softmax layer with the bias zeroed (latentgen.editing; VeLPIC fitted as scoring fits it).
+# pre-softmax layer with the bias zeroed (latentgen.training.editing; VeLPIC fitted as scoring fits it).
 rule velpic_edit:
     input:
         unpack(edited_checkpoint),

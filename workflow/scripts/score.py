@@ -1,7 +1,8 @@
 """Snakemake script of rule score: every checkpoint of one run (activations, the configured probes, model,
 transfer) to the run's score table."""
 
-from latentgen.pipeline import ScoreSettings, logging_to, score
+from latentgen.pipeline import logging_to, score
+from latentgen.scoring.cache import ScoreSettings
 
 params, wildcards = snakemake.params, snakemake.wildcards
 with logging_to(snakemake.log[0], snakemake.threads):

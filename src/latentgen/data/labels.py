@@ -1,0 +1,172 @@
+"""The labels a run trains on, in one place: label corruption, training subsets and the label table.
+
+Corruption is a pure function of (labels, rate, number of classes, seed).  With probability ``rate`` a label
+is replaced by a class drawn uniformly from *all* classes, so it may stay the same (the paper's definition).
+One uniform draw per sample decides whether it is corrupted (``draw < rate``) and a second, independent draw
+per sample gives its replacement class.  Both draws depend only on the seed, so for a fixed seed the
+corrupted sets are nested across rates (20 % ⊂ 40 % ⊂ ...) and a sample that is corrupted at two rates gets
+the same new label at both.
+
+Subsets for quick runs: the first samples of each class, or a seeded uniform draw.
+
+The label table of (dataset, seed) holds one row per sample the runs use -- the training subset and the test
+subset -- with the true label and one corrupted-label column for *every* integer rate ``c0`` .. ``c100``.
+Writing all 101 rates (uint8, a few MB) makes the table independent of which rates a config asks for, so
+adding a corruption rate never rewrites it and never reruns existing runs; the nested corruption makes every
+column consistent with every other.  Test rows are never corrupted (their ``c*`` columns equal ``true``).
+The labels stage (rule ``labels``) writes it: :func:`write_label_table`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from latentgen.data import datasets
+from latentgen.common.fileio import write_parquet
+
+
+# --------------------------------------------------------------------------------------------------
+# Corruption
+# --------------------------------------------------------------------------------------------------
+
+
+def _draws(n: int, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two per-sample random draws, fixed by the seed alone (not by the rate)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1ABE1]))
+    corrupt_draw = rng.random(n)
+    replacement = rng.integers(0, num_classes, size=n)
+    return corrupt_draw, replacement
+
+
+def corrupt_labels(labels: np.ndarray, rate: float, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(noisy_labels, flipped_mask)``.
+
+    ``rate`` is a fraction in [0, 1].  ``flipped_mask`` marks the samples whose label was
+    *re-drawn*; about ``1/num_classes`` of those keep their original label, so the fraction of labels
+    that actually changed is about ``rate * (1 - 1/num_classes)``.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be one-dimensional, got shape {labels.shape}")
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"corruption rate must be in [0, 1], got {rate}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be positive, got {num_classes}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}")
+    corrupt_draw, replacement = _draws(labels.size, num_classes, seed)
+    flipped_mask = corrupt_draw < rate
+    noisy = np.where(flipped_mask, replacement, labels).astype(np.int64)
+    return noisy, flipped_mask
+
+
+def expected_correct_fraction(rate: float, num_classes: int) -> float:
+    """Expected fraction of labels still correct after corruption at ``rate`` (a fraction): 1 - rate (1 - 1/K).
+
+    A re-drawn label is right with probability 1/K. Figures 13 and 14 draw it as the level a model that fits
+    the corrupted labels only where they are correct would reach on them.
+    """
+    return 1.0 - rate * (1.0 - 1.0 / num_classes)
+
+
+# --------------------------------------------------------------------------------------------------
+# Subsets
+# --------------------------------------------------------------------------------------------------
+
+
+def subset_indices(
+    labels: np.ndarray, per_class: int | None = None, size: int | None = None, seed: int = 0
+) -> np.ndarray:
+    """Sorted int64 indices of a training subset for quick runs; give exactly one of ``per_class``, ``size``.
+
+    ``per_class``: the first ``per_class`` samples of each class in dataset order (deterministic and
+    class-balanced; a class with fewer samples is an error rather than a silently unbalanced subset).
+    ``size``: ``size`` indices drawn uniformly without replacement with ``seed``.
+    """
+    labels = np.asarray(labels)
+    if (per_class is None) == (size is None):
+        raise ValueError("give exactly one of per_class and size")
+    if per_class is not None:
+        return _first_per_class(labels, per_class)
+    assert size is not None
+    if not 0 <= size <= labels.shape[0]:
+        raise ValueError(f"size must be in 0..{labels.shape[0]}, got {size}")
+    chosen = np.random.default_rng(seed).choice(labels.shape[0], size=size, replace=False)
+    return np.sort(chosen).astype(np.int64)
+
+
+def _first_per_class(labels: np.ndarray, per_class: int) -> np.ndarray:
+    if per_class < 0:
+        raise ValueError(f"per_class must be non-negative, got {per_class}")
+    chosen = []
+    for label in np.unique(labels):
+        indices = np.flatnonzero(labels == label)
+        if indices.size < per_class:
+            raise ValueError(f"class {label} has only {indices.size} samples, fewer than per_class={per_class}")
+        chosen.append(indices[:per_class])
+    return np.sort(np.concatenate(chosen)).astype(np.int64) if chosen else np.empty(0, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------------------------
+# The label table
+# --------------------------------------------------------------------------------------------------
+
+
+LABEL_RATES = range(0, 101)  # every rate the label table has a column for
+
+
+def rate_column(rate: int) -> str:
+    return f"c{int(rate)}"
+
+
+def select_indices(labels: np.ndarray, subset: dict[str, Any] | None) -> np.ndarray:
+    """All indices, or the subset the config asks for (``{per_class: N}`` or ``{size: N, seed: S}``)."""
+    if not subset:
+        return np.arange(labels.shape[0], dtype=np.int64)
+    return subset_indices(
+        labels, per_class=subset.get("per_class"), size=subset.get("size"), seed=subset.get("seed", 0)
+    )
+
+
+def make_label_table(
+    prepared: datasets.PreparedDataset, seed: int, train_subset: dict | None = None, test_subset: dict | None = None
+) -> pd.DataFrame:
+    train_index = select_indices(prepared.train_labels, train_subset)
+    test_index = select_indices(prepared.test_labels, test_subset)
+    true_train = np.asarray(prepared.train_labels)[train_index]
+    true_test = np.asarray(prepared.test_labels)[test_index]
+    columns: dict[str, Any] = {
+        "split": ["train"] * len(train_index) + ["test"] * len(test_index),
+        "index": np.concatenate([train_index, test_index]),
+        "true": np.concatenate([true_train, true_test]).astype(np.int64),
+    }
+    label_dtype = np.uint8 if prepared.num_classes <= 256 else np.int16
+    for rate in LABEL_RATES:
+        noisy, _ = corrupt_labels(true_train, rate / 100.0, prepared.num_classes, seed)
+        columns[rate_column(rate)] = np.concatenate([noisy, true_test]).astype(label_dtype)
+    return pd.DataFrame(columns)
+
+
+def write_label_table(
+    prepared_dir: Path | str, out: Path | str, seed: int, train_subset: dict | None, test_subset: dict | None
+) -> None:
+    prepared = datasets.load(Path(prepared_dir), verify=True, mmap=True)
+    table = make_label_table(prepared, seed, train_subset, test_subset)
+    write_parquet(
+        table,
+        out,
+        metadata={
+            "dataset": prepared.meta["name"],
+            "dataset_content_sha256": prepared.meta.get("content_sha256"),
+            "seed": seed,
+            "train_subset": train_subset,
+            "test_subset": test_subset,
+            "num_classes": prepared.num_classes,
+            "n_train": int((table.split == "train").sum()),
+            "n_test": int((table.split == "test").sum()),
+        },
+    )

@@ -1,0 +1,535 @@
+"""Training on corrupted labels, resumable, with checkpoints along the way.
+
+The whole dataset lives on the device as one uint8 tensor; a batch is an index into it, so there is
+no per-sample Python work.  Every source of randomness is derived from the run's seed:
+  * initialization: ``torch.manual_seed(seed)`` right before the model is built;
+  * batch order: the dataset's own order (``shuffle=False``, as the authors' corrupted-label loader),
+    or, with ``shuffle=True``, a fresh generator seeded with (seed, epoch) each epoch.
+Because the order of epoch e does not depend on how many epochs ran in this process, a run resumed
+from its saved state (model, optimizer, history) continues exactly as an uninterrupted run would.
+
+Defaults follow the authors' code (docs/architecture.md, "Paper text, authors' code, latentgen"):
+inputs in [-1, 1] (``normalize="half"``), no shuffling, and the stop rule of their trainers: the
+*running* accuracy of an epoch (over its minibatches, on the corrupted labels) reaching the threshold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from latentgen import __version__
+from latentgen.training.learning import LEARNING_CHECK_EPOCH, LEARNING_TOLERANCE, has_learned
+from latentgen.common.devices import assign_device
+from latentgen.common.fileio import file_sha256, load_torch, save_torch, write_json, write_parquet
+from latentgen.data.arrays import TrainData, to_unit_float
+from latentgen.training.models import ProbedNetwork, build
+from latentgen.training.schedule import Schedule  # noqa: F401 (re-exported: the trainer's settings hold one)
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss stopped being finite: scores from such a run would be meaningless."""
+
+
+NORMALIZATIONS = ("unit", "half", "per_channel", "imagenet")
+STOP_RULES = ("running", "full_pass")
+IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that determines a run's result (the device does not, on purpose)."""
+
+    model: str
+    optimizer: str  # "sgd" or "adam"
+    lr: float
+    batch_size: int
+    max_epochs: int
+    stop_accuracy: float  # fraction of corrupted training labels fitted that ends training
+    seed: int
+    momentum: float = 0.0
+    # input scaling (see input_statistics): "unit" pixels / 255 (the paper's text), "half" [-1, 1] (the
+    # authors' Normalize(0.5, 0.5)), "per_channel" training-set mean/std, "imagenet" ImageNet mean/std
+    normalize: str = "half"
+    shuffle: bool = False  # the authors' corrupted-label loader keeps the dataset order
+    stop_on: str = "running"  # "running": the epoch's minibatch accuracy (authors); "full_pass": eval after it
+    schedule: Schedule = field(default_factory=Schedule)
+    eval_batch_size: int = 1000
+    dropout: float = 0.0  # probability on the fully connected layers (latentgen.training.models._dense), training only
+    # A run that starts from given weights at epoch start_epoch instead of an initialization at epoch 0 (a VeLPIC
+    # edit of another run's checkpoint, latentgen.training.editing); start_weights is their sha256, so new weights
+    # restart it.
+    start_epoch: int = 0
+    start_weights: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.stop_on not in STOP_RULES:
+            raise ValueError(f"stop_on must be one of {STOP_RULES}, got {self.stop_on!r}")
+        if (self.start_epoch > 0) != (self.start_weights is not None):
+            raise ValueError("start_epoch > 0 and start_weights (their sha256) go together")
+        if self.start_epoch >= self.max_epochs:
+            raise ValueError(f"start_epoch {self.start_epoch} must lie before max_epochs {self.max_epochs}")
+
+    def fingerprint(self) -> str:
+        settings = dataclasses.asdict(self)
+        for name, neutral in LATER_FIELDS.items():
+            if settings[name] == neutral:
+                del settings[name]  # a run trained before the field existed keeps its fingerprint (and resume state)
+        blob = json.dumps(settings, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# Settings added after runs were trained, with the value that trains exactly as before they existed.
+LATER_FIELDS: dict[str, Any] = {"dropout": 0.0, "start_epoch": 0, "start_weights": None}
+
+
+def paper_sgd_settings(model: str, max_epochs: int, seed: int, **rest: Any) -> TrainSettings:
+    """The paper's optimizer (SGD, lr 1e-3, momentum 0.9, batch 32) for ``max_epochs`` epochs, with no early
+    stop (stop accuracy 1.0); ``rest``: the other settings (normalize, shuffle, ...)."""
+    return TrainSettings(
+        model=model,
+        optimizer="sgd",
+        lr=1e-3,
+        momentum=0.9,
+        batch_size=32,
+        max_epochs=max_epochs,
+        stop_accuracy=1.0,
+        seed=seed,
+        **rest,
+    )
+
+
+@dataclass
+class DeviceData:
+    """The dataset moved to the device once; batches are slices of these tensors."""
+
+    train_images: torch.Tensor
+    train_noisy: torch.Tensor
+    train_true: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+
+    @classmethod
+    def from_arrays(cls, data: TrainData, device: torch.device) -> DeviceData:
+        def put(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.array(array, order="C")).to(
+                device
+            )  # a writable copy: labels from Arrow are read-only
+
+        return cls(
+            put(data.train_images),
+            put(data.train_noisy),
+            put(data.train_true),
+            put(data.test_images),
+            put(data.test_labels),
+        )
+
+
+def channel_statistics(images_uint8: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of [0, 1]-scaled images, accumulated in float64 to stay exact."""
+    scaled = images_uint8.astype(np.float64) / 255.0
+    axes = (0, 2, 3)
+    return torch.tensor(scaled.mean(axis=axes)), torch.tensor(scaled.std(axis=axes))
+
+
+def input_statistics(normalize: str, images_uint8: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel (mean, std) applied to [0, 1]-scaled inputs, for each ``normalize`` choice."""
+    channels = images_uint8.shape[1]
+    if normalize == "per_channel":
+        return channel_statistics(images_uint8)
+    if normalize == "imagenet":
+        if channels != 3:
+            raise ValueError(f"normalize 'imagenet' needs RGB images, these have {channels} channel(s)")
+        return tuple(torch.tensor(values, dtype=torch.float64) for values in IMAGENET_MEAN_STD)  # type: ignore
+    mean, std = {"unit": (0.0, 1.0), "half": (0.5, 0.5)}[normalize]
+    return torch.full((channels,), mean, dtype=torch.float64), torch.full((channels,), std, dtype=torch.float64)
+
+
+def build_model(settings: TrainSettings, data: TrainData) -> ProbedNetwork:
+    torch.manual_seed(settings.seed)
+    model = build(settings.model, data.input_shape, data.num_classes, dropout=settings.dropout)
+    model.set_input_normalization(*input_statistics(settings.normalize, data.train_images))
+    return model
+
+
+def build_optimizer(settings: TrainSettings, model: nn.Module) -> torch.optim.Optimizer:
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=settings.lr)
+    raise ValueError(f"unknown optimizer {settings.optimizer!r}; choose 'sgd' or 'adam'")
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The generator seed of one epoch's sample order."""
+    return seed * 1_000_003 + epoch
+
+
+def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> torch.Tensor:
+    """The sample order of one epoch: the dataset's order, or shuffled as a function of (seed, epoch) only."""
+    if not shuffle:
+        return torch.arange(n)
+    generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+    return torch.randperm(n, generator=generator)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, images: torch.Tensor, labels: list[torch.Tensor], batch_size: int
+) -> tuple[list[float], float]:
+    """Accuracy against each label vector and the mean loss against the first, in eval mode."""
+    model.eval()
+    correct = [torch.zeros((), device=images.device) for _ in labels]
+    loss_sum = torch.zeros((), device=images.device)
+    for start in range(0, images.shape[0], batch_size):
+        logits = model(to_unit_float(images[start : start + batch_size]))
+        predicted = logits.argmax(1)
+        for i, target in enumerate(labels):
+            correct[i] += (predicted == target[start : start + batch_size]).sum()
+        loss_sum += nn.functional.cross_entropy(logits, labels[0][start : start + batch_size], reduction="sum")
+    n = images.shape[0]
+    return [c.item() / n for c in correct], loss_sum.item() / n
+
+
+def train_one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    dev: DeviceData,
+    settings: TrainSettings,
+    epoch: int,
+    progress: bool,
+) -> tuple[float, float]:
+    """One pass over the training set; returns the mean minibatch loss and the running accuracy on the
+    corrupted labels (each minibatch's predictions before its update, what the authors' stop rule reads).
+
+    Both are accumulated on the device and read once at the end, so a GPU never waits on the host.
+    """
+    model.train()
+    n = dev.train_images.shape[0]
+    order = epoch_order(n, settings.seed, epoch, settings.shuffle).to(dev.train_images.device)
+    loss_sum = torch.zeros((), device=dev.train_images.device)
+    correct = torch.zeros((), device=dev.train_images.device, dtype=torch.int64)
+    starts = range(0, n, settings.batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"epoch {epoch}", leave=False, unit="batch")
+    for start in starts:
+        index = order[start : start + settings.batch_size]
+        logits = model(to_unit_float(dev.train_images[index]))
+        loss = nn.functional.cross_entropy(logits, dev.train_noisy[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * index.shape[0]
+        correct += (logits.detach().argmax(1) == dev.train_noisy[index]).sum()
+    return loss_sum.item() / n, correct.item() / n
+
+
+def train_in_memory(
+    data: TrainData, settings: TrainSettings, epochs: range, device: torch.device | str = "cpu"
+) -> ProbedNetwork:
+    """The model after ``epochs`` of ``train_one_epoch`` (their numbers seed the batch orders), in eval
+    mode: the steps of ``train`` without evaluation, checkpoints or files, for benchmarks and tests."""
+    model = build_model(settings, data).to(device)
+    optimizer = build_optimizer(settings, model)
+    on_device = DeviceData.from_arrays(data, torch.device(device))
+    for epoch in epochs:
+        train_one_epoch(model, optimizer, on_device, settings, epoch, progress=False)
+    return model.eval()
+
+
+def measure_epoch(
+    model: nn.Module,
+    dev: DeviceData,
+    settings: TrainSettings,
+    epoch: int,
+    running: tuple[float, float] | None,
+    seconds: float,
+) -> dict[str, Any]:
+    """One history row; ``running`` is the epoch's (mean minibatch loss, running accuracy), None at epoch 0."""
+    (acc_noisy, acc_true), eval_loss = evaluate(
+        model, dev.train_images, [dev.train_noisy, dev.train_true], settings.eval_batch_size
+    )
+    (acc_test,), test_loss = evaluate(model, dev.test_images, [dev.test_labels], settings.eval_batch_size)
+    # epoch 0 has no minibatches: its loss and running accuracy are those of a full pass at initialization
+    train_loss, running_accuracy = running if running is not None else (eval_loss, acc_noisy)
+    return {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "train_accuracy_running": running_accuracy,
+        "train_accuracy_corrupted": acc_noisy,
+        "train_accuracy_true": acc_true,
+        "test_accuracy": acc_test,
+        "test_loss": test_loss,
+        "seconds": seconds,
+    }
+
+
+class RunFiles:
+    """Paths inside one run directory."""
+
+    def __init__(self, run_dir: Path):
+        self.root = Path(run_dir)
+        self.checkpoints = self.root / "checkpoints"
+        self.resume = self.root / "resume.pt"
+        self.history = self.root / "history.parquet"
+        self.run_json = self.root / "run.json"
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch_{epoch:04d}.pt"
+
+
+def _load_resume_state(files: RunFiles, settings: TrainSettings) -> dict[str, Any] | None:
+    """The saved state of an interrupted run with the same settings, else None (start afresh)."""
+    if not files.resume.exists():
+        return None
+    try:
+        state = load_torch(files.resume, what="resume state")
+    except ValueError as error:
+        log.warning("%s; starting the run from scratch", error)
+        return None
+    if not isinstance(state, dict) or ("digest" in state and state.pop("digest") != _state_digest(state)):
+        # a torch zip stores no checksum over tensor data: a flipped byte would load as a wrong weight
+        log.warning(
+            "resume state %s is damaged (its content does not match its digest); starting the run from scratch",
+            files.resume,
+        )
+        return None
+    if state.get("fingerprint") != settings.fingerprint():
+        log.info("settings changed since %s was saved; starting the run from scratch", files.resume)
+        return None
+    return state
+
+
+def _start_fresh(files: RunFiles) -> None:
+    """Remove what an earlier run with other settings left, so no stale checkpoint survives."""
+    shutil.rmtree(files.checkpoints, ignore_errors=True)
+    for stale in (files.resume, files.history, files.run_json):
+        stale.unlink(missing_ok=True)
+    files.checkpoints.mkdir(parents=True, exist_ok=True)
+
+
+def _state_digest(value: Any) -> str:
+    """sha256 over a saved state's content (tensor bytes, plain values), so its load can be verified."""
+    digest = hashlib.sha256()
+
+    def feed(item: Any) -> None:
+        if isinstance(item, torch.Tensor):
+            tensor = item.detach().cpu().contiguous()
+            digest.update(f"tensor {tensor.dtype} {tuple(tensor.shape)}".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        elif isinstance(item, dict):
+            digest.update(f"dict {len(item)}".encode())
+            for key in sorted(item, key=repr):
+                digest.update(repr(key).encode())
+                feed(item[key])
+        elif isinstance(item, (list, tuple)):
+            digest.update(f"{type(item).__name__} {len(item)}".encode())
+            for element in item:
+                feed(element)
+        else:
+            digest.update(repr(item).encode())
+
+    feed(value)
+    return digest.hexdigest()
+
+
+def _save_resume_state(
+    files: RunFiles,
+    settings: TrainSettings,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    history: list[dict[str, Any]],
+    checkpoint_sha256: dict[str, str],
+) -> None:
+    state = {
+        "fingerprint": settings.fingerprint(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "history": history,
+        "checkpoint_sha256": checkpoint_sha256,
+    }
+    save_torch({**state, "digest": _state_digest(state)}, files.resume)
+
+
+def _save_checkpoint(files: RunFiles, model: nn.Module, epoch: int, checkpoint_sha256: dict[str, str]) -> None:
+    """Save one checkpoint and record its sha256 (run.json carries it; velpic_edit and score verify it)."""
+    path = files.checkpoint(epoch)
+    checkpoint_sha256[path.name] = save_torch(model.state_dict(), path)
+
+
+def _stop_accuracy(row: dict[str, Any], settings: TrainSettings) -> float:
+    """The accuracy the stop rule reads (a resume state from before running accuracies: the full pass)."""
+    if settings.stop_on == "running":
+        return row.get("train_accuracy_running", row["train_accuracy_corrupted"])
+    return row["train_accuracy_corrupted"]
+
+
+def _stop_reason(row: dict[str, Any], settings: TrainSettings) -> str | None:
+    # the first epoch (0, or where a run starts from given weights) never stops a run: its "running" accuracy
+    # is a full pass over the weights it starts from
+    if row["epoch"] > settings.start_epoch and _stop_accuracy(row, settings) >= settings.stop_accuracy:
+        return "reached_stop_accuracy"
+    if row["epoch"] >= settings.max_epochs:
+        return "reached_max_epochs"
+    return None
+
+
+def _check_finite(row: dict[str, Any], files: RunFiles, model: nn.Module) -> None:
+    """The epoch's losses and the weights it ends with: the minibatch loss is measured before each
+    update, so a last update that blows up shows only in the weights (and the evaluation loss)."""
+    weights_finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    if not (np.isfinite(row["train_loss"]) and np.isfinite(row["test_loss"]) and weights_finite):
+        raise TrainingDivergedError(
+            f"training of {files.root} diverged at epoch {row['epoch']} (loss {row['train_loss']}, test loss "
+            f"{row['test_loss']}, weights {'finite' if weights_finite else 'not finite'}); no checkpoint of this "
+            "epoch was kept. Lower the learning rate for this model and rerun."
+        )
+
+
+def _warn_if_not_learning(row: dict[str, Any], num_classes: int, files: RunFiles) -> None:
+    """A dead network would make every figure of its run meaningless: say so in the job log (the claims
+    table flags the same runs by the same rule)."""
+    if row["epoch"] == LEARNING_CHECK_EPOCH and not has_learned(
+        row["train_loss"], num_classes, row["train_accuracy_true"]
+    ):
+        log.warning(
+            "run %s did not learn: training loss %.4f after epoch %d is within %d %% of ln K = %.4f, "
+            "the loss of a uniform guess, and its accuracy on the clean training labels is %.3f, near "
+            "chance (expected only when every label is random); its probes and figures show an "
+            "untrained network. Lower the learning rate or check the data.",
+            files.root,
+            row["train_loss"],
+            row["epoch"],
+            round(100 * LEARNING_TOLERANCE),
+            np.log(num_classes),
+            row["train_accuracy_true"],
+        )
+
+
+def _log_epoch(row: dict[str, Any]) -> None:
+    log.info(
+        "epoch %4d  loss %.4f  running %.4f  train(corrupted) %.4f  train(true) %.4f  test %.4f  %.1fs",
+        row["epoch"],
+        row["train_loss"],
+        row["train_accuracy_running"],
+        row["train_accuracy_corrupted"],
+        row["train_accuracy_true"],
+        row["test_accuracy"],
+        row["seconds"],
+    )
+
+
+def train(
+    data: TrainData,
+    settings: TrainSettings,
+    run_dir: Path | str,
+    provenance: dict[str, Any] | None = None,
+    device: str = "auto",
+    start_weights: dict[str, torch.Tensor] | None = None,
+) -> dict[str, Any]:
+    """Train one run into ``run_dir``, resuming an interrupted run with the same settings.
+
+    Writes ``checkpoints/epoch_XXXX.pt`` (model state dicts) at the scheduled epochs and the final
+    one, ``history.parquet`` (one row per epoch) and, last, ``run.json``; returns run.json's content.
+    ``start_weights`` (with ``settings.start_epoch`` > 0): the state dict the run starts from at that epoch,
+    instead of its initialization at epoch 0; the optimizer starts fresh.  Its first checkpoint holds them.
+    """
+    files = RunFiles(Path(run_dir))
+    dev_kind = assign_device(device)  # auto: the CPU, the one visible GPU, or a free one of several
+    model = build_model(settings, data).to(dev_kind)
+    optimizer = build_optimizer(settings, model)
+    dev = DeviceData.from_arrays(data, dev_kind)
+    progress = sys.stderr.isatty()
+    if (start_weights is not None) != (settings.start_epoch > 0):
+        raise ValueError("start_weights are given exactly when settings.start_epoch > 0")
+
+    state = _load_resume_state(files, settings)
+    if state is None:
+        _start_fresh(files)
+        if start_weights is not None:
+            model.load_state_dict(start_weights)
+        history = [measure_epoch(model, dev, settings, settings.start_epoch, None, 0.0)]
+        hashes: dict[str, str] = {}
+        _save_checkpoint(files, model, settings.start_epoch, hashes)
+        _save_resume_state(files, settings, model, optimizer, history, hashes)
+        _log_epoch(history[0])
+    else:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = state["history"]
+        hashes = dict(state.get("checkpoint_sha256", {}))
+        log.info("resuming %s after epoch %d", files.root, history[-1]["epoch"])
+
+    reason = _stop_reason(history[-1], settings)
+    while reason is None:
+        epoch = history[-1]["epoch"] + 1
+        started = time.perf_counter()
+        running = train_one_epoch(model, optimizer, dev, settings, epoch, progress)
+        row = measure_epoch(model, dev, settings, epoch, running, 0.0)
+        row["seconds"] = time.perf_counter() - started
+        _check_finite(row, files, model)
+        history.append(row)
+        _log_epoch(row)
+        _warn_if_not_learning(row, data.num_classes, files)
+        reason = _stop_reason(row, settings)
+        if reason is not None or settings.schedule.is_checkpoint(epoch):
+            _save_checkpoint(files, model, epoch, hashes)
+        _save_resume_state(files, settings, model, optimizer, history, hashes)
+
+    return _finish(files, settings, history, reason, provenance, dev_kind, hashes)
+
+
+def _finish(
+    files: RunFiles,
+    settings: TrainSettings,
+    history: list[dict[str, Any]],
+    reason: str,
+    provenance: dict[str, Any] | None,
+    device: torch.device,
+    checkpoint_sha256: dict[str, str],
+) -> dict[str, Any]:
+    final_epoch = history[-1]["epoch"]
+    epochs = [
+        row["epoch"]
+        for row in history  # the first epoch always has a checkpoint (0, or the start)
+        if row["epoch"] in (settings.start_epoch, final_epoch) or settings.schedule.is_checkpoint(row["epoch"])
+    ]
+    paths = [files.checkpoint(epoch) for epoch in epochs]
+    summary = {
+        **(provenance or {}),
+        "settings": dataclasses.asdict(settings),
+        "fingerprint": settings.fingerprint(),
+        "final_epoch": final_epoch,
+        "checkpoint_epochs": epochs,
+        # recorded when each checkpoint was saved (a resume state from before hashes existed: hashed now)
+        "checkpoint_sha256": {path.name: checkpoint_sha256.get(path.name) or file_sha256(path) for path in paths},
+        "stop_reason": reason,
+        "final": {k: v for k, v in history[-1].items() if k != "epoch"},
+        "device": str(device),
+        "latentgen_version": __version__,
+        "torch_version": torch.__version__,
+    }
+    write_parquet(pd.DataFrame(history), files.history, metadata=summary)
+    write_json(summary, files.run_json)
+    files.resume.unlink(missing_ok=True)  # the final checkpoint holds the weights; free the disk
+    log.info("finished %s at epoch %d (%s)", files.root, final_epoch, reason)
+    return summary
