@@ -26,15 +26,17 @@ system-data:
 
 quickstart: $(STAMP) system-data
 	$(BIN)/snakemake --configfile config/quickstart.yaml --cores $(CORES)
-	@echo "figures: results/quickstart/figures/   scores: results/quickstart/scores.parquet"
+	@echo "open: results/quickstart/claims.csv (did each claim hold?), 'make report' (results/quickstart/report.html),"
+	@echo "      results/quickstart/figures/ (README.md, 'Start here', says what each shows)"
 
 # Each stale stage, the modules whose code changed and the jobs it would rerun (a dry run; runs nothing).
-#   make stale ARGS='--configfile config/quickstart.yaml'
+#   make stale ARGS='--configfile config/quickstart.yaml'     (the same as: .venv/bin/latentgen stale ARGS)
 stale: $(STAMP)
-	$(BIN)/python -m latentgen.stale $(ARGS)
+	$(BIN)/latentgen stale $(ARGS)
 
 report: $(STAMP)
 	$(BIN)/snakemake --configfile config/quickstart.yaml --report results/quickstart/report.html
+	@echo "report: results/quickstart/report.html"
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

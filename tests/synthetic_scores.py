@@ -23,8 +23,19 @@ def synthetic_value(pair: str, rate: int, seed: int, epoch: int, layer: str, pro
     return float(np.clip(value + (0.01 if pair.startswith("cnn") else 0.0), 0.0, 1.0))
 
 
-def score_row(pair: str, rate: int, seed: int, epoch: int, layer: str, probe: str, split: str, accuracy: float) -> dict:
-    """A score-table row's keys and accuracy, the model and dataset those of the pair's name ("mlp-mnist")."""
+def score_row(
+    pair: str,
+    rate: int,
+    seed: int,
+    epoch: int,
+    layer: str,
+    probe: str,
+    split: str,
+    accuracy: float,
+    n_samples: int = 10_000,
+) -> dict:
+    """A score-table row's keys and accuracy, the model and dataset those of the pair's name ("mlp-mnist"), judged on
+    ``n_samples`` images (the paper's test-set size)."""
     model, _, dataset = pair.partition("-")
     return {
         "model": model,
@@ -37,6 +48,9 @@ def score_row(pair: str, rate: int, seed: int, epoch: int, layer: str, probe: st
         "probe": probe,
         "split": split,
         "accuracy": accuracy,
+        "n_samples": n_samples,
+        "correct": None,  # no per-sample record: claims fall back to binomial errors of n_samples
+        "edit_epoch": pd.NA,
     }
 
 

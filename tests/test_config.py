@@ -1,10 +1,13 @@
-"""The config schema ships inside the package: an installed latentgen validates a config without the repository.
+"""The config schema ships inside the package: an installed latentgen validates a config without the repository;
+a configured pair that no figure shows is warned of.
 
 (The config checks themselves, key by key, are in tests/test_reliability.py.)
 """
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 import os
 import shutil
@@ -18,6 +21,8 @@ import pytest
 import yaml
 
 from latentgen import config
+from latentgen.report import figure_specs
+from workflow_helpers import copy_workflow, plan_of, snakemake, tiny_config, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,3 +116,66 @@ def test_the_retired_extract_stage_is_refused_with_what_replaced_it():
         config.check_config(old)
     del old["compute"]["extract"]
     assert "extract" not in config.check_config(old)["compute"]
+
+
+def _with_pair(base: dict, name: str, **changes) -> dict:
+    """``base`` with one more pair, a copy of its mlp-mnist with ``changes`` (e.g. another dataset)."""
+    extended = copy.deepcopy(base)
+    extended["pairs"][name] = {**extended["pairs"]["mlp-mnist"], **changes}
+    return extended
+
+
+def test_a_pair_no_figure_shows_is_named_with_what_figures_show(tmp_path):
+    configured = config.check_config(_with_pair(tiny_config(tmp_path), "mlp-fashion_mnist", dataset="fashion_mnist"))
+    messages = config.unshown_pairs(configured)
+    assert len(messages) == 1 and "'pairs.mlp-fashion_mnist'" in messages[0], messages
+    assert "mlp-mnist" in messages[0] and "drawn in no figure" in messages[0]
+
+
+def test_a_pair_only_unrequested_figures_show_is_named_with_those_figures(tmp_path):
+    """cnn-mnist is an appendix pair: figures 5, 7, ... show it, but the config asks for figure 1 only."""
+    base = tiny_config(tmp_path, figures={"numbers": [1]})
+    configured = config.check_config(_with_pair(base, "cnn-mnist", model="cnn", optimizer="adam", momentum=0.0))
+    messages = config.unshown_pairs(configured)
+    assert [message.split("'")[1] for message in messages] == ["pairs.cnn-mnist"]
+    shown_elsewhere = [n for n in figure_specs.FIGURES if "cnn-mnist" in figure_specs.FIGURES[n].pairs and n != 18]
+    assert f"figures {shown_elsewhere} would" in messages[0]
+
+
+def test_a_variant_and_the_shipped_configs_warn_of_nothing(tmp_path):
+    variant = _with_pair(tiny_config(tmp_path), "mlp-mnist-dropout", dropout=0.2)
+    assert config.unshown_pairs(config.check_config(variant)) == []
+    for path in [REPO / "config.yaml", *sorted((REPO / "config").glob("*.yaml"))]:
+        assert config.unshown_pairs(config.check_config(yaml.safe_load(path.read_text()))) == [], path
+
+
+def test_warnings_go_to_the_stream_one_line_each(tmp_path):
+    configured = config.check_config(_with_pair(tiny_config(tmp_path), "mlp-fashion_mnist", dataset="fashion_mnist"))
+    stream = io.StringIO()
+    assert config.warn_unshown_pairs(configured, stream) == config.unshown_pairs(configured)
+    assert stream.getvalue().startswith("Warning: config key 'pairs.mlp-fashion_mnist'")
+    assert stream.getvalue().count("\n") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="workflow/rules/settings.smk does not call latentgen.config.warn_unshown_pairs(config) yet; "
+    "remove this mark with that line",
+)
+def test_parsing_the_workflow_warns_of_a_pair_no_figure_shows(tmp_path):
+    """A dry run (snakemake -n) of a config with mlp-fashion_mnist: the warning is on stderr, and the run goes on."""
+    workdir = copy_workflow(tmp_path / "work")
+    extended = _with_pair(tiny_config(tmp_path / "datasets"), "mlp-fashion_mnist", dataset="fashion_mnist")
+    result = snakemake(workdir, write_config(workdir, extended), "-n")
+    assert "Warning: config key 'pairs.mlp-fashion_mnist'" in result.stderr
+    assert "pairs.mlp-mnist'" not in result.stderr and "train" in plan_of(result.stdout + result.stderr)
+
+
+def test_integer_lists_from_snakemakes_command_line_are_read_as_integers(tmp_path):
+    """`snakemake --config corruption=[20,40]` gives strings; they mean what a config file's numbers mean."""
+    from_command_line = tiny_config(tmp_path, corruption=["20", "40"], seeds=["0", "1"])
+    filled = config.check_config(from_command_line)
+    assert filled["corruption"] == [20, 40] and filled["seeds"] == [0, 1]
+    with pytest.raises(config.ConfigError, match=r"'corruption\.0': 'twenty'"):
+        config.check_config(tiny_config(tmp_path, corruption=["twenty"]))

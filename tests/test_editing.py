@@ -20,6 +20,7 @@ from latentgen.training.models import build
 from latentgen.pipeline import train_settings
 from latentgen.probes.paper import VeLPIC
 from latentgen.training.trainer import build_model, train
+from latentgen.data.holdout import stratified_holdout
 from test_training import alongside, assert_same_run, checkpoint_file, run_training_process, settings, synthetic_data
 
 BASE_EPOCHS, EDIT_EPOCH, UNTIL = 4, 2, 6
@@ -33,7 +34,10 @@ def trained_checkpoint(run_dir, epoch):
 
 
 def write_edit(base_dir, out, holdout=0.1):
-    edited = velpic_edited(trained_checkpoint(base_dir, EDIT_EPOCH), synthetic_data(), holdout, seed=0)
+    data = synthetic_data()
+    edited = velpic_edited(
+        trained_checkpoint(base_dir, EDIT_EPOCH), data, stratified_holdout(data.train_noisy, holdout, 0)
+    )
     save_torch(edited.state_dict(), out)
     return out
 
@@ -55,7 +59,7 @@ def test_the_edit_writes_velpic_into_the_head_with_zero_bias(base_run):
     data = synthetic_data()
     model = trained_checkpoint(base_run, EDIT_EPOCH)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    edited = velpic_edited(model, data, holdout=0.0, seed=0)
+    edited = velpic_edited(model, data, stratified_holdout(data.train_noisy, 0.0, 0))
     velpic = VeLPIC().fit(last_layer_activations(model, data.train_images, 1000, torch.device("cpu")), data.train_noisy)
     assert torch.equal(edited.head.weight, torch.as_tensor(velpic.vectors_, dtype=torch.float32))
     assert torch.count_nonzero(edited.head.bias) == 0
@@ -133,7 +137,8 @@ EDIT_SCRIPT = textwrap.dedent(
 def test_an_edited_run_resumes_after_sigkill_as_if_uninterrupted(tmp_path):
     base_dir = tmp_path / "base"
     train(synthetic_data(n_train=2048), settings(max_epochs=EDIT_EPOCH, lr=0.002), base_dir)
-    edited = velpic_edited(trained_checkpoint(base_dir, EDIT_EPOCH), synthetic_data(n_train=2048), 0.1, seed=0)
+    data = synthetic_data(n_train=2048)
+    edited = velpic_edited(trained_checkpoint(base_dir, EDIT_EPOCH), data, stratified_holdout(data.train_noisy, 0.1, 0))
     weights = tmp_path / "edit.pt"
     save_torch(edited.state_dict(), weights)
     script = tmp_path / "edit_job.py"
@@ -158,4 +163,6 @@ def test_an_edited_run_resumes_after_sigkill_as_if_uninterrupted(tmp_path):
 def test_the_models_build_the_edited_state():
     """The edited weights are a plain state dict of the same network: extraction and scoring load them as any."""
     model = build("mlp", (1, 28, 28), 10)
-    assert set(model.state_dict()) == set(velpic_edited(model, synthetic_data(), 0.0, 0).state_dict())
+    data = synthetic_data()
+    edited = velpic_edited(model, data, stratified_holdout(data.train_noisy, 0.0, 0))
+    assert set(model.state_dict()) == set(edited.state_dict())

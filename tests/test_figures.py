@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,16 +11,18 @@ import pandas as pd
 import pypdf
 import pytest
 
-from latentgen.report.figure_specs import ALL_RATES, APPENDIX_PAIRS, MAIN_PAIRS, buildable_figures
-from latentgen.report.figures import (
+from latentgen.probes.names import PROBE_LABELS
+from latentgen.report.figure_data import correct_labels_percent, figure_plot_data, merge_layer_orders
+from latentgen.report.figure_specs import (
+    ALL_RATES,
+    APPENDIX_PAIRS,
     FIGURES,
-    correct_labels_percent,
+    MAIN_PAIRS,
+    buildable_figures,
     figure_pairs_and_rates,
-    figure_plot_data,
-    merge_layer_orders,
-    pair_title,
-    plot_figure,
 )
+from latentgen.report.figure_text import pair_title
+from latentgen.report.figures import plot_figure
 from synthetic_scores import EPOCHS, LAYER_ORDER, PAIRS, RATES, SEEDS, make_scores, synthetic_value, with_new_probes
 
 
@@ -203,6 +207,15 @@ def test_transfer_data_uses_the_split_of_the_figure(scores: pd.DataFrame) -> Non
     assert row["label"] == "With VeLPIC weight intervention"
 
 
+def test_the_plot_data_needs_no_plotting_stack() -> None:
+    """What a figure plots is computed without matplotlib or seaborn (they load only to draw)."""
+    code = (
+        "import sys, latentgen.report.figure_data; "
+        "print(sorted(m for m in ('matplotlib', 'seaborn', 'torch') if m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # PDFs
 # ---------------------------------------------------------------------------------------------------------------
@@ -279,6 +292,7 @@ def test_figure_17_compares_every_probe_per_layer_at_the_final_epoch(scores, tmp
     data = figure_plot_data(table, 17, LAYER_ORDER)
     probes = data[data["role"] == "probe"]
     assert set(probes["series"]) == {"masc", "velpic", "knn", "masc_true"}  # not transfer, selected, model
+    assert dict(zip(probes["series"], probes["label"])) == {p: PROBE_LABELS[p] for p in probes["series"]}
     assert set(probes["epoch"]) == {6}
     cnn = probes[(probes["pair"] == "cnn-fashion_mnist") & (probes["series"] == "masc") & (probes["corruption"] == 40)]
     assert list(cnn.sort_values("position")["layer"]) == ["flat", "fc1", "fc2", "fc3"]

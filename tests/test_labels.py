@@ -135,7 +135,10 @@ def test_select_indices_is_everything_or_the_configured_subset():
 
 def test_the_label_table_holds_every_rate_for_the_subset(random_cifar10):
     table = make_label_table(random_cifar10, seed=5, train_subset={"per_class": 4}, test_subset={"size": 30, "seed": 1})
-    assert list(table.columns) == ["split", "index", "true", *(f"c{rate}" for rate in range(101))]
+    assert list(table.columns) == ["split", "index", "true", *(f"c{rate}" for rate in range(101)), "holdout_draw"]
+    # the held-out slice's draw: one uniform number per training row, none for test rows (never held out)
+    train = table["split"] == "train"
+    assert table.loc[train, "holdout_draw"].between(0, 1).all() and table.loc[~train, "holdout_draw"].isna().all()
     train, test = table[table.split == "train"], table[table.split == "test"]
     assert len(train) == 40 and len(test) == 30
     # the index points into the prepared dataset, whose labels the table's true column repeats

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -21,6 +22,7 @@ import dataclasses
 from latentgen.training.checkpoints import model_from_run, verify_checkpoint
 from latentgen.scoring import cache
 from latentgen.common.pairs import run_identity
+from latentgen.data.runs import load_run_data
 
 
 def test_run_identity_reads_pairs_with_and_without_variant():
@@ -158,3 +160,42 @@ def test_unscheduled_epochs_are_removed_and_an_edited_run_is_left_alone(tmp_path
         "edit10/epoch_0010.parquet",
         "epoch_0000.parquet",
     ]
+
+
+def test_training_never_sees_the_held_out_slice(prepared_datasets, tmp_path, monkeypatch):
+    """The slice is drawn from the label table before training and withheld from it: the trainer is handed only
+    the other samples (every batch it draws comes from them), and run.json records which were withheld."""
+    labels = tmp_path / "labels.parquet"
+    pipeline.corrupt_labels(prepared_datasets / "mnist", labels, 42, {"per_class": 30}, {"size": 50, "seed": 0})
+    handed = {}
+    monkeypatch.setattr(
+        pipeline.training,
+        "train",
+        lambda data, settings, run_dir, provenance, **_: handed.update(
+            data=data, settings=settings, provenance=provenance
+        ),
+    )
+    config = {
+        "model": "mlp",
+        "optimizer": "sgd",
+        "lr": 0.01,
+        "batch_size": 32,
+        "max_epochs": 1,
+        "stop_accuracy": 1.0,
+        "checkpoints": {"early_every": 1, "early_until": 1, "late_every": 1},
+    }
+    pipeline.train(
+        prepared_datasets / "mnist", labels, tmp_path / "run", "mlp-mnist", 80, 0, config, "cpu", holdout=0.1
+    )
+    run = load_run_data(prepared_datasets / "mnist", labels, 80)
+    split = run.data.holdout(0.1)
+    assert 25 <= len(split.held_out) <= 35 and np.intersect1d(split.fit, split.held_out).size == 0  # per-class rounding
+    np.testing.assert_array_equal(handed["data"].train_images, run.data.train_images[split.fit])
+    np.testing.assert_array_equal(handed["data"].train_noisy, run.data.train_noisy[split.fit])
+    trained_on = {image.tobytes() for image in handed["data"].train_images}
+    assert not any(run.data.train_images[i].tobytes() in trained_on for i in split.held_out)
+    assert handed["provenance"]["held_out"] == split.record() and handed["settings"].holdout == 0.1
+    # stratified by the corrupted labels: each class gives about a tenth of its samples
+    per_class = np.bincount(run.data.train_noisy[split.held_out], minlength=10)
+    expected = np.floor(0.1 * np.bincount(run.data.train_noisy, minlength=10) + 0.5)
+    np.testing.assert_array_equal(per_class, expected)

@@ -15,10 +15,13 @@ from sklearn.preprocessing import normalize
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from latentgen.config import SCHEMA_PATH
+from latentgen.probes.family import PROBES
+from latentgen.probes.geometry import LDA, NCM
+from latentgen.probes.knn import KNN
+from latentgen.probes.logistic import LogisticRegressionProbe
 from latentgen.probes.names import ORACLE_PROBES, PROBE_NAMES
-from latentgen.probes.family import KNN, LDA, NCM, PROBES, LogisticRegressionProbe
 from latentgen.probes.paper import MASC
-from latentgen.scoring.checkpoint import _fit_and_score
+from latentgen.scoring.checkpoint import fit_and_score
 from latentgen.data.arrays import TrainData
 
 
@@ -146,11 +149,11 @@ def test_masc_true_is_masc_fitted_on_the_true_labels():
         np.random.default_rng(1).random(600) < 0.5, np.random.default_rng(2).integers(0, 5, 600), true[:600]
     )
     data = TrainData(X[:600], noisy, true[:600], X[600:], true[600:], 5)
-    _, oracle, _ = _fit_and_score("masc_true", 0.99, X[:600], X[600:], data)
+    _, oracle, _, _ = fit_and_score("masc_true", 0.99, X[:600], X[600:], data)
     direct = MASC(variance=0.99).fit(X[:600], true[:600])
-    assert oracle["test"] == np.mean(direct.predict(X[600:]) == true[600:])
-    _, masc, _ = _fit_and_score("masc", 0.99, X[:600], X[600:], data)
-    assert oracle["train_true"] > masc["train_true"]
+    assert oracle["test"].mean() == np.mean(direct.predict(X[600:]) == true[600:])
+    _, masc, _, _ = fit_and_score("masc", 0.99, X[:600], X[600:], data)
+    assert oracle["train_true"].mean() > masc["train_true"].mean()
 
 
 def test_a_capped_probe_is_scored_on_a_seeded_subset(monkeypatch):
@@ -158,9 +161,11 @@ def test_a_capped_probe_is_scored_on_a_seeded_subset(monkeypatch):
     monkeypatch.setitem(PROBES, "knn", PROBES["knn"].__class__(PROBES["knn"].build, max_scored_rows=100))
     X, y = _activations_like(n=900)
     data = TrainData(X[:600], y[:600], y[:600], X[600:], y[600:], 5)
-    _, capped, _ = _fit_and_score("knn", 0.99, X[:600], X[600:], data)
-    assert all(round(value * 100) == value * 100 for value in capped.values())  # means over 100 samples
-    assert capped == _fit_and_score("knn", 0.99, X[:600], X[600:], data)[1]  # the same subset every time
+    _, capped, _, whole = fit_and_score("knn", 0.99, X[:600], X[600:], data)
+    assert all(len(correct) == 100 for correct in capped.values())  # 100 samples of each split
+    assert not whole  # so no per-sample record is kept: they are not the split's own samples
+    again = fit_and_score("knn", 0.99, X[:600], X[600:], data)[1]
+    assert all(np.array_equal(capped[split], again[split]) for split in capped)  # the same subset every time
 
 
 @pytest.mark.parametrize(
@@ -185,9 +190,12 @@ def test_every_probes_docstring_example_runs():
     """The numpydoc ``Examples`` of MASC, VeLPIC and the family are executed, so they cannot go stale."""
     import doctest
 
-    import latentgen.probes.family
+    import latentgen.probes.geometry
+    import latentgen.probes.knn
+    import latentgen.probes.logistic
     import latentgen.probes.paper
 
-    for module in (latentgen.probes.paper, latentgen.probes.family):
+    probe_modules = (latentgen.probes.paper, latentgen.probes.geometry, latentgen.probes.logistic, latentgen.probes.knn)
+    for module in probe_modules:
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted >= 3, (module.__name__, result)

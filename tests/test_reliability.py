@@ -152,7 +152,7 @@ BAD_CONFIGS = [
     ("unknown-pair-key", _set("pairs.mlp-mnist.epochs", 5), ["pairs.mlp-mnist", "epochs", "allowed keys"]),
     ("corruption-above-100", _set("corruption", [0, 120]), ["corruption.1", "maximum of 100"]),
     ("corruption-negative", _set("corruption", [-10]), ["corruption.0", "minimum of 0"]),
-    ("corruption-not-integer", _set("corruption", ["40"]), ["corruption.0", "not of type 'integer'"]),
+    ("corruption-not-integer", _set("corruption", ["forty"]), ["corruption.0", "not of type 'integer'"]),
     ("corruption-empty", _set("corruption", []), ["corruption", "should be non-empty"]),
     ("corruption-duplicate", _set("corruption", [40, 40]), ["corruption", "non-unique"]),
     (

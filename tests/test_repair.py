@@ -38,12 +38,13 @@ def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def arrays(tmp_path_factory) -> dict[str, Path]:
-    """An (untrained) MLP checkpoint with 300 training images, their noisy labels and 100 test images."""
+    """An (untrained) MLP checkpoint with 300 training images, their noisy labels, 100 selection images (never
+    trained on) with noisy labels and 100 test images."""
     root = tmp_path_factory.mktemp("repair")
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(400, 1, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=400)
-    noisy, _ = corrupt_labels(labels[:300], 0.5, 10, seed=0)
+    images = rng.integers(0, 256, size=(500, 1, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=500)
+    noisy, _ = corrupt_labels(labels[:400], 0.5, 10, seed=0)
     torch.manual_seed(0)
     torch.save(build("mlp", (1, 28, 28), 10).state_dict(), root / "checkpoint.pt")
     files = {
@@ -52,11 +53,15 @@ def arrays(tmp_path_factory) -> dict[str, Path]:
         "labels": root / "labels.npy",
         "test_images": root / "test_images.npy",
         "test_labels": root / "test_labels.npy",
+        "select_images": root / "select_images.npy",
+        "select_labels": root / "select_labels.npy",
     }
     np.save(files["images"], images[:300])
-    np.save(files["labels"], noisy)
-    np.save(files["test_images"], images[300:])
-    np.save(files["test_labels"], labels[300:])
+    np.save(files["labels"], noisy[:300])
+    np.save(files["select_images"], images[300:400])
+    np.save(files["select_labels"], noisy[300:400])
+    np.save(files["test_images"], images[400:])
+    np.save(files["test_labels"], labels[400:])
     return files
 
 
@@ -76,6 +81,10 @@ def _arguments(files: dict[str, Path], out: Path, **changes: Path) -> list[str]:
         str(files["test_images"]),
         "--test-labels",
         str(files["test_labels"]),
+        "--select-images",
+        str(files["select_images"]),
+        "--select-labels",
+        str(files["select_labels"]),
         "--device",
         "cpu",
         "--batch-size",
@@ -91,14 +100,19 @@ def repaired(arrays, tmp_path_factory):
     return out, result
 
 
-def test_repair_reports_every_candidate_and_chooses_the_best_held_out_one(repaired):
+def test_repair_chooses_on_the_selection_data_by_the_one_standard_error_rule(repaired):
     out, result = repaired
     report = json.loads((out / "report.json").read_text())
     held_out = {c["layer"]: c["holdout_noisy_accuracy"] for c in report["candidates"]}
+    errors = {c["layer"]: c["holdout_standard_error"] for c in report["candidates"]}
     assert list(held_out) == ["fc1", "fc2", "fc3", "fc4"]
-    assert report["layer"] == max(held_out, key=held_out.get)  # the first of equals: dict order is layer order
-    assert report["holdout"]["n_held_out"] + report["holdout"]["n_fit"] == 300
-    assert 25 <= report["holdout"]["n_held_out"] <= 35
+    assert all(0 < error < 0.06 for error in errors.values())  # 100 selection images: about 4-5 points
+    best = max(held_out, key=held_out.get)
+    # the chosen layer is the best or an earlier one it cannot be told from (within a standard error)
+    assert list(held_out).index(report["layer"]) <= list(held_out).index(best)
+    assert held_out[best] - held_out[report["layer"]] <= errors[best] + errors[report["layer"]]
+    assert report["chosen_on_held_out_data"] and report["selection_data"] == {"n_fit": 300, "n_held_out": 100}
+    assert "one-standard-error" in report["choice"]
     assert f"chose velpic on {report['layer']}" in result.stdout
     assert "latentgen repair" in result.stderr and "step" in result.stderr  # the tqdm progress bar
 
@@ -118,10 +132,22 @@ def test_repaired_model_is_the_chosen_layers_velpic(repaired, arrays):
 
 def test_repair_without_test_data_reports_no_test_accuracy(arrays, tmp_path):
     args = _arguments(arrays, tmp_path)
-    args = args[: args.index("--test-images")] + ["--device", "cpu", "--batch-size", "100"]
+    args = args[: args.index("--test-images")] + args[args.index("--select-images") :]
     assert main(args) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert "test_accuracy" not in report["repaired_model"] and "test_accuracy" not in report["candidates"][0]
+
+
+def test_without_selection_data_it_transfers_the_last_layer_and_says_why(arrays, tmp_path, capsys):
+    """Every training image was memorized: nothing can be chosen honestly, so the paper's choice is transferred."""
+    args = _arguments(arrays, tmp_path)
+    args = args[: args.index("--select-images")] + args[args.index("--device") :]
+    assert main(args) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["layer"] == "fc4" and not report["chosen_on_held_out_data"]
+    assert "no data the model never trained on" in report["choice"]
+    assert "holdout_noisy_accuracy" not in report["candidates"][0]
+    assert "without choosing" in capsys.readouterr().out
 
 
 def _fails(capsys, args: list[str], message: str) -> None:
@@ -164,4 +190,4 @@ def test_console_command_is_declared_and_dispatches_repair():
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["latentgen"] == "latentgen.cli:main"
     result = run_module("latentgen.cli", "repair", "--help")
-    assert result.returncode == 0 and "held-out slice" in result.stdout
+    assert result.returncode == 0 and "never trained on" in result.stdout

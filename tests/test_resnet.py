@@ -27,6 +27,7 @@ from latentgen.scoring.checkpoint import score_checkpoint
 from latentgen.data.arrays import TrainData, to_unit_float
 from latentgen.training.trainer import paper_sgd_settings, train_in_memory
 from latentgen.scoring.transfer import load_layer_transfer, save_layer_transfer, transfer_from_layer
+from latentgen.data.holdout import stratified_holdout
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -235,7 +236,7 @@ def test_tiny_run_trains_extracts_and_scores_one_checkpoint(tiny_run) -> None:
         0.99,
         identity,
         probes=["masc", "velpic"],
-        holdout=0.1,
+        split=stratified_holdout(data.train_noisy, 0.1, 0),
     )
     assert np.isfinite(frame["accuracy"]).all()
     assert set(frame["layer"]) >= {*WIDTHS_32, "output"}
@@ -243,6 +244,8 @@ def test_tiny_run_trains_extracts_and_scores_one_checkpoint(tiny_run) -> None:
     for layer in WIDTHS_32:  # the transfer from every layer predicts exactly what that layer's VeLPIC does
         for split in ("train_corrupted", "train_true", "holdout_corrupted", "test"):
             assert rows["transfer", layer, split] == rows["velpic", layer, split], (layer, split)
+    transfer = frame[frame["probe"] == "transfer"]
+    assert (transfer["velpic_disagreements"] == 0).all()  # image by image, on the float32 forward
     assert ("transfer_bias", "pool", "test") in rows.index, "the head has a bias, as the authors' Linear(512, 10)"
     with torch.no_grad():
         predicted = model.eval()(to_unit_float(torch.from_numpy(data.test_images))).argmax(1).numpy()

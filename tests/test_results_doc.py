@@ -1,8 +1,21 @@
-"""docs/results.md: the generated part is rewritten, the hand-written part after the marker survives."""
+"""docs/results.md: the generated part is rewritten, the hand-written part after the marker survives, and the
+`latentgen results-page` command of README.md, run exactly as written there, writes the page with its claims."""
+
+import itertools
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from latentgen.report import results_doc
+from latentgen.report.claims import claims_table
+from synthetic_scores import EPOCHS, PAIRS, RATES, SEEDS, make_scores
+
+REPO = Path(__file__).resolve().parents[1]
+PROGRAM = ".venv/bin/latentgen"
 
 
 def _scores() -> pd.DataFrame:
@@ -27,16 +40,38 @@ def _scores() -> pd.DataFrame:
                 "accuracy": accuracy,
                 "n_components": None,
                 "fit_seconds": 0.0,
+                "edit_epoch": None,  # standard training, as in every real scores table
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"edit_epoch": "Int64"})
+
+
+def _histories() -> pd.DataFrame:
+    """A training history per synthetic run, every epoch: the loss falls from ln 10, so every run learned."""
+    return pd.DataFrame(
+        {
+            "pair": pair,
+            "corruption": rate,
+            "seed": seed,
+            "epoch": epoch,
+            "train_loss": 2.3 - 0.2 * epoch,
+            "train_accuracy_true": 0.5,
+            "num_classes": 10,
+            "test_accuracy": 0.5,
+        }
+        for pair, rate, seed, epoch in itertools.product(PAIRS, RATES, SEEDS, range(max(EPOCHS) + 1))
+    )
+
+
+def _args(scores: Path, page: Path, *more: str) -> list[str]:
+    return ["--scores", str(scores), "--out", str(page), "--command", "make quickstart", *more]
 
 
 def test_regenerating_keeps_the_hand_written_part(tmp_path):
     scores_path, page = tmp_path / "scores.parquet", tmp_path / "results.md"
     _scores().to_parquet(scores_path)
     page.write_text("# old generated table\n\n" + results_doc.HAND_WRITTEN_MARKER + "\n## Fidelity\nmeasured 0.55\n")
-    results_doc.main(["results_doc", str(scores_path), str(page), "make quickstart"])
+    assert results_doc.main(_args(scores_path, page)) == 0
     text = page.read_text()
     assert "old generated table" not in text
     assert "| mlp-mnist | 80 | 0 | 3 | fc4 | 30.0 | 50.0 | 60.0 | 60.0 | +30.0 |" in text
@@ -47,5 +82,81 @@ def test_a_page_without_the_marker_is_replaced_whole(tmp_path):
     scores_path, page = tmp_path / "scores.parquet", tmp_path / "results.md"
     _scores().to_parquet(scores_path)
     page.write_text("stale\n")
-    results_doc.main(["results_doc", str(scores_path), str(page), "make quickstart"])
+    assert results_doc.main(_args(scores_path, page)) == 0
     assert "stale" not in page.read_text() and results_doc.HAND_WRITTEN_MARKER not in page.read_text()
+
+
+@pytest.fixture
+def finished_quickstart(tmp_path) -> Path:
+    """A folder laid out as the repository after `make quickstart`: synthetic scores and the claims made of them,
+    and a docs/results.md with a hand-written part."""
+    results = tmp_path / "results" / "quickstart"
+    results.mkdir(parents=True)
+    scores = make_scores()
+    # as a real scores table has them: standard training only, each accuracy over 1,000 test images
+    scores = scores.assign(edit_epoch=scores.get("edit_epoch", pd.NA), n_samples=scores.get("n_samples", 1000)).astype(
+        {"edit_epoch": "Int64"}
+    )
+    scores.to_parquet(results / "scores.parquet")
+    claims_table(scores, _histories()).to_csv(results / "claims.csv", index=False)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "results.md").write_text("old\n" + results_doc.HAND_WRITTEN_MARKER + "\n## Fidelity\n")
+    return tmp_path
+
+
+def documented_command(name: str) -> list[str]:
+    """README.md's command line for `latentgen <name> ...` (continuation lines joined), as the shell splits it."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{PROGRAM} {name} "))
+    command = lines[start]
+    while command.endswith("\\"):
+        start += 1
+        command = command[:-1] + " " + lines[start].strip()
+    return shlex.split(command)
+
+
+def test_the_documented_results_page_command_writes_the_page_with_its_claims(finished_quickstart):
+    command = documented_command("results-page")
+    assert command[0] == PROGRAM
+    result = subprocess.run(
+        [sys.executable, "-m", "latentgen.cli", *command[1:]],  # the venv's latentgen, as .venv/bin/latentgen runs it
+        cwd=finished_quickstart,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = (finished_quickstart / "docs" / "results.md").read_text()
+    claims = pd.read_csv(finished_quickstart / "results" / "quickstart" / "claims.csv")
+    assert "## Claims" in page and not page.startswith("old")
+    assert all(claim in page for claim in claims["claim"].unique())
+    assert page.endswith(results_doc.HAND_WRITTEN_MARKER + "\n## Fidelity\n")
+
+
+def test_claims_are_found_beside_the_scores_and_their_absence_is_said(finished_quickstart, capsys):
+    results, page = finished_quickstart / "results" / "quickstart", finished_quickstart / "page.md"
+    assert results_doc.main(_args(results / "scores.parquet", page)) == 0
+    assert "## Claims" in page.read_text() and "claims from" in capsys.readouterr().out
+    (results / "claims.csv").unlink()
+    assert results_doc.main(_args(results / "scores.parquet", page)) == 0
+    assert "## Claims" not in page.read_text() and "no Claims section" in capsys.readouterr().out
+
+
+def test_a_missing_input_is_one_line_and_status_2(tmp_path, capsys):
+    page = tmp_path / "page.md"
+    assert results_doc.main(_args(tmp_path / "nowhere.parquet", page)) == 2
+    assert "nowhere.parquet" in capsys.readouterr().err and not page.exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="results_markdown's header (not this command's code) still names the old positional form; "
+    "remove this mark once it names the documented command",
+)
+def test_the_page_names_the_command_that_regenerates_it(finished_quickstart):
+    command = documented_command("results-page")
+    subprocess.run(
+        [sys.executable, "-m", "latentgen.cli", *command[1:]], cwd=finished_quickstart, check=True, timeout=300
+    )
+    page = (finished_quickstart / "docs" / "results.md").read_text()
+    assert "latentgen results-page --scores" in page and "--claims" in page

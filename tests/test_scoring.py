@@ -12,6 +12,10 @@ from latentgen.common.fileio import DamagedFileError, save_torch
 from latentgen.training.models import build
 from latentgen.scoring.checkpoint import SCORE_COLUMNS, SCORED_SPLITS, score_checkpoint
 from latentgen.data.arrays import TrainData
+from latentgen.probes.paper import VeLPIC
+from latentgen.scoring.checkpoint import predict_classes, velpic_disagreements
+from latentgen.scoring.transfer import transfer_from_layer
+from latentgen.data.arrays import to_unit_float
 
 IDENTITY = {"model": "cnn", "dataset": "toy", "pair": "cnn-toy", "corruption": 40, "seed": 0, "epoch": 2}
 
@@ -62,3 +66,28 @@ def test_a_damaged_checkpoint_is_refused_by_name(scored, tmp_path):
     save_torch(build("cnn", (1, 28, 28), 5).state_dict(), wrong)
     with pytest.raises(RuntimeError, match="size mismatch"):
         score_checkpoint(wrong, root / "activations", data, "cnn", 0.99, IDENTITY, probes=("ncm",))
+
+
+def test_exactness_is_judged_on_float32_activations_where_float16_would_flip_a_near_tie():
+    """VeLPIC vectors built so that on one test image classes 0 and 1 nearly tie: the float32 activations pick
+    class 0, their float16 rounding (what the stored activations hold) picks class 1.  The transferred model computes
+    the float32 decision, and the check, read from the float32 forward pass, counts 0 disagreements."""
+    torch.manual_seed(0)
+    model = build("mlp", (1, 28, 28), 10).eval()
+    images = np.random.default_rng(0).integers(0, 256, size=(20, 1, 28, 28), dtype=np.uint8)
+    with torch.no_grad():
+        features = model.features_and_logits(to_unit_float(torch.from_numpy(images)))[0]["fc4"]
+    h32, h16 = features[0].double(), features[0].half().double()
+    rounding = h16 - h32
+    across = rounding - (rounding @ h32) / (h32 @ h32) * h32  # the rounding's part orthogonal to h32
+    step = across / (across @ across) - 0.5 * h32 / (h32 @ h32)  # <step, h32> = -0.5, <step, h16> = +0.5
+    base = h32 / h32.norm()
+    vectors = torch.stack([base, base + step, *[-base] * 8]).numpy()
+    velpic = VeLPIC().fit(np.random.default_rng(1).random((40, vectors.shape[1])), np.arange(40) % 10)
+    velpic.vectors_ = vectors
+    transferred = transfer_from_layer(model, velpic, "fc4")
+    predictions = predict_classes(transferred, images, 10, torch.device("cpu"))
+    on_float16 = velpic.predict(features.half().float())
+    assert (predictions[0], on_float16[0]) == (0, 1)  # float16 activations would flip this image
+    counts = velpic_disagreements(model, {"fc4": velpic}, {"fc4": predictions}, images, 10, torch.device("cpu"))
+    assert counts == {"fc4": 0}

@@ -3,8 +3,11 @@
 Real dry runs (Snakemake's own output) are read in test_workflow.py; these check the reading on hand-written
 text in the same format."""
 
+import pytest
+
+from latentgen import stale
 from latentgen.common import fingerprint
-from latentgen.stale import job_stats, params_change, planned_jobs, report
+from latentgen.stale import job_stats, params_change, planned_jobs, report, split_forwarded
 
 OLD = {"stage": "score", "latentgen.probes.paper": "aaa", "latentgen.scoring.checkpoint": "bbb"}
 NEW = {"stage": "score", "latentgen.probes.paper": "ccc", "latentgen.scoring.checkpoint": "bbb"}
@@ -76,3 +79,27 @@ Reasons:
     assert (
         job_stats("Building DAG of jobs...\nNothing to be done (all requested files are present and up to date).") == {}
     )
+
+
+def test_help_is_its_own_and_runs_no_dry_run(monkeypatch, capsys):
+    """`python -m latentgen.stale --help` once went to `snakemake -n --help` and answered "Nothing is stale"."""
+    monkeypatch.setattr(stale.subprocess, "run", lambda *args, **kwargs: pytest.fail("a dry run was started"))
+    with pytest.raises(SystemExit) as caught:
+        stale.main(["--help"])
+    out = capsys.readouterr().out
+    assert caught.value.code == 0 and "usage: python -m latentgen.stale" in out and "Nothing is stale" not in out
+
+
+def test_what_follows_dashes_is_snakemakes_as_given():
+    assert split_forwarded(["--configfile", "c.yaml", "--", "-h", "fig3.pdf"]) == (
+        ["--configfile", "c.yaml"],
+        ["--", "-h", "fig3.pdf"],
+    )
+    assert split_forwarded(["-c", "2"]) == (["-c", "2"], [])
+
+
+def test_a_failed_dry_run_passes_on_snakemakes_status_and_words(monkeypatch, capsys):
+    failed = stale.subprocess.CompletedProcess([], 1, stdout="", stderr="MissingInputException: no rule for x\n")
+    monkeypatch.setattr(stale.subprocess, "run", lambda *args, **kwargs: failed)
+    assert stale.main(["--configfile", "nowhere.yaml"]) == 1
+    assert "MissingInputException" in capsys.readouterr().err

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import jsonschema
 import yaml
 
 from latentgen.data import datasets
+from latentgen.report.figure_specs import FIGURES, PAIR_GROUPS, figure_pairs_and_rates
 from latentgen.training.model_names import MODEL_NAMES, probe_layers_of
 from latentgen.training.schedule import Schedule
 
@@ -217,12 +219,66 @@ def _refuse_retired_keys(config: dict[str, Any]) -> None:
         )
 
 
+# Lists of integers that `snakemake --config corruption=[20,40]` may set on the command line.
+COMMAND_LINE_INTEGER_LISTS = ("corruption", "seeds")
+
+
+def _integers_from_the_command_line(config: dict[str, Any]) -> dict[str, Any]:
+    """Snakemake's ``--config corruption=[20,40]`` gives a list of strings ('20', '40'): read them as the integers
+    they spell, as a config file's would be (other strings stay, for the schema to refuse by name)."""
+    converted = dict(config)
+    for key in COMMAND_LINE_INTEGER_LISTS:
+        values = config.get(key)
+        if isinstance(values, list) and all(isinstance(v, str) and v.strip().lstrip("-").isdigit() for v in values):
+            converted[key] = [int(value) for value in values]
+    return converted
+
+
 def check_config(config: dict[str, Any]) -> dict[str, Any]:
     """Validate everything; return the config with defaults filled.  Raises ConfigError."""
     _refuse_retired_keys(config)
-    filled = validate_schema(config)
+    filled = validate_schema(_integers_from_the_command_line(config))
     _fill_pair_defaults(filled)
     errors = semantic_errors(filled)
     if errors:
         raise ConfigError("\n".join(errors))
     return filled
+
+
+def _figures_showing(pair: str, config: dict[str, Any], numbers: list[int]) -> list[int]:
+    pairs, rates = list(config["pairs"]), list(config["corruption"])
+    edited = [name for name, settings in config["pairs"].items() if settings.get("edits")]
+    return [number for number in numbers if pair in figure_pairs_and_rates(number, pairs, rates, edited)[0]]
+
+
+def unshown_pairs(config: dict[str, Any]) -> list[str]:
+    """One message per configured pair that none of the configured figures (``figures.numbers``) shows.
+
+    Figures show the paper's pairs and their variants (figure_specs.PAIR_GROUPS): a new pair such as
+    ``mlp-fashion_mnist`` is trained and scored (scores.parquet, summary.csv, claims.csv) but drawn nowhere.
+    """
+    requested = (config.get("figures") or {}).get("numbers", list(FIGURES))
+    messages = []
+    for pair in config["pairs"]:
+        if _figures_showing(pair, config, requested):
+            continue
+        elsewhere = _figures_showing(pair, config, [n for n in FIGURES if n not in requested])
+        hint = (
+            f"figures {elsewhere} would: add them to figures.numbers"
+            if elsewhere
+            else f"figures show the paper's pairs ({', '.join(PAIR_GROUPS['all'])}) and their variants "
+            "(<pair>-<variant>), and figure 18 any pair with edits"
+        )
+        messages.append(
+            f"config key 'pairs.{pair}': no configured figure shows this pair ({hint}); its runs are trained and "
+            "scored (scores.parquet, summary.csv, claims.csv) but drawn in no figure"
+        )
+    return messages
+
+
+def warn_unshown_pairs(config: dict[str, Any], stream: TextIO | None = None) -> list[str]:
+    """Write ``unshown_pairs`` as warnings (the workflow calls this when it is parsed); returns them."""
+    messages = unshown_pairs(config)
+    for message in messages:
+        print(f"Warning: {message}", file=stream or sys.stderr)
+    return messages

@@ -30,6 +30,7 @@ from latentgen.common.fileio import (
     file_sha256,
     load_torch,
     parquet_metadata,
+    read_json,
     read_parquet,
     save_torch,
     write_parquet,
@@ -90,7 +91,9 @@ TRAIN_SETTING_KEYS = (
 )
 
 
-def train_settings(pair_config: dict[str, Any], seed: int, edit: dict[str, Any] | None = None) -> TrainSettings:
+def train_settings(
+    pair_config: dict[str, Any], seed: int, edit: dict[str, Any] | None = None, holdout: float = 0.0
+) -> TrainSettings:
     """A pair's validated config (defaults filled by latentgen.config) as the trainer's settings.
 
     ``edit`` ({epoch, until, weights_sha256}): an edited run, which starts from the VeLPIC-edited weights of
@@ -101,7 +104,9 @@ def train_settings(pair_config: dict[str, Any], seed: int, edit: dict[str, Any] 
         given.update(
             max_epochs=int(edit["until"]), start_epoch=int(edit["epoch"]), start_weights=edit["weights_sha256"]
         )
-    return TrainSettings(**given, seed=int(seed), schedule=Schedule(**pair_config["checkpoints"]))
+    return TrainSettings(
+        **given, seed=int(seed), schedule=Schedule(**pair_config["checkpoints"]), holdout=float(holdout)
+    )
 
 
 def train(
@@ -115,32 +120,39 @@ def train(
     device: str,
     edit: dict[str, Any] | None = None,
     edited_weights: Path | str | None = None,
+    holdout: float = 0.0,
 ) -> None:
-    """Train one run; with ``edit`` ({epoch, until}) and ``edited_weights`` (velpic_edit's file), an edited run."""
+    """Train one run; with ``edit`` ({epoch, until}) and ``edited_weights`` (velpic_edit's file), an edited run.
+
+    The run's held-out slice (``holdout``, a fraction; latentgen.data.holdout) is withheld: the network never
+    trains on it, so scoring can rank probes and layers on it and ``latentgen repair`` can choose on it."""
     run = load_run_data(prepared_dir, labels, int(corruption))
+    split = run.data.holdout(holdout)
     start_weights, edit_settings = None, None
     if edit is not None:
         start_weights = load_torch(edited_weights, what="edited weights")
         edit_settings = {**edit, "weights_sha256": file_sha256(edited_weights)}
-    settings = train_settings(pair_config, seed, edit_settings)
+    settings = train_settings(pair_config, seed, edit_settings, holdout)
     identity = {**run_identity(pair, corruption, seed), "edit_epoch": edit["epoch"] if edit else None}
     log.info(
-        "training %s/c%s/s%s%s on %d samples (%.1f %% labels changed), device %s",
+        "training %s/c%s/s%s%s on %d samples (%d held out; %.1f %% labels changed), device %s",
         pair,
         corruption,
         seed,
         f" from its VeLPIC edit at epoch {edit['epoch']}" if edit else "",
-        len(run.data.train_noisy),
+        len(split.fit),
+        len(split.held_out),
         100 * run.provenance["fraction_labels_changed"],
         assign_device(device),
     )
     training.train(
-        run.data,
+        run.data.training_part(split),
         settings,
         run_dir,
         provenance={
             **identity,
             **run.provenance,
+            "held_out": split.record(),
             "input_shape": list(run.data.input_shape),
             "num_classes": run.data.num_classes,
         },
@@ -165,8 +177,10 @@ def velpic_edit(
     from latentgen.training.editing import velpic_edited  # the probes pull in scikit-learn: only where needed
 
     run = load_run_data(prepared_dir, labels, int(corruption))
+    split = run.data.holdout(holdout)
+    split.check(read_json(run_json, what="run summary").get("held_out"), str(run_json))
     model = model_from_run(run_json, checkpoint)
-    edited = velpic_edited(model, run.data, holdout, int(seed), batch_size, assign_device(device))
+    edited = velpic_edited(model, run.data, split, batch_size, assign_device(device))
     save_torch({name: tensor.detach().cpu() for name, tensor in edited.state_dict().items()}, out)
     log.info("wrote the VeLPIC edit of %s to %s", checkpoint, out)
 
@@ -238,3 +252,72 @@ def claims(scores: Path | str, histories: list[str], out: Path | str) -> None:
             run.reference,
         )
     log.info("%d of %d claims hold; wrote %s", (claims["holds"] == "yes").sum(), len(claims), out)
+
+
+def label_issues(
+    prepared_dir: Path | str,
+    labels: Path | str,
+    run_json: Path | str,
+    checkpoints: list[str],
+    scores: Path | str,
+    out: Path | str,
+    metrics_out: Path | str,
+    pair: str,
+    corruption: int,
+    seed: int,
+    layers: list[str],
+    probes: list[str],
+    folds: int,
+    checkpoint_mode: str,
+    resamples: int,
+    masc_variance: float,
+    batch_size: int,
+    device: str,
+) -> None:
+    """One run's wrong-label flags at its peak and final checkpoints, and their metrics against the corruption
+    mask (latentgen.label_issues.job.label_issue_run)."""
+    # cleanlab, scikit-learn and the probes: imported only by the stage that uses them
+    from latentgen.label_issues.job import FlagOptions, label_issue_run
+
+    options = FlagOptions(
+        layers=list(layers),
+        probes=list(probes),
+        folds=int(folds),
+        masc_variance=float(masc_variance),
+        batch_size=int(batch_size),
+        device=assign_device(device),
+        resamples=int(resamples),
+    )
+    label_issue_run(
+        prepared_dir=prepared_dir,
+        labels=labels,
+        run_json=run_json,
+        checkpoints=checkpoints,
+        scores=scores,
+        out=out,
+        metrics_out=metrics_out,
+        pair=pair,
+        corruption=int(corruption),
+        seed=int(seed),
+        options=options,
+        checkpoint_mode=checkpoint_mode,
+    )
+
+
+def label_issue_metrics(run_tables: list[str], out: Path | str) -> None:
+    """Every run's label-issue metrics in one table (a concatenation)."""
+    table = pd.concat([read_parquet(path, what="label-issue metrics table") for path in run_tables], ignore_index=True)
+    write_parquet(table, out, metadata={"latentgen_version": __version__, "runs": len(run_tables)})
+    log.info("aggregated %d label-issue metric rows from %d runs into %s", len(table), len(run_tables), out)
+
+
+def label_issue_figure(
+    run_tables: list[str], out: Path | str, layer_order: dict[str, list[str]], style: dict[str, Any]
+) -> None:
+    """AUPRC of the flags over epochs per layer, against the baselines and the base rate
+    (latentgen.report.label_issue_figure)."""
+    from latentgen.report.label_issue_figure import plot_label_issue_figure  # matplotlib: only where drawn
+
+    frames = [read_parquet(path, what="label-issue metrics table") for path in run_tables]
+    plot_label_issue_figure(pd.concat(frames, ignore_index=True), Path(out), layer_order, style)
+    log.info("drew the label-issue figure from %d runs", len(run_tables))

@@ -1,8 +1,13 @@
 """``latentgen repair``: turn a model trained on noisy labels into the VeLPIC transfer of its best layer.
 
-The layer is chosen without any test data, as the pipeline's ``selected`` probe is (``latentgen.scoring.selection``): a
-stratified slice of the corrupted training set is held out, VeLPIC is fitted on every probed layer of the rest,
-and the layer whose VeLPIC agrees best with the slice's corrupted labels wins.  The repaired model is that layer's
+The layer is chosen only on data the model never trained on, as the pipeline's ``selected`` probe is
+(``latentgen.scoring.selection``): VeLPIC is fitted on every probed layer of the training data, and the layer
+whose VeLPIC agrees best with the (noisy) labels of the selection data wins, by the one-standard-error rule (a
+layer within one paired standard error of the best counts as tied, and the earliest tied layer is taken).  The
+selection data is a pipeline run's withheld slice (``latentgen.data.holdout``: the network never trained on it)
+or the user's ``--select-images``/``--select-labels``.  Without either nothing can be chosen honestly (every
+training image was memorized), so the paper's choice is transferred, the last probed layer, and the report and
+the summary line say so.  The repaired model is that layer's
 transfer (``latentgen.scoring.transfer.LayerTransfer``: the network up to the layer, then a bias-free head of its VeLPIC
 vectors), saved so that ``latentgen.scoring.transfer.load_layer_transfer`` reloads it with
 ``torch.load(weights_only=True)``.
@@ -12,9 +17,11 @@ Two ways to name the data:
 * a checkpoint the pipeline wrote, ``{results}/runs/{pair}/c{rate}/s{seed}/checkpoints/epoch_XXXX.pt``: its
   ``run.json`` (two folders up) gives the model, the rate and the seed, its label table
   (``{results}/labels/{dataset}/s{label seed}.parquet``) the noisy and test labels, ``--datasets-dir`` the images;
-  the checkpoint's sha256 is checked against run.json, and the slice is the one the pipeline's scoring held out;
+  the checkpoint's sha256 is checked against run.json, and the selection data is the slice its training withheld
+  (run.json records it; the same slice scoring ranks on);
 * any checkpoint of latentgen's models: ``--model`` plus ``--images``/``--labels`` (.npy: uint8 images
-  (N, C, H, W) and the noisy integer labels), optionally ``--test-images``/``--test-labels``.
+  (N, C, H, W) and the noisy integer labels it was trained on), optionally ``--select-images``/``--select-labels``
+  (images it never trained on, with labels as noisy as you have) and ``--test-images``/``--test-labels``.
 
 Writes ``model.pt`` and ``report.json`` into ``--out``.  Run as ``latentgen repair ...`` or
 ``python -m latentgen.repair ...``.
@@ -38,8 +45,9 @@ from latentgen import __version__
 from latentgen.scoring.activations import extract_activations, read_activations
 from latentgen.common.devices import assign_device
 from latentgen.common.fileio import DamagedFileError, load_torch, read_json, write_json
-from latentgen.data.holdout import HoldoutSplit, stratified_holdout
-from latentgen.scoring.selection import choose
+from latentgen.common.stats import accuracy_interval
+from latentgen.data.holdout import HoldoutSplit
+from latentgen.scoring.selection import choose, pack_correct
 from latentgen.training.models import MODEL_NAMES, ProbedNetwork, model_from_state
 from latentgen.data.runs import load_run_data
 from latentgen.probes.paper import VeLPIC, velpic_for_every_class
@@ -48,7 +56,6 @@ from latentgen.scoring.transfer import load_layer_transfer, save_layer_transfer,
 from latentgen.training.checkpoints import verify_checkpoint
 from latentgen.data.arrays import TrainData
 
-DEFAULT_HOLDOUT = 0.1  # the pipeline's default (scoring.holdout)
 PROBE = "velpic"  # the probe whose decision a linear head can carry, hence the only transferable candidate
 
 
@@ -59,9 +66,9 @@ class RepairInputError(ValueError):
 @dataclass
 class RepairInputs:
     network: ProbedNetwork
-    data: TrainData  # test arrays empty when no test data was given
+    data: TrainData  # the training images, then the selection images (if any); test arrays empty without test data
     has_test: bool
-    seed: int  # draws the held-out slice
+    split: HoldoutSplit  # fit: what the model trained on; held_out: the selection data (empty: none)
     source: dict[str, Any]  # where everything came from, for the report
 
 
@@ -139,6 +146,11 @@ def pipeline_inputs(checkpoint: Path, datasets_dir: Path | str, label_table: Pat
     n_train = run.data.train_images.shape[0]
     if run.data.train_noisy.shape[0] != n_train or summary["num_classes"] != run.data.num_classes:
         raise RepairInputError(f"label table {labels_path} does not fit the run of {run_json}")
+    split = run.data.holdout(float(summary["settings"].get("holdout", 0.0)))
+    try:
+        split.check(summary.get("held_out"), str(run_json))
+    except ValueError as error:
+        raise RepairInputError(str(error)) from None
     network = _load_network(
         summary["settings"]["model"],
         tuple(summary["input_shape"]),
@@ -155,7 +167,7 @@ def pipeline_inputs(checkpoint: Path, datasets_dir: Path | str, label_table: Pat
         "corruption": int(summary["corruption"]),
         "seed": int(summary["seed"]),
     }
-    return RepairInputs(network, run.data, run.data.test_images.shape[0] > 0, int(summary["seed"]), source)
+    return RepairInputs(network, run.data, run.data.test_images.shape[0] > 0, split, source)
 
 
 def array_inputs(
@@ -165,11 +177,15 @@ def array_inputs(
     labels: Path | str,
     test_images: Path | str | None,
     test_labels: Path | str | None,
-    seed: int,
+    select_images: Path | str | None = None,
+    select_labels: Path | str | None = None,
 ) -> RepairInputs:
-    """Any checkpoint of latentgen's models with its training images and noisy labels (and test data)."""
+    """Any checkpoint of latentgen's models with its training images and noisy labels (and selection and test
+    data)."""
     if (test_images is None) != (test_labels is None):
         raise RepairInputError("give --test-images and --test-labels together, or neither")
+    if (select_images is None) != (select_labels is None):
+        raise RepairInputError("give --select-images and --select-labels together, or neither")
     state = load_torch(checkpoint, what="checkpoint")
     if not isinstance(state, dict) or "head.weight" not in state:
         raise RepairInputError(f"{checkpoint} holds no state dict of a latentgen model (no 'head.weight')")
@@ -185,16 +201,29 @@ def array_inputs(
         test_y = check_labels(_load_npy(test_labels, "test labels"), test_x.shape[0], num_classes, "test labels")
     else:
         test_x, test_y = train_images[:0], noisy[:0]
+    n_fit = train_images.shape[0]
+    if select_images is not None:
+        select_x = _check_images(_load_npy(select_images, "selection images"), "selection images")
+        if select_x.shape[1:] != train_images.shape[1:]:
+            raise RepairInputError(
+                f"selection images {select_x.shape[1:]} and training images {train_images.shape[1:]} differ in shape"
+            )
+        select_y = check_labels(
+            _load_npy(select_labels, "selection labels"), select_x.shape[0], num_classes, "selection labels"
+        )
+        train_images, noisy = np.concatenate([train_images, select_x]), np.concatenate([noisy, select_y])
     network = _load_network(model_name, train_images.shape[1:], num_classes, state, checkpoint)
     # The true training labels are unknown here: ``train_true`` repeats the noisy ones and is never read.
     data = TrainData(train_images, noisy, noisy, test_x, test_y, num_classes)
+    split = HoldoutSplit(fit=np.arange(n_fit), held_out=np.arange(n_fit, train_images.shape[0]))
     source = {
         "kind": "arrays",
         "images": str(images),
         "labels": str(labels),
+        "select_images": None if select_images is None else str(select_images),
         "test_images": None if test_images is None else str(test_images),
     }
-    return RepairInputs(network, data, test_images is not None, seed, source)
+    return RepairInputs(network, data, test_images is not None, split, source)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -206,36 +235,37 @@ def _accuracy(predictions: np.ndarray, labels: np.ndarray) -> float | None:
     return float(np.mean(predictions == labels)) if labels.size else None
 
 
+CANDIDATE_COLUMNS = ["probe", "layer", "split", "accuracy", "n_samples", "correct", "standard_error"]
+
+
 def _candidates(
     activations, data: TrainData, has_test: bool, split: HoldoutSplit, layers: list[str], progress: tqdm
 ) -> tuple[pd.DataFrame, dict[str, VeLPIC]]:
-    """VeLPIC on every layer, fitted on ``split.fit``: held-out noisy (and test) accuracy as tidy rows."""
+    """VeLPIC on every layer, fitted on ``split.fit``: held-out noisy accuracy with its standard error (and test
+    accuracy) as tidy rows; no held-out rows when there is no selection data."""
     rows, velpics = [], {}
     for layer in layers:
         progress.set_postfix_str(f"VeLPIC on {layer}")
         train_x = np.asarray(activations.train[layer])
-        velpic = VeLPIC().fit(train_x[split.fit], data.train_noisy[split.fit])
-        held_out = velpic.predict(train_x[split.held_out])
-        rows.append(
-            {
-                "probe": PROBE,
-                "layer": layer,
-                "split": "holdout_corrupted",
-                "accuracy": _accuracy(held_out, data.train_noisy[split.held_out]),
-            }
-        )
+        velpics[layer] = velpic = VeLPIC().fit(train_x[split.fit], data.train_noisy[split.fit])
+        if len(split.held_out):
+            right = np.asarray(velpic.predict(train_x[split.held_out])) == data.train_noisy[split.held_out]
+            rows.append(_candidate_row(layer, "holdout_corrupted", right))
         if has_test:
-            rows.append(
-                {
-                    "probe": PROBE,
-                    "layer": layer,
-                    "split": "test",
-                    "accuracy": _accuracy(velpic.predict(np.asarray(activations.test[layer])), data.test_labels),
-                }
-            )
-        velpics[layer] = velpic
+            right = np.asarray(velpic.predict(np.asarray(activations.test[layer]))) == data.test_labels
+            rows.append(_candidate_row(layer, "test", right))
         progress.update()
-    return pd.DataFrame(rows), velpics
+    return pd.DataFrame(rows, columns=CANDIDATE_COLUMNS), velpics
+
+
+def _candidate_row(layer: str, split: str, right: np.ndarray) -> dict[str, Any]:
+    estimate = accuracy_interval(right)
+    return dict(
+        zip(
+            CANDIDATE_COLUMNS,
+            [PROBE, layer, split, estimate.value, len(right), pack_correct(right), estimate.standard_error],
+        )
+    )
 
 
 @torch.no_grad()
@@ -243,44 +273,59 @@ def _predict(model: torch.nn.Module, images: np.ndarray, batch_size: int, device
     return predict_classes(model.to(device).eval(), images, batch_size, device)
 
 
+NO_SELECTION_DATA = (
+    "no data the model never trained on (a pipeline run that withheld no slice, or no --select-images/"
+    "--select-labels): every training image was memorized, so no layer can be chosen honestly; the paper's "
+    "choice, the last probed layer, is transferred"
+)
+ONE_SE_RULE = (
+    "one-standard-error rule on the selection data's noisy labels: the layers whose held-out accuracy is within "
+    "one paired standard error of the best's are tied, and the earliest of them is taken. No test data is read."
+)
+
+
+def _extract(network: ProbedNetwork, inputs: RepairInputs, scratch: Path, batch_size: int, device: torch.device):
+    """float32 activations of every training (and selection) image and of the test images, read back."""
+    data = inputs.data
+    # Without test data one training image stands in for the test split the extraction writes; it is never read.
+    test_images = data.test_images if inputs.has_test else data.train_images[:1]
+    extract_activations(
+        network, data.train_images, test_images, scratch, dtype="float32", batch_size=batch_size, device=device
+    )
+    return read_activations(scratch)
+
+
+def _chosen_layer(candidates: pd.DataFrame, layers: list[str]) -> tuple[str, str]:
+    """(layer, how it was chosen): by the one-SE rule on the selection data, else the last probed layer."""
+    best = choose(candidates)
+    if best is None:
+        return layers[-1], NO_SELECTION_DATA
+    return str(best["layer"]), ONE_SE_RULE
+
+
 def repair(
     inputs: RepairInputs,
     out_dir: Path | str,
-    holdout: float = DEFAULT_HOLDOUT,
     batch_size: int = 1000,
     device: str = "auto",
     checkpoint: Path | str = "",
 ) -> dict[str, Any]:
-    """Choose the layer on the held-out slice, write ``model.pt`` and ``report.json`` into ``out_dir``."""
-    if not 0.0 < holdout < 0.5:
-        raise RepairInputError(f"--holdout must be in (0, 0.5): something has to be held out to choose; got {holdout}")
+    """Choose the layer on data the model never trained on, write ``model.pt`` and ``report.json`` into
+    ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch_device = assign_device(device)
-    network, data = inputs.network, inputs.data
+    network, data, split = inputs.network, inputs.data, inputs.split
     layers = list(network.probe_layers)
-    split = stratified_holdout(data.train_noisy, holdout, inputs.seed)
     with (
         tqdm(total=len(layers) + 3, desc="latentgen repair", unit="step", file=sys.stderr) as progress,
         tempfile.TemporaryDirectory(prefix="latentgen-repair-") as scratch,
     ):
         progress.set_postfix_str("activations")
-        # Without test data one training image stands in for the test split the extraction writes; it is never read.
-        test_images = data.test_images if inputs.has_test else data.train_images[:1]
-        extract_activations(
-            network,
-            data.train_images,
-            test_images,
-            Path(scratch) / "activations",
-            dtype="float32",
-            batch_size=batch_size,
-            device=torch_device,
-        )
-        activations = read_activations(Path(scratch) / "activations")
+        activations = _extract(network, inputs, Path(scratch) / "activations", batch_size, torch_device)
         progress.update()
         candidates, velpics = _candidates(activations, data, inputs.has_test, split, layers, progress)
-        best = choose(candidates)
-        layer = str(best["layer"])
+        layer, how = _chosen_layer(candidates, layers)
         progress.set_postfix_str(f"writing the transfer of {layer}")
         repaired = transfer_from_layer(network.cpu(), velpic_for_every_class(velpics[layer], data.num_classes), layer)
         model_path = out_dir / "model.pt"
@@ -288,55 +333,77 @@ def repair(
         progress.update()
         progress.set_postfix_str("checking the saved model")
         reloaded = load_layer_transfer(model_path)
-        held_out_predictions = _predict(reloaded, data.train_images[split.held_out], batch_size, torch_device)
-        model_held_out = np.asarray(activations.train_model_pred)[split.held_out]
-        model_test = np.asarray(activations.test_model_pred) if inputs.has_test else None
-        test_predictions = _predict(reloaded, data.test_images, batch_size, torch_device) if inputs.has_test else None
+        predictions = {
+            "repaired_held_out": (
+                _predict(reloaded, data.train_images[split.held_out], batch_size, torch_device)
+                if len(split.held_out)
+                else None
+            ),
+            "repaired_test": (
+                _predict(reloaded, data.test_images, batch_size, torch_device) if inputs.has_test else None
+            ),
+            "model_held_out": np.asarray(activations.train_model_pred)[split.held_out],
+            "model_test": np.asarray(activations.test_model_pred) if inputs.has_test else None,
+        }
         progress.update()
-    noisy_held_out = data.train_noisy[split.held_out]
-    by_split = candidates.pivot(index="layer", columns="split", values="accuracy").reindex(layers)
-    report = {
-        "checkpoint": str(checkpoint),
-        "model": network.name,
+    report = _report(inputs, candidates, layers, layer, how, predictions, {"path": str(model_path), "sha256": digest})
+    report["checkpoint"] = str(checkpoint)
+    write_json(report, out_dir / "report.json")
+    return report
+
+
+def _candidate_entries(candidates: pd.DataFrame, layers: list[str], has_test: bool) -> list[dict[str, Any]]:
+    """Each layer's held-out noisy accuracy with its standard error (and test accuracy)."""
+    entries = []
+    for layer in layers:
+        rows = candidates[candidates["layer"] == layer].set_index("split")
+        entry: dict[str, Any] = {"probe": PROBE, "layer": layer}
+        if "holdout_corrupted" in rows.index:
+            entry["holdout_noisy_accuracy"] = float(rows.loc["holdout_corrupted", "accuracy"])
+            entry["holdout_standard_error"] = float(rows.loc["holdout_corrupted", "standard_error"])
+        if has_test:
+            entry["test_accuracy"] = float(rows.loc["test", "accuracy"])
+        entries.append(entry)
+    return entries
+
+
+def _accuracies(held_out: np.ndarray, test: np.ndarray | None, inputs: RepairInputs) -> dict[str, Any]:
+    data, split = inputs.data, inputs.split
+    result: dict[str, Any] = {}
+    if len(split.held_out):
+        result["holdout_noisy_accuracy"] = _accuracy(held_out, data.train_noisy[split.held_out])
+    if inputs.has_test:
+        result["test_accuracy"] = _accuracy(test, data.test_labels)
+    return result
+
+
+def _report(
+    inputs: RepairInputs,
+    candidates: pd.DataFrame,
+    layers: list[str],
+    layer: str,
+    how: str,
+    predictions: dict[str, np.ndarray | None],
+    saved: dict[str, str],
+) -> dict[str, Any]:
+    split = inputs.split
+    return {
+        "model": inputs.network.name,
         "source": inputs.source,
         "layer": layer,
         "probe": PROBE,
-        "choice": (
-            "highest held-out accuracy on the corrupted labels; a tie goes to the layer nearest the input. "
-            "No test data is read to choose."
-        ),
-        "holdout": {
-            "fraction": holdout,
-            "seed": inputs.seed,
-            "stratified_by": "corrupted label",
-            "n_fit": int(len(split.fit)),
-            "n_held_out": int(len(split.held_out)),
-        },
-        "candidates": [
-            {
-                "probe": PROBE,
-                "layer": name,
-                "holdout_noisy_accuracy": float(by_split.loc[name, "holdout_corrupted"]),
-                **({"test_accuracy": float(by_split.loc[name, "test"])} if inputs.has_test else {}),
-            }
-            for name in layers
-        ],
-        "original_model": {
-            "holdout_noisy_accuracy": _accuracy(model_held_out, noisy_held_out),
-            "note": "trained on the held-out slice too (it memorized it): not comparable, never a candidate",
-            **({"test_accuracy": _accuracy(model_test, data.test_labels)} if inputs.has_test else {}),
-        },
+        "choice": how,
+        "chosen_on_held_out_data": bool(len(split.held_out)),
+        "selection_data": {"n_fit": int(len(split.fit)), "n_held_out": int(len(split.held_out))},
+        "candidates": _candidate_entries(candidates, layers, inputs.has_test),
+        "original_model": _accuracies(predictions["model_held_out"], predictions["model_test"], inputs),
         "repaired_model": {
-            "path": str(model_path),
-            "sha256": digest,
+            **saved,
             "load_with": "latentgen.scoring.transfer.load_layer_transfer(path)",
-            "holdout_noisy_accuracy": _accuracy(held_out_predictions, noisy_held_out),
-            **({"test_accuracy": _accuracy(test_predictions, data.test_labels)} if inputs.has_test else {}),
+            **_accuracies(predictions["repaired_held_out"], predictions["repaired_test"], inputs),
         },
         "latentgen_version": __version__,
     }
-    write_json(report, out_dir / "report.json")
-    return report
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -346,8 +413,9 @@ def repair(
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.description = (
-        "Repair a model trained on noisy labels: choose its best layer on a held-out slice of "
-        "the corrupted training set (never the test set) and write that layer's VeLPIC transfer."
+        "Repair a model trained on noisy labels: choose its best layer on data it never trained on (a pipeline "
+        "run's withheld slice, or --select-images/--select-labels; never the test set) and write that layer's "
+        "VeLPIC transfer."
     )
     parser.add_argument("checkpoint", type=Path, help="a checkpoint (.pt state dict) of a latentgen model")
     parser.add_argument("--out", type=Path, required=True, help="folder for model.pt and report.json")
@@ -368,16 +436,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--test-images", type=Path, help="test images (.npy), to report test accuracies")
     parser.add_argument("--test-labels", type=Path, help="their true labels (.npy)")
     parser.add_argument(
-        "--holdout",
-        type=float,
-        default=DEFAULT_HOLDOUT,
-        help=f"fraction of the training set held out to choose the layer (default {DEFAULT_HOLDOUT})",
+        "--select-images",
+        type=Path,
+        help="images the model never trained on (.npy), to choose the layer on (with --select-labels)",
     )
     parser.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="draws the held-out slice (pipeline checkpoints: the run's seed, as its scoring)",
+        "--select-labels", type=Path, help="their labels (.npy); noisy labels are fine: they rank layers"
     )
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
@@ -390,21 +454,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.model is None:
         if args.images is not None or args.labels is not None:
             raise RepairInputError("--images and --labels need --model (which of latentgen's models the checkpoint is)")
+        if args.select_images is not None or args.select_labels is not None:
+            raise RepairInputError("a pipeline checkpoint chooses on its run's withheld slice: no --select-images")
         inputs = pipeline_inputs(checkpoint, args.datasets_dir, args.label_table)
     else:
         if args.images is None or args.labels is None:
             raise RepairInputError("--model needs --images and --labels (the data the model was trained on)")
         inputs = array_inputs(
-            checkpoint, args.model, args.images, args.labels, args.test_images, args.test_labels, args.seed
+            checkpoint,
+            args.model,
+            args.images,
+            args.labels,
+            args.test_images,
+            args.test_labels,
+            args.select_images,
+            args.select_labels,
         )
-    return repair(inputs, args.out, args.holdout, args.batch_size, args.device, checkpoint)
+    return repair(inputs, args.out, args.batch_size, args.device, checkpoint)
 
 
 def _summary_line(report: dict[str, Any]) -> str:
-    line = (
-        f"chose {report['probe']} on {report['layer']}: held-out noisy accuracy "
-        f"{report['repaired_model']['holdout_noisy_accuracy']:.4f}"
-    )
+    if report["chosen_on_held_out_data"]:
+        line = (
+            f"chose {report['probe']} on {report['layer']} ({ONE_SE_RULE.split(':')[0]}): held-out noisy accuracy "
+            f"{report['repaired_model']['holdout_noisy_accuracy']:.4f}"
+        )
+    else:
+        line = f"transferred {report['probe']} on {report['layer']} without choosing: {NO_SELECTION_DATA}"
     if "test_accuracy" in report["repaired_model"]:
         line += (
             f"; test accuracy {report['repaired_model']['test_accuracy']:.4f} "

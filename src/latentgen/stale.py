@@ -5,11 +5,15 @@ fingerprint is one of its params (latentgen.common.fingerprint), so Snakemake's 
 carries the fingerprints the finished job was made with and the current ones; comparing them per source
 file names the modules whose code changed.
 
-    python -m latentgen.stale [snakemake options, e.g. --configfile config/quickstart.yaml]
+    latentgen stale [snakemake options, e.g. --configfile config/quickstart.yaml]
+    python -m latentgen.stale [the same]
+
+Options it does not know go to ``snakemake -n``; ``--help`` is its own and never runs a plan.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import re
 import subprocess
@@ -126,14 +130,53 @@ def report(jobs: Iterable[PlannedJob]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", *args], capture_output=True, text=True)
+DESCRIPTION = (
+    "What a `snakemake` run would redo and why, stage by stage, without running anything: it reads a dry run "
+    "(`snakemake -n`) and names, per stage, the jobs and the modules whose code changed."
+)
+EPILOG = (
+    "Every other option goes to `snakemake -n` as given, e.g. `latentgen stale --configfile config/quickstart.yaml`; "
+    "a target after a --configfile file needs `--` before it (`... --configfile config/x.yaml -- results/x/fig3.pdf`)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Only --help is stale's own: the rest are snakemake's options (``forwarded`` by the caller)."""
+    parser.description = DESCRIPTION
+    parser.epilog = EPILOG
+    parser.usage = f"{parser.prog} [-h] [snakemake options] [-- targets]"
+    parser.allow_abbrev = False  # `--he...` is no --help: every option but -h/--help is snakemake's
+    return parser
+
+
+def split_forwarded(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``argv`` up to a ``--``, and from it on: what follows ``--`` is another program's (snakemake's targets),
+    kept as given, ``--`` included (argparse's own handling of ``--`` differs between Python versions)."""
+    if "--" not in argv:
+        return argv, []
+    cut = argv.index("--")
+    return argv[:cut], argv[cut:]
+
+
+def plan(snakemake_args: list[str]) -> int:
+    """Print what ``snakemake -n <snakemake_args>`` would run, by stage and reason; snakemake's own status."""
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", *snakemake_args], capture_output=True, text=True)
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
         return result.returncode
     print(report(planned_jobs(result.stdout + result.stderr)))
     return 0
+
+
+def handle(args: argparse.Namespace, prog: str) -> int:
+    return plan(list(args.forwarded))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m latentgen.stale``: the same as ``latentgen stale``."""
+    own, after_dashes = split_forwarded(sys.argv[1:] if argv is None else list(argv))
+    _, forwarded = add_arguments(argparse.ArgumentParser(prog="python -m latentgen.stale")).parse_known_args(own)
+    return plan(forwarded + after_dashes)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def test_probe_flags_find_the_flipped_labels(blobs, probe_name):
     issues = layer_label_issues(blobs.features, blobs.given_labels, np.arange(800), "fc3", probe_name, seed=1)
     metrics = _metrics(blobs, issues.table)
     assert metrics["base_rate"] == pytest.approx(0.1)
-    assert metrics["average_precision"] > 0.7
+    assert metrics["auprc"] > 0.7
     assert metrics["precision"] > 0.6 and metrics["recall"] > 0.6
     assert np.isfinite(issues.pred_probs).all()
 
@@ -40,4 +40,4 @@ def test_baselines_find_the_flipped_labels(blobs, baseline):
         table = deep_knn_issues(blobs.features, blobs.given_labels, None, layer="fc3")
     else:
         table = pixel_logreg_issues(blobs.features.reshape(800, 4, 5), blobs.given_labels, None)
-    assert _metrics(blobs, table)["average_precision"] > 0.6
+    assert _metrics(blobs, table)["auprc"] > 0.6

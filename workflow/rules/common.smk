@@ -1,11 +1,11 @@
-# Config validation and the input functions every stage shares.
+# The functions the rules call for their inputs, params and resources, and the paths and config look-ups they
+# share. The configuration, RESULTS, RUN and the wildcard constraints are in settings.smk.
 import json
 import sys
 from inspect import signature
 from pathlib import Path
 
 from latentgen.common import fingerprint
-from latentgen.config import ConfigError, check_config
 from latentgen.report.figure_specs import (
     buildable_figures,
     figure_pairs_and_rates,
@@ -15,44 +15,15 @@ from latentgen.training.model_names import probe_layers_of
 from latentgen.training.schedule import edit_base_epoch
 from snakemake.exceptions import IncompleteCheckpointException
 
-try:
-    config = check_config(
-        config
-    )  # schema + semantic checks, defaults filled; before any job
-except ConfigError as error:
-    raise WorkflowError(f"invalid configuration:\n{error}")
 
-RESULTS = config["results"].rstrip("/")
-WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
-DATASETS_DIR = config["datasets_dir"].rstrip("/")
-# A run; {edit} is empty for standard training, a subdirectory edit<E> for the run edited at epoch E (its VeLPIC vectors
-# written into the pre-softmax layer, then trained on): e.g. mlp-mnist/c40/s0/edit40.
-RUN = "{pair}/c{corruption}/s{seed}{edit}"
-RUN_SEPARATOR = "/"
-PREPARED_FILES = [
-    "train_images.npy",
-    "train_labels.npy",
-    "test_images.npy",
-    "test_labels.npy",
-    "meta.json",
-]
-
-
-wildcard_constraints:
-    pair=r"[a-z0-9]+-[a-z0-9_]+(?:-[a-z0-9_]+)?",  # <model>-<dataset>[-<variant>]
-    dataset=r"[a-z0-9_]+",
-    corruption=r"\d+",
-    seed=r"\d+",
-    edit=r"(?:/edit\d+)?",
-    epoch=r"\d{4}",
-    number=r"\d+",
+include: "settings.smk"
 
 
 def per_job(function):
     """A function of the rules (an input, params or resource function), its parameters recorded once.
 
     Snakemake calls such a function for every job, and before each call reads which of its parameters
-    (wildcards, input, attempt, ...) to pass: `inspect.signature`, about ten times per extract or score job,
+    (wildcards, input, attempt, ...) to pass: `inspect.signature`, about ten times per score job,
     unless the function carries its parameters (snakemake.common.overwrite_function_params, which
     Snakemake's own ioutils use). The same parameters, so the same calls; planning the paper grid makes
     hundreds of thousands of them (docs/performance.md "Planning at scale"). A Snakemake without that
@@ -66,42 +37,46 @@ def per_job(function):
     return function
 
 
-def per_attempt(stage, key, default, per_checkpoint=False):
-    """A job size of `compute:` (mem_mb, runtime) as a resource that grows with each retry (x attempt); with
-    `per_checkpoint`, the size is per checkpoint and also grows with the run's checkpoints (the score job).
+# ----------------------------------------------------------------------------------------------------------
+# Paths of a run
+# ----------------------------------------------------------------------------------------------------------
 
-    Before the run has trained, its checkpoints are unknown: the job is only a placeholder then (Snakemake
-    rebuilds it, and asks again, once the train checkpoint has run), so one checkpoint's size stands in.
+
+def run_path(pair, corruption, seed, edit=""):
+    """A run's place under runs/, scores/, logs/...: RUN with its wildcards filled."""
+    return RUN.format(pair=pair, corruption=corruption, seed=seed, edit=edit)
+
+
+def edit_suffix(epoch):
+    """What the {edit} wildcard holds for the run edited at `epoch`: a subdirectory of its base run."""
+    return f"{RUN_SEPARATOR}edit{epoch}"
+
+
+def run_directory(run):
+    """The directory training writes a run into (latentgen.training.trainer.RunFiles.root)."""
+    return f"{RESULTS}/runs/{run}"
+
+
+def epoch_file(epoch):
+    """The file name of a model saved at `epoch` (an int, or the {epoch} wildcard's four digits), as
+    latentgen.training.trainer.RunFiles.checkpoint names a checkpoint; a VeLPIC edit is named alike. RunFiles
+    itself is not imported: its module imports torch, which parsing the workflow must not.
     """
-    size = compute(stage, key, default)
-
-    @per_job
-    def resource(wildcards, attempt):
-        return size * (checkpoint_count(wildcards) if per_checkpoint else 1) * attempt
-
-    return resource
+    return f"epoch_{int(epoch):04d}.pt"
 
 
-def checkpoint_count(wildcards):
-    """How many checkpoints the run has; 1 while it has not trained (a placeholder job)."""
-    try:
-        return len(checkpoint_epochs(wildcards))
-    except IncompleteCheckpointException:
-        return 1
+def run_checkpoint(run, epoch):
+    """A run's checkpoint at `epoch` (RunFiles.checkpoint)."""
+    return f"{run_directory(run)}/checkpoints/{epoch_file(epoch)}"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Config look-ups
+# ----------------------------------------------------------------------------------------------------------
 
 
 def pair_dataset(wildcards):
     return config["pairs"][wildcards.pair]["dataset"]
-
-
-@per_job
-def prepared_dir(wildcards):
-    return f"{DATASETS_DIR}/{pair_dataset(wildcards)}"
-
-
-@per_job
-def prepared_input(wildcards):
-    return f"{prepared_dir(wildcards)}/meta.json"
 
 
 def label_seed(run_seed):
@@ -109,12 +84,6 @@ def label_seed(run_seed):
     or, with `label_seed: null`, the run's own seed."""
     shared = config["label_seed"]
     return int(run_seed) if shared is None else shared
-
-
-@per_job
-def labels_input(wildcards):
-    seed = label_seed(wildcards.seed)
-    return f"{RESULTS}/labels/{pair_dataset(wildcards)}/s{seed}.parquet"
 
 
 def all_runs(pairs=None, rates=None):
@@ -127,15 +96,6 @@ def all_runs(pairs=None, rates=None):
     ]
 
 
-def run_path(pair, corruption, seed, edit=""):
-    return f"{pair}/c{corruption}/s{seed}{edit}"
-
-
-def edit_suffix(epoch):
-    """What the {edit} wildcard holds for the run edited at `epoch`: a subdirectory of its base run."""
-    return f"{RUN_SEPARATOR}edit{epoch}"
-
-
 def edit_runs(pairs=None, rates=None):
     """(pair, corruption, seed, edit suffix) of every edited run: each pair's `edits.epochs` x its runs."""
     return [
@@ -143,6 +103,45 @@ def edit_runs(pairs=None, rates=None):
         for pair, rate, seed in all_runs(pairs, rates)
         for epoch in config["pairs"][pair].get("edits", {}).get("epochs", [])
     ]
+
+
+def scored_layers(pair):
+    pair_config = config["pairs"][pair]
+    return pair_config.get("layers") or probe_layers_of(pair_config["model"])
+
+
+def layer_order():
+    return {config["pairs"][p]["model"]: scored_layers(p) for p in config["pairs"]}
+
+
+def edited_pairs():
+    """The pairs with edited runs (`pairs.<pair>.edits`): figure 18 shows them."""
+    return [pair for pair, settings in config["pairs"].items() if settings.get("edits")]
+
+
+def compute(stage, key, default):
+    return config["compute"].get(stage, {}).get(key, default)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Datasets, labels and training
+# ----------------------------------------------------------------------------------------------------------
+
+
+@per_job
+def prepared_dir(wildcards):
+    return f"{DATASETS_DIR}/{pair_dataset(wildcards)}"
+
+
+@per_job
+def prepared_input(wildcards):
+    return f"{prepared_dir(wildcards)}/meta.json"
+
+
+@per_job
+def labels_input(wildcards):
+    seed = label_seed(wildcards.seed)
+    return f"{RESULTS}/labels/{pair_dataset(wildcards)}/s{seed}.parquet"
 
 
 @per_job
@@ -159,7 +158,7 @@ def edit_input(wildcards):
     if epoch is None:
         return {}
     base = run_path(wildcards.pair, wildcards.corruption, wildcards.seed)
-    return {"edited": f"{RESULTS}/edits/{base}/epoch_{epoch:04d}.pt"}
+    return {"edited": f"{RESULTS}/edits/{base}/{epoch_file(epoch)}"}
 
 
 @per_job
@@ -172,13 +171,9 @@ def edit_param(wildcards):
 
 @per_job
 def run_dir(wildcards):
-    run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.edit)
-    return f"{RESULTS}/runs/{run}"
-
-
-@per_job
-def pair_layers(wildcards):
-    return scored_layers(wildcards.pair)
+    return run_directory(
+        run_path(wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.edit)
+    )
 
 
 @per_job
@@ -191,13 +186,17 @@ def training_pair_config(wildcards):
     }
 
 
+# ----------------------------------------------------------------------------------------------------------
+# A trained run's checkpoints (the train checkpoint's output), for scoring and editing
+# ----------------------------------------------------------------------------------------------------------
+
 _TRAINED = {}
 
 
 def train_output(wildcards):
     """The train checkpoint's output of a run: Snakemake raises until the run has trained (then the DAG is
     re-evaluated). A finished run stays finished for this process, so its answer is kept: planning the paper
-    grid asks for it once per extract and score job (tens of thousands)."""
+    grid asks for it several times per score job and per velpic_edit job."""
     run = (
         wildcards.pair,
         wildcards.corruption,
@@ -217,6 +216,14 @@ def checkpoint_epochs(wildcards):
     return json.loads(Path(run_json).read_text())["checkpoint_epochs"]
 
 
+def checkpoint_count(wildcards):
+    """How many checkpoints the run has; 1 while it has not trained (a placeholder job)."""
+    try:
+        return len(checkpoint_epochs(wildcards))
+    except IncompleteCheckpointException:
+        return 1
+
+
 def trained_checkpoint(wildcards):
     """run.json and the checkpoint file at {epoch} of a finished run (what a velpic_edit job reads).
 
@@ -226,10 +233,9 @@ def trained_checkpoint(wildcards):
     run = run_path(
         wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.get("edit", "")
     )
-    run_json = train_output(wildcards).run_json
     return {
-        "run_json": run_json,
-        "checkpoint": f"{RESULTS}/runs/{run}/checkpoints/epoch_{wildcards.epoch}.pt",
+        "run_json": train_output(wildcards).run_json,
+        "checkpoint": run_checkpoint(run, wildcards.epoch),
     }
 
 
@@ -239,15 +245,13 @@ def run_score_input(wildcards):
     checkpoints, reruns it), the dataset and the labels. Asking the train checkpoint for run.json makes
     Snakemake train the run first when needed."""
     run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.edit)
-    dataset = pair_dataset(wildcards)
     return {
         "run_json": train_output(wildcards).run_json,
         "checkpoints": [
-            f"{RESULTS}/runs/{run}/checkpoints/epoch_{epoch:04d}.pt"
-            for epoch in checkpoint_epochs(wildcards)
+            run_checkpoint(run, epoch) for epoch in checkpoint_epochs(wildcards)
         ],
-        "meta": f"{DATASETS_DIR}/{dataset}/meta.json",
-        "labels": f"{RESULTS}/labels/{dataset}/s{label_seed(wildcards.seed)}.parquet",
+        "meta": prepared_input(wildcards),
+        "labels": labels_input(wildcards),
     }
 
 
@@ -265,7 +269,7 @@ def edited_checkpoint(wildcards):
     if base != edit:
         note_stopped_before_edit(files["run_json"], base, edit)
         run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed)
-        files["checkpoint"] = f"{RESULTS}/runs/{run}/checkpoints/epoch_{base:04d}.pt"
+        files["checkpoint"] = run_checkpoint(run, base)
     return files
 
 
@@ -283,6 +287,46 @@ def note_stopped_before_edit(run_json, final, edit):
         )
 
 
+@per_job
+def pair_layers(wildcards):
+    return scored_layers(wildcards.pair)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Resources and the code a stage runs
+# ----------------------------------------------------------------------------------------------------------
+
+
+def per_attempt(stage, key, default, per_checkpoint=False):
+    """A job size of `compute:` (mem_mb, runtime) as a resource that grows with each retry (x attempt); with
+    `per_checkpoint`, the size is per checkpoint and also grows with the run's checkpoints (the score job).
+
+    Before the run has trained, its checkpoints are unknown: the job is only a placeholder then (Snakemake
+    rebuilds it, and asks again, once the train checkpoint has run), so one checkpoint's size stands in.
+    """
+    size = compute(stage, key, default)
+
+    @per_job
+    def resource(wildcards, attempt):
+        return size * (checkpoint_count(wildcards) if per_checkpoint else 1) * attempt
+
+    return resource
+
+
+def stage_code(stage):
+    """The code a stage's jobs run, as their `params: code=`: the params trigger reruns them when it changes.
+
+    Comments, docstrings and file times do not count; training code counts by its recorded version
+    (latentgen.common.fingerprint, docs/architecture.md "Rerun triggers").
+    """
+    return fingerprint.stage_code(stage, WORKFLOW_DIR)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Aggregation and figures
+# ----------------------------------------------------------------------------------------------------------
+
+
 def run_tables(pairs=None, rates=None, edits=False):
     """Score tables of the standard runs, and with `edits` of the edited runs too."""
     runs = all_runs(pairs, rates) + (edit_runs(pairs, rates) if edits else [])
@@ -292,23 +336,9 @@ def run_tables(pairs=None, rates=None, edits=False):
 def run_histories(pairs=None, rates=None):
     """Training histories of the runs: the claims table checks from them that each run learned."""
     return [
-        f"{RESULTS}/runs/{run_path(*run)}/history.parquet"
+        f"{run_directory(run_path(*run))}/history.parquet"
         for run in all_runs(pairs, rates)
     ]
-
-
-def layer_order():
-    return {config["pairs"][p]["model"]: scored_layers(p) for p in config["pairs"]}
-
-
-def scored_layers(pair):
-    pair_config = config["pairs"][pair]
-    return pair_config.get("layers") or probe_layers_of(pair_config["model"])
-
-
-def edited_pairs():
-    """The pairs with edited runs (`pairs.<pair>.edits`): figure 18 shows them."""
-    return [pair for pair, settings in config["pairs"].items() if settings.get("edits")]
 
 
 def figure_numbers():
@@ -320,10 +350,6 @@ def figure_numbers():
 
 def figure_targets():
     return [f"{RESULTS}/figures/fig{n}.pdf" for n in figure_numbers()]
-
-
-def compute(stage, key, default):
-    return config["compute"].get(stage, {}).get(key, default)
 
 
 @per_job
@@ -340,12 +366,3 @@ def figure_inputs(wildcards):
         )
     # a figure of edited runs reads them beside the standard runs they are compared with
     return run_tables(pairs, rates, edits=figure_spec(number).needs_edits)
-
-
-def stage_code(stage):
-    """The code a stage's jobs run, as their `params: code=`: the params trigger reruns them when it changes.
-
-    Comments, docstrings and file times do not count; training code counts by its recorded version
-    (latentgen.common.fingerprint, docs/architecture.md "Rerun triggers").
-    """
-    return fingerprint.stage_code(stage, WORKFLOW_DIR)

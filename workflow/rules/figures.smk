@@ -1,4 +1,6 @@
-# The paper's figures 1-14. Each reads only the runs of the pairs and rates it shows, so
+# Every figure of latentgen.report.figure_specs.FIGURES: the paper's 1-14 and latentgen's 16, 17 and 18 (there
+# is no 15). A config builds those of its figures.numbers that show one of its pairs at one of its rates
+# (figure_numbers in common.smk). Each reads only the runs of the pairs and rates it shows, so
 # `snakemake results/figures/fig3.pdf` builds only what figure 3 needs.
 rule figure:
     input:

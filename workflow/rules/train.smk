@@ -27,6 +27,7 @@ checkpoint train:
         run_dir=run_dir,
         pair_config=training_pair_config,
         edit=edit_param,
+        holdout=config["scoring"]["holdout"],
         device=config["device"],
     script:
         "../scripts/train.py"

@@ -15,4 +15,5 @@ with logging_to(snakemake.log[0], snakemake.threads):
         device=snakemake.params.device,
         edit=snakemake.params.edit,
         edited_weights=snakemake.input.get("edited"),
+        holdout=snakemake.params.holdout,
     )

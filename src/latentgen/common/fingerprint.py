@@ -14,8 +14,8 @@ and names looked up dynamically by string.
 The stages that feed training (``TRAINING_STAGES``) are the exception: retraining costs GPU-days, so their
 jobs depend on the version number in ``workflow/training_code.json`` instead, and a test
 (tests/test_fingerprint.py) fails when their source fingerprint no longer matches the one recorded there.
-``python -m latentgen.common.fingerprint --record`` records it (``--bump`` also raises the version: every run is
-retrained).  docs/architecture.md, "Rerun triggers", has the rule.
+``latentgen training-code --record`` (or ``python -m latentgen.common.fingerprint --record``) records it
+(``--bump`` also raises the version: every run is retrained).  docs/architecture.md, "Rerun triggers", has the rule.
 """
 
 from __future__ import annotations
@@ -348,19 +348,31 @@ def record_training_code(workflow_dir: Path | str, bump: bool = False, package_d
     return record
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m latentgen.common.fingerprint",
-        description="Check or record the source fingerprint of the training code (workflow/training_code.json).",
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.description = (
+        f"Check the training code (the code of the stages {', '.join(TRAINING_STAGES)}) against its record in "
+        f"workflow/{RECORD_NAME}, or record it. Training jobs depend on the record's training_code_version, not on "
+        "the code itself: retraining costs GPU-days, so a change to that code is recorded by hand."
+    )
+    parser.epilog = (
+        "Exit status of the check: 0 as recorded, 1 changed. After a change: --record if trained models stay the same "
+        "(a refactoring, a new option off by default), --record --bump if they would differ (every run is retrained). "
+        "docs/architecture.md, 'Rerun triggers', has the rule."
     )
     parser.add_argument("--record", action="store_true", help="record the current training code as reviewed")
     parser.add_argument(
         "--bump", action="store_true", help="with --record: also raise training_code_version, so every run is retrained"
     )
-    parser.add_argument("--workflow", type=Path, default=Path("workflow"), help="the workflow directory")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--workflow", type=Path, default=Path("workflow"), help="the workflow directory (default: workflow)"
+    )
+    return parser
+
+
+def handle(args: argparse.Namespace, prog: str) -> int:
     if args.bump and not args.record:
-        parser.error("--bump needs --record")
+        print(f"{prog}: error: --bump needs --record", file=sys.stderr)
+        return 2
     if args.record:
         record = record_training_code(args.workflow, bump=args.bump)
         print(
@@ -370,6 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     drift = training_code_drift(args.workflow)
     print("training code as recorded" if not drift else "training code changed in: " + ", ".join(drift))
     return 1 if drift else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m latentgen.common.fingerprint``: the same as ``latentgen training-code``."""
+    prog = "python -m latentgen.common.fingerprint"
+    return handle(add_arguments(argparse.ArgumentParser(prog=prog)).parse_args(argv), prog)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ Several seeds (``across_seeds``).  S per-seed estimates (v_i, SE_i): mean v̄ an
 The sample variance of the per-seed values already contains each seed's test-set sampling noise as well as the
 seed-to-seed spread, so it alone is the right estimate; but with 2-5 seeds it is itself very noisy and can come
 out below the test-set noise that each seed certainly has, hence the floor.  Interval v̄ ± q·SE with q the t
-quantile on S - 1 degrees of freedom (S ≥ 2; the variance is estimated from S values), the normal one for S = 1.
+quantile on S - 1 degrees of freedom where the spread decides (the variance is estimated from S values), the
+normal one where the floor does (a binomial error known from the test-set size, not estimated from the seeds) and
+for S = 1.
 Not clipped: the estimates may be accuracies or differences.
 
 Claims (``claim_outcome``).  "value > threshold" holds when the whole interval is above the threshold, fails
@@ -216,8 +218,13 @@ def across_seeds(per_seed_estimates: Sequence, level: float = 0.95) -> Estimate:
     sampling_only = float(np.sqrt(np.mean(errors**2) / seeds))
     if seeds == 1:
         return normal_estimate(values[0], sampling_only, 1, level)
-    standard_error = max(float(values.std(ddof=1) / np.sqrt(seeds)), sampling_only)
-    half_width = float(scipy_stats.t.ppf(0.5 + level / 2.0, seeds - 1)) * standard_error
+    spread = float(values.std(ddof=1) / np.sqrt(seeds))
+    if spread >= sampling_only:  # estimated from the S values themselves: Student's t on S - 1 degrees of freedom
+        quantile = float(scipy_stats.t.ppf(0.5 + level / 2.0, seeds - 1))
+    else:  # the floor: a test-set binomial error, known rather than estimated from the seeds
+        quantile = normal_quantile(level)
+    standard_error = max(spread, sampling_only)
+    half_width = quantile * standard_error
     mean = float(values.mean())
     return Estimate(mean, standard_error, mean - half_width, mean + half_width, seeds)
 

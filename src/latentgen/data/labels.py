@@ -15,6 +15,12 @@ Writing all 101 rates (uint8, a few MB) makes the table independent of which rat
 adding a corruption rate never rewrites it and never reruns existing runs; the nested corruption makes every
 column consistent with every other.  Test rows are never corrupted (their ``c*`` columns equal ``true``).
 The labels stage (rule ``labels``) writes it: :func:`write_label_table`.
+
+The table also holds ``holdout_draw``, one uniform number per training sample from the table's seed: the held-out
+slice of a run at rate c (``latentgen.data.holdout.holdout_split``) is, within each class of the rate's corrupted
+labels, the samples with the smallest draws.  So the slice is drawn once, before training, stratified by
+corrupted label, nested across fractions, and every stage that needs it (training leaves it out, scoring ranks
+on it, the VeLPIC edit and ``latentgen repair`` fit without it) reads the same rows from this table.
 """
 
 from __future__ import annotations
@@ -117,6 +123,7 @@ def _first_per_class(labels: np.ndarray, per_class: int) -> np.ndarray:
 
 
 LABEL_RATES = range(0, 101)  # every rate the label table has a column for
+HOLDOUT_DRAW = "holdout_draw"
 
 
 def rate_column(rate: int) -> str:
@@ -130,6 +137,11 @@ def select_indices(labels: np.ndarray, subset: dict[str, Any] | None) -> np.ndar
     return subset_indices(
         labels, per_class=subset.get("per_class"), size=subset.get("size"), seed=subset.get("seed", 0)
     )
+
+
+def holdout_draws(n: int, seed: int) -> np.ndarray:
+    """The held-out slice's per-sample draw, fixed by the label seed alone (not by the rate or the fraction)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, 0x401D0])).random(n)
 
 
 def make_label_table(
@@ -148,6 +160,8 @@ def make_label_table(
     for rate in LABEL_RATES:
         noisy, _ = corrupt_labels(true_train, rate / 100.0, prepared.num_classes, seed)
         columns[rate_column(rate)] = np.concatenate([noisy, true_test]).astype(label_dtype)
+    # test rows are never held out (NaN): the slice is a part of the training set
+    columns[HOLDOUT_DRAW] = np.concatenate([holdout_draws(len(train_index), seed), np.full(len(test_index), np.nan)])
     return pd.DataFrame(columns)
 
 

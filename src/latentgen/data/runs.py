@@ -11,7 +11,7 @@ import pandas as pd
 
 from latentgen.data import datasets
 from latentgen.common.fileio import parquet_metadata, read_parquet
-from latentgen.data.labels import rate_column
+from latentgen.data.labels import HOLDOUT_DRAW, rate_column
 from latentgen.data.arrays import TrainData
 
 
@@ -35,6 +35,7 @@ def train_data_from_table(prepared: datasets.PreparedDataset, table: pd.DataFram
         test_images=np.asarray(prepared.test_images[test["index"].to_numpy()]),
         test_labels=test["true"].to_numpy(),
         num_classes=prepared.num_classes,
+        holdout_draw=train[HOLDOUT_DRAW].to_numpy(),
     )
 
 

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from latentgen.probes.cpu_blas import blas_threads
 
 from .calibration import calibrated_probabilities, softmax_rows
 from .crossfit import cross_fitted_scores, label_codes
@@ -36,6 +37,8 @@ PIXEL_LOGREG_MAX_ITER = 200
 # Deep k-NN's k: Bahri et al. report k between 5 and 50 working alike; 10 is small enough for the rarest
 # class of a quick-start subset and large enough that one wrong neighbour does not decide a vote.
 DEEP_KNN_NEIGHBOURS = 10
+# Queries per block of the exact neighbour search: a (block, n) float32 distance matrix, 240 MB at n = 60,000.
+NEIGHBOUR_BLOCK = 1024
 
 
 def _as_numpy(values) -> np.ndarray:
@@ -80,7 +83,11 @@ def pixel_logreg_pred_probs(images, given_labels, folds: int = 5, seed: int = 0)
     pixels = _as_numpy(images)
     pixels = pixels.reshape(pixels.shape[0], -1).astype(np.float32)
     labels = label_codes(given_labels)
-    crossfit = cross_fitted_scores(pixels, labels, _pixel_logreg, folds=folds, seed=seed)
+    # One BLAS thread: scikit-learn's small products and line searches run in short parallel regions that wait
+    # for each other; on 2 cores shared with other jobs one fit of 320 x 784 took 0.7 s on two threads, 0.02 s
+    # on one (the probes' policy, latentgen.probes.cpu_threads, for the same reason).
+    with blas_threads(1):
+        crossfit = cross_fitted_scores(pixels, labels, _pixel_logreg, folds=folds, seed=seed)
     pred_probs, _ = calibrated_probabilities(crossfit.scores, labels)
     return pred_probs
 
@@ -92,17 +99,34 @@ def pixel_logreg_issues(images, given_labels, dataset_index, folds: int = 5, see
     return label_issue_table(labels, pred_probs, dataset_index, layer="input", probe="pixel_logreg")
 
 
+def _float32_rows(features) -> torch.Tensor:
+    """(n, d) float32 tensor of ``features`` (numpy, float16 or a tensor on any device: left there)."""
+    rows = features if isinstance(features, torch.Tensor) else torch.from_numpy(np.asarray(features))
+    return rows.reshape(rows.shape[0], -1).float()
+
+
 def neighbour_label_counts(features, labels: np.ndarray, k: int) -> np.ndarray:
-    """(n, K) how many of each example's k nearest neighbours (Euclidean, itself excluded) carry each label."""
-    points = _as_numpy(features).astype(np.float32)
-    points = points.reshape(points.shape[0], -1)
-    if not 1 <= k < points.shape[0]:
-        raise ValueError(f"k must be in 1 .. n - 1 = {points.shape[0] - 1}, got {k}")
-    # kneighbors() without X leaves each example out of its own neighbourhood (duplicates of it stay in).
-    neighbours = NearestNeighbors(n_neighbors=k).fit(points).kneighbors(return_distance=False)
+    """(n, K) how many of each example's k nearest neighbours (Euclidean, itself excluded) carry each label.
+
+    Exact, in torch on the features' device, in blocks of ``NEIGHBOUR_BLOCK`` queries against every row (squared
+    distances as ‖x‖² - 2⟨x, y⟩ + ‖y‖²): at 60,000 x 2048 that is 1.5e13 operations, the GPU's work where
+    there is one.  Each example is left out of its own neighbourhood (duplicates of it stay in).
+    """
+    points = _float32_rows(features)
+    n = points.shape[0]
+    if not 1 <= k < n:
+        raise ValueError(f"k must be in 1 .. n - 1 = {n - 1}, got {k}")
+    squared = (points * points).sum(dim=1)
+    neighbours = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, NEIGHBOUR_BLOCK):
+        stop = min(start + NEIGHBOUR_BLOCK, n)
+        distances = squared[start:stop, None] - 2.0 * (points[start:stop] @ points.T) + squared[None, :]
+        own = torch.arange(stop - start, device=points.device)
+        distances[own, own + start] = float("inf")
+        neighbours[start:stop] = torch.topk(distances, k, dim=1, largest=False).indices.cpu().numpy()
     n_classes = int(labels.max()) + 1
-    counts = np.zeros((len(labels), n_classes), dtype=np.int64)
-    np.add.at(counts, (np.repeat(np.arange(len(labels)), k), labels[neighbours].ravel()), 1)
+    counts = np.zeros((n, n_classes), dtype=np.int64)
+    np.add.at(counts, (np.repeat(np.arange(n), k), labels[neighbours].ravel()), 1)
     return counts
 
 

@@ -1,8 +1,9 @@
 """What every probe shares: input validation, label handling, chunked float32 scoring, and the
 class-by-class fit of the geometric probes (MASC, VeLPIC, NCM, LDA).
 
-The estimators themselves live beside it: ``latentgen.probes.paper`` (MASC, VeLPIC) and
-``latentgen.probes.family`` (the rest).
+The estimators themselves live beside it: ``latentgen.probes.paper`` (MASC, VeLPIC), ``latentgen.probes.geometry``
+(NCM, LDA), ``latentgen.probes.logistic`` and ``latentgen.probes.knn``; ``latentgen.probes.family`` is the
+registry scoring builds them from.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from latentgen.common.fileio import tensor_over
-from latentgen.probes.cpu_threads import class_workers, cpu_thread_policy
+from latentgen.probes.cpu_threads import class_workers, cpu_thread_policy, large_products
 
 __all__ = [
     "DEVICE_CONSTRAINT",
     "SCORE_CHUNK_ROWS",
     "ClassGeometryProbe",
     "Float32Rows",
+    "LinearScores",
     "TorchProbe",
     "as_source_tensor",
     "compute_device",
+    "unit_rows_",
 ]
 
 # Rows per chunk when scoring: bounds the float32 copy of a float16/memory-mapped input (16 MB at
@@ -256,3 +259,27 @@ class ClassGeometryProbe(TorchProbe):
 
     def _store(self, per_class: list) -> None:
         raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared by several probes (NCM and kNN: unit rows; LDA and logistic regression: linear scores)
+# --------------------------------------------------------------------------------------------------
+
+
+def unit_rows_(rows: torch.Tensor) -> torch.Tensor:
+    """``rows`` scaled in place to unit Euclidean length; all-zero rows stay zero (as sklearn's normalize)."""
+    norms = torch.linalg.vector_norm(rows, dim=1, keepdim=True)
+    return rows.div_(torch.where(norms > 0, norms, torch.ones_like(norms)))
+
+
+class LinearScores:
+    """Scoring of probes whose scores are an affine map x ↦ W x + b (``coef_`` (K, d), ``intercept_`` (K,))."""
+
+    def _scoring_weights(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        weight = torch.from_numpy(np.ascontiguousarray(self.coef_, dtype=np.float32)).to(device)
+        return weight, torch.from_numpy(np.asarray(self.intercept_, dtype=np.float32)).to(device)
+
+    def _score_rows(self, rows: torch.Tensor, weights) -> torch.Tensor:
+        weight, bias = weights
+        with large_products(2.0 * rows.numel() * weight.shape[0]):
+            return torch.nn.functional.linear(rows, weight, bias)

@@ -1,19 +1,22 @@
 """docs/results.md from a finished scores table: final-epoch numbers per pair, rate and layer, and the claims.
 
-    python -m latentgen.report.results_doc results/quickstart/scores.parquet docs/results.md "make quickstart" \
-        [results/quickstart/claims.csv]
+    latentgen results-page --scores results/quickstart/scores.parquet --claims results/quickstart/claims.csv \
+        --out docs/results.md --command "make quickstart"
+    (or python -m latentgen.report.results_doc with the same options)
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from latentgen.report.claims import split_edited_runs
+from latentgen.report.claims.glossary import GLOSSARY
 from latentgen.report.summary import final_epoch_summary
-from latentgen.common.fileio import atomic_path, read_parquet
+from latentgen.common.fileio import DamagedFileError, atomic_path, read_parquet
 
 
 def _percent(value: float) -> str:
@@ -53,24 +56,63 @@ def _cell(text: object) -> str:
     return "" if pd.isna(text) else str(text).replace("|", "\\|")
 
 
+OUTCOMES = ("holds", "fails", "inconclusive", "n/a")
+
+
+def _interval(row) -> str:
+    """``+3.1 [+1.2, +5.0] pp``: the tested value and its 95 % interval, in the row's unit."""
+    if pd.isna(row.value):
+        return ""
+    if pd.isna(row.ci_low) or (row.ci_low == row.ci_high == row.value):
+        return _claim_number(row.value, row.unit)
+    return f"{row.value:+.1f} [{row.ci_low:+.1f}, {row.ci_high:+.1f}] {row.unit}"
+
+
+def _setting(row) -> str:
+    return f"{row.pair} c{row.corruption} ({100 * row.wrong_label_fraction:.0f} % wrong)"
+
+
+def compact_claims(claims: pd.DataFrame) -> list[str]:
+    """One line per claim and setting: its outcome and its value with the 95 % interval."""
+    lines = ["| setting | claim | layer | value [95 % interval] | outcome |", "| --- | --- | --- | --- | --- |"]
+    for row in claims.itertuples(index=False):
+        if row.claim == "run_learned" and row.outcome == "holds":
+            continue  # one line per run that learned adds nothing at a glance: the failures are shown
+        lines.append(f"| {_setting(row)} | {row.claim} | {row.layer} | {_interval(row)} | **{row.outcome}** |")
+    return lines
+
+
 def claims_markdown(claims: pd.DataFrame) -> str:
-    """The claims table (``report.claims.claims_table`` or claims.csv read back) as Markdown, one line each."""
-    held = int((claims["holds"] == "yes").sum())
+    """The claims table (``report.claims.claims_table`` or claims.csv read back) as Markdown: the counts, a compact
+    view (claim x setting with its outcome), the glossary of claim ids, then every row in detail."""
+    counts = claims["outcome"].value_counts()
+    summary = ", ".join(f"{int(counts.get(outcome, 0))} {outcome}" for outcome in OUTCOMES)
     lines = [
-        f"{held} of {len(claims)} claims hold (criteria on seed means of the test accuracy, each stopped "
-        "run counted with its final values up to its setting's last epoch; run_learned is per run).",
+        f"{len(claims)} claims: {summary}. Each value is the quantity its criterion tests (test accuracies in "
+        "percentage points, seed means), with a 95 % interval from the test images (paired per image where two "
+        "classifiers are compared) and the seeds; *inconclusive*: the interval straddles the threshold; *n/a*: "
+        "the claim's premise is absent (the detail says why). `epoch` is the epoch the value is read at "
+        "(a peak epoch for the falls-from-peak claims, else the final epoch); `layer` a probed layer, `output` "
+        "for the model, `all` for a claim over layers, `chosen` for the held-out choice.",
         "",
-        "| pair | corruption % | runs | claim | subject | layer | epoch | value | reference | criterion | "
-        "detail | holds |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *compact_claims(claims),
+        "",
+        "### Claim ids",
+        "",
+        *[f"- `{claim}`: {text}" for claim, text in GLOSSARY.items() if claim in set(claims["claim"])],
+        "",
+        "### Every row",
+        "",
+        "| setting | runs | claim | subject | layer | epoch | value [95 % interval] | reference | criterion | "
+        "detail | outcome |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in claims.itertuples(index=False):
         epoch = "" if pd.isna(row.epoch) else int(row.epoch)
         lines.append(
-            f"| {row.pair} | {row.corruption} | {_claim_runs(row)} | {row.claim} | {row.subject} | "
-            f"{row.layer} | {epoch} | {_claim_number(row.value, row.unit)} | "
-            f"{_claim_number(row.reference, row.unit)} | {_cell(row.criterion)} | {_cell(row.detail)} | "
-            f"{row.holds} |"
+            f"| {_setting(row)} | {_claim_runs(row)} | {row.claim} | {row.subject} | {row.layer} | {epoch} | "
+            f"{_interval(row)} | {_claim_number(row.reference, row.unit)} | {_cell(row.criterion)} | "
+            f"{_cell(row.detail)} | {row.outcome} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -104,14 +146,63 @@ def hand_written_part(path: Path) -> str:
     return text[text.index(HAND_WRITTEN_MARKER) :] if HAND_WRITTEN_MARKER in text else ""
 
 
-def main(argv: list[str]) -> None:
-    scores_path, out, command = argv[1], Path(argv[2]), argv[3]
-    claims = pd.read_csv(argv[4]) if len(argv) > 4 else None
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.description = (
+        "Regenerate the results page (docs/results.md) from a finished scores table: the final-epoch test accuracy "
+        "of every run and layer, and the claims table. The page's hand-written part (from its marker line on) is kept."
+    )
+    parser.add_argument(
+        "--scores", type=Path, required=True, help="the scores table, e.g. results/quickstart/scores.parquet"
+    )
+    parser.add_argument(
+        "--claims",
+        type=Path,
+        help="the claims table (default: claims.csv beside the scores table, when there is one); the page's Claims "
+        "section comes from it",
+    )
+    parser.add_argument("--out", type=Path, default=Path("docs/results.md"), help="the page (default: docs/results.md)")
+    parser.add_argument(
+        "--command", required=True, help='what produced the scores, quoted on the page, e.g. "make quickstart"'
+    )
+    return parser
+
+
+def claims_path(args: argparse.Namespace) -> Path | None:
+    """--claims, else the claims.csv the workflow writes beside scores.parquet (None: there is none)."""
+    if args.claims is not None:
+        return args.claims
+    beside = args.scores.parent / "claims.csv"
+    return beside if beside.is_file() else None
+
+
+def write_page(scores_path: Path, out: Path, command: str, claims_file: Path | None) -> None:
+    claims = pd.read_csv(claims_file) if claims_file is not None else None
     text = results_markdown(read_parquet(scores_path, what="scores table"), command, claims)
     tail = hand_written_part(out)
     with atomic_path(out) as tmp:
         tmp.write_text(text + ("\n" + tail if tail else ""))
 
 
+def handle(args: argparse.Namespace, prog: str) -> int:
+    """Write the page; a missing or damaged input is one line on stderr and exit status 2."""
+    claims_file = claims_path(args)
+    try:
+        write_page(args.scores, args.out, args.command, claims_file)
+    except (FileNotFoundError, DamagedFileError, pd.errors.ParserError) as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {args.out}"
+        + (f" (claims from {claims_file})" if claims_file else " (no claims table: no Claims section)")
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m latentgen.report.results_doc``: the same as ``latentgen results-page``."""
+    prog = "python -m latentgen.report.results_doc"
+    return handle(add_arguments(argparse.ArgumentParser(prog=prog)).parse_args(argv), prog)
+
+
 if __name__ == "__main__":
-    main(sys.argv)
+    sys.exit(main())

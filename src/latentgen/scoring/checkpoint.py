@@ -11,9 +11,14 @@ ones) of the training set minus a stratified held-out slice (``holdout``, a frac
 out); and ``test`` (the true test labels).  The model's rows use the same samples for each split.  A probe
 with a row cap (``ProbeSpec.max_scored_rows``, kNN) is scored on seeded subsets of each split's samples.
 
-``selected`` repeats every split of the candidate (probe, layer) with the highest ``holdout_corrupted``
-accuracy, with ``layer`` = ``"probe:layer"`` (e.g. ``"velpic:fc3"``); no test row is read to choose it.
-The result is a tidy table, one row per (layer, probe, split); see :data:`SCORE_COLUMNS`.
+``selected`` repeats every split of the candidate (probe, layer) chosen on ``holdout_corrupted`` by the
+one-standard-error rule (``latentgen.scoring.selection``), with ``layer`` = ``"probe:layer"`` (e.g.
+``"velpic:fc3"``); no test row is read to choose it.  The result is a tidy table, one row per (layer, probe,
+split); see :data:`SCORE_COLUMNS`.  The ``test`` and ``holdout_corrupted`` rows also carry which samples were
+right (``correct``, packed bits, ``latentgen.scoring.selection.pack_correct``), so that the choice and the claims
+can compare two classifiers sample by sample (paired standard errors); ``transfer`` rows carry
+``velpic_disagreements``: test images on which the transferred model's prediction differs from VeLPIC's on the
+same float32 activations (0 when the transfer is exact).
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ import torch
 
 from latentgen.scoring.activations import Activations, read_activations
 from latentgen.common.fileio import tensor_over
-from latentgen.scoring.selection import HOLDOUT_SPLITS, selected_rows
-from latentgen.data.holdout import HoldoutSplit, stratified_holdout
+from latentgen.scoring.selection import pack_correct, selected_rows
+from latentgen.data.holdout import HoldoutSplit
 from latentgen.training.models import load_checkpoint
 from latentgen.probes.family import build_probe
 from latentgen.probes.names import PROBE_NAMES
@@ -39,7 +44,6 @@ from latentgen.training.editing import apply_velpic
 from latentgen.scoring.transfer import transfer_from_layer
 
 SCORED_SPLITS = ("train_corrupted", "train_true", "test")
-ALL_SPLITS = SCORED_SPLITS + HOLDOUT_SPLITS
 SCORE_COLUMNS = [
     "model",
     "dataset",
@@ -51,60 +55,74 @@ SCORE_COLUMNS = [
     "probe",
     "split",
     "accuracy",
+    "n_samples",
+    "correct",
     "n_components",
     "fit_seconds",
+    "velpic_disagreements",
 ]
+# the splits whose per-sample correctness is kept: the test set (claims) and the slice (the choice)
+PAIRED_SPLITS = ("test", "holdout_corrupted")
 
 
 def whole_training_set(data: TrainData) -> HoldoutSplit:
     """Nothing held out: probes fit on every training sample (the paper's setting)."""
-    return stratified_holdout(data.train_noisy, 0.0, seed=0)
+    return data.holdout(0.0)
 
 
-def _split_accuracies(
+def _split_correct(
     predictions: dict[str, np.ndarray], samples: dict[str, np.ndarray], data: TrainData
-) -> dict[str, float]:
-    """Accuracy of each split from the predictions of its samples: ``fit`` and ``held_out`` index the
-    training set, ``test`` the test set (a held-out slice only when it has predictions)."""
+) -> dict[str, np.ndarray]:
+    """Which samples of each split are right, from the predictions of its samples: ``fit`` and ``held_out``
+    index the training set, ``test`` the test set (a held-out slice only when it has predictions)."""
 
-    def agreement(part: str, labels: np.ndarray) -> float:
-        return float(np.mean(predictions[part] == labels[samples[part]]))
+    def agreement(part: str, labels: np.ndarray) -> np.ndarray:
+        return np.asarray(predictions[part] == labels[samples[part]])
 
-    accuracies = {
+    correct = {
         "train_corrupted": agreement("fit", data.train_noisy),
         "train_true": agreement("fit", data.train_true),
         "test": agreement("test", data.test_labels),
     }
     if "held_out" in predictions:
-        accuracies["holdout_corrupted"] = agreement("held_out", data.train_noisy)
-        accuracies["holdout_true"] = agreement("held_out", data.train_true)
-    return accuracies
+        correct["holdout_corrupted"] = agreement("held_out", data.train_noisy)
+        correct["holdout_true"] = agreement("held_out", data.train_true)
+    return correct
 
 
-def _accuracies(
+def _correct(
     train_pred: np.ndarray, test_pred: np.ndarray, data: TrainData, split: HoldoutSplit
-) -> dict[str, float]:
+) -> dict[str, np.ndarray]:
     """``train_pred``: predictions for every training sample; each split reads its own samples."""
     predictions = {"fit": train_pred[split.fit], "test": test_pred}
     samples = {"fit": split.fit, "test": np.arange(len(test_pred))}
     if len(split.held_out):
         predictions["held_out"], samples["held_out"] = train_pred[split.held_out], split.held_out
-    return _split_accuracies(predictions, samples, data)
+    return _split_correct(predictions, samples, data)
 
 
 def _rows(
-    layer: str, probe: str, accuracies: dict[str, float], n_components: float | None, fit_seconds: float
+    layer: str,
+    probe: str,
+    correct: dict[str, np.ndarray],
+    n_components: float | None,
+    fit_seconds: float,
+    paired: bool = True,
 ) -> list[dict[str, Any]]:
+    """One row per split; ``paired``: the samples are the split's own (not a capped probe's subset), so the
+    ``PAIRED_SPLITS`` rows keep which were right."""
     return [
         {
             "layer": layer,
             "probe": probe,
             "split": split,
-            "accuracy": accuracy,
+            "accuracy": float(np.mean(right)),
+            "n_samples": len(right),
+            "correct": pack_correct(right) if paired and split in PAIRED_SPLITS else None,
             "n_components": n_components,
             "fit_seconds": fit_seconds,
         }
-        for split, accuracy in accuracies.items()
+        for split, right in correct.items()
     ]
 
 
@@ -138,15 +156,16 @@ def _subset(values, rows: np.ndarray | None):
     return values[torch.from_numpy(rows).to(values.device)] if isinstance(values, torch.Tensor) else values[rows]
 
 
-def _fit_and_score(
+def fit_and_score(
     name: str,
     variance: float,
     train_x: torch.Tensor,
     test_x: torch.Tensor,
     data: TrainData,
     split: HoldoutSplit | None = None,
-) -> tuple[Any, dict[str, float], float]:
-    """Fit probe ``name`` on the layer's ``split.fit`` rows (the labels its spec names), score every split.
+) -> tuple[Any, dict[str, np.ndarray], float, bool]:
+    """Fit probe ``name`` on the layer's ``split.fit`` rows (the labels its spec names), score every split:
+    (probe, which samples of each split are right, fit seconds, whether those are the split's own samples).
 
     ``fit_seconds`` is the fit alone.  A probe with ``max_scored_rows`` is scored on seeded subsets of
     each split's samples (the fitted ones through ``predict_training``: leave-one-out for kNN).
@@ -164,8 +183,9 @@ def _fit_and_score(
         # rounding can depend on how many rows it has, and VeLPIC must equal the transfer bit for bit
         return (
             probe,
-            _accuracies(np.asarray(probe.predict(train_x)), np.asarray(probe.predict(test_x)), data, split),
+            _correct(np.asarray(probe.predict(train_x)), np.asarray(probe.predict(test_x)), data, split),
             seconds,
+            True,
         )
     fit_rows = _scored_rows(len(split.fit), limit)  # into fit_x
     held_rows = _scored_rows(len(split.held_out), limit)  # into split.held_out
@@ -182,7 +202,8 @@ def _fit_and_score(
     if len(split.held_out):
         held_x = train_x.index_select(0, torch.as_tensor(samples["held_out"], device=train_x.device))
         predictions["held_out"] = np.asarray(probe.predict(held_x))
-    return probe, _split_accuracies(predictions, samples, data), seconds
+    whole = fit_rows is None and held_rows is None and test_rows is None
+    return probe, _split_correct(predictions, samples, data), seconds, whole
 
 
 @torch.no_grad()
@@ -205,13 +226,11 @@ def _model_rows(
     device: torch.device,
 ) -> list[dict[str, Any]]:
     transferred = transferred.to(device).eval()
-    accuracies = _accuracies(
-        predict_classes(transferred, data.train_images, batch_size, device),
-        predict_classes(transferred, data.test_images, batch_size, device),
-        data,
-        split,
+    test_predictions = predict_classes(transferred, data.test_images, batch_size, device)
+    correct = _correct(
+        predict_classes(transferred, data.train_images, batch_size, device), test_predictions, data, split
     )
-    return _rows(layer, probe, accuracies, None, 0.0)
+    return _rows(layer, probe, correct, None, 0.0), test_predictions
 
 
 def transfer_rows(
@@ -231,14 +250,43 @@ def transfer_rows(
     AlexNet; the CNN head has no bias): it exists for the last layer only.
     """
     split = split or whole_training_set(data)
-    rows = []
-    for layer, velpic in velpics.items():
-        transferred = transfer_from_layer(model, velpic_for_every_class(velpic, data.num_classes), layer)
-        rows += _model_rows(transferred, data, split, layer, "transfer", batch_size, device)
+    rows, transfer_predictions = [], {}
+    padded = {layer: velpic_for_every_class(velpic, data.num_classes) for layer, velpic in velpics.items()}
+    for layer, velpic in padded.items():
+        transferred = transfer_from_layer(model, velpic, layer)
+        layer_rows, transfer_predictions[layer] = _model_rows(
+            transferred, data, split, layer, "transfer", batch_size, device
+        )
+        rows += layer_rows
+    disagreements = velpic_disagreements(model, padded, transfer_predictions, data.test_images, batch_size, device)
+    rows = [{**row, "velpic_disagreements": disagreements[row["layer"]]} for row in rows]
     if model.head.bias is not None:
-        with_bias = apply_velpic(model, velpic_for_every_class(velpics[last_layer], data.num_classes), keep_bias=True)
-        rows += _model_rows(with_bias, data, split, last_layer, "transfer_bias", batch_size, device)
+        with_bias = apply_velpic(model, padded[last_layer], keep_bias=True)
+        rows += _model_rows(with_bias, data, split, last_layer, "transfer_bias", batch_size, device)[0]
     return rows
+
+
+@torch.no_grad()
+def velpic_disagreements(
+    model: torch.nn.Module,
+    velpics: dict[str, VeLPIC],
+    transfer_predictions: dict[str, np.ndarray],
+    images: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+) -> dict[str, int]:
+    """Per layer, the test images on which the transferred model predicts otherwise than VeLPIC on the same
+    float32 activations (a float32 forward pass: the input the transferred head sees).  Exactness is not claimed
+    from the stored activations, float16 by default, where a rounding can flip a near-tie."""
+    model = model.to(device).eval()
+    counts = dict.fromkeys(velpics, 0)
+    for start in range(0, images.shape[0], batch_size):
+        batch = tensor_over(np.ascontiguousarray(images[start : start + batch_size])).to(device)
+        features, _ = model.features_and_logits(to_unit_float(batch))
+        for layer, velpic in velpics.items():
+            expected = transfer_predictions[layer][start : start + batch.shape[0]]
+            counts[layer] += int(np.sum(np.asarray(velpic.predict(features[layer])) != expected))
+    return counts
 
 
 def score_activations(
@@ -258,7 +306,7 @@ def score_activations(
     rows = _rows(
         "output",
         "model",
-        _accuracies(np.asarray(activations.train_model_pred), np.asarray(activations.test_model_pred), data, split),
+        _correct(np.asarray(activations.train_model_pred), np.asarray(activations.test_model_pred), data, split),
         None,
         0.0,
     )
@@ -267,9 +315,9 @@ def score_activations(
         train_x = _as_tensor(activations.train[layer], device)
         test_x = _as_tensor(activations.test[layer], device)
         for name in probes:
-            probe, accuracies, seconds = _fit_and_score(name, variance, train_x, test_x, data, split)
+            probe, correct, seconds, whole = fit_and_score(name, variance, train_x, test_x, data, split)
             n_components = float(np.mean(probe.n_components_)) if hasattr(probe, "n_components_") else None
-            rows += _rows(layer, name, accuracies, n_components, seconds)
+            rows += _rows(layer, name, correct, n_components, seconds, paired=whole)
             if name == "velpic":
                 velpics[layer] = probe
     return rows, velpics
@@ -285,7 +333,7 @@ def score_checkpoint(
     layers: list[str] | None = None,
     device: str | torch.device = "cpu",
     batch_size: int = 1000,
-    holdout: float = 0.0,
+    split: HoldoutSplit | None = None,
     probes: list[str] | tuple[str, ...] = PROBE_NAMES,
 ) -> pd.DataFrame:
     """The tidy score table of one checkpoint.
@@ -294,15 +342,16 @@ def score_checkpoint(
     ``layers`` (default: all probed layers) get a row per split for each of ``probes`` and the transfer
     rows (which use VeLPIC, fitted for the transfer alone when ``velpic`` is not among ``probes``); the
     last probed layer (the one that feeds the pre-softmax layer) always gets its transfer rows.
-    ``holdout``: the fraction of the training set held out from every fit (stratified by corrupted label,
-    drawn from the run's seed) to choose the ``selected`` rows; 0 fits on everything and selects nothing.
+    ``split``: the run's held-out slice (latentgen.data.holdout; withheld from training too), left out of every
+    fit and ranked on to choose the ``selected`` rows; None or an empty slice fits on everything and selects
+    nothing.
     """
     device = torch.device(device)
     model = load_checkpoint(checkpoint, model_name, data.input_shape, data.num_classes)
     activations = read_activations(activations_dir)
     last = model.probe_layers[-1]
     layers = list(layers or model.probe_layers)
-    split = stratified_holdout(data.train_noisy, holdout, seed=int(identity["seed"]))
+    split = split or whole_training_set(data)
     rows, velpics = score_activations(activations, data, layers, variance, device, split, probes)
     for layer in dict.fromkeys([*layers, last]):  # every transfer needs its layer's VeLPIC
         if layer not in velpics:
@@ -312,6 +361,8 @@ def score_checkpoint(
     scored = pd.DataFrame(rows)
     frame = pd.concat([scored, selected_rows(scored)], ignore_index=True).assign(**identity)
     frame["n_components"] = frame["n_components"].astype("Float64")  # null where not a MASC(-true) row
+    frame["n_samples"] = frame["n_samples"].astype("int64")
+    frame["velpic_disagreements"] = frame["velpic_disagreements"].astype("Int64")  # null where not a transfer row
     _refuse_non_finite(frame, checkpoint)
     return frame[SCORE_COLUMNS]
 

@@ -116,7 +116,7 @@ def _score_checkpoint(
         layers=list(settings.layers),
         device=device,
         batch_size=settings.batch_size,
-        holdout=settings.holdout,
+        split=run.data.holdout(settings.holdout),
         **({} if settings.probes is None else {"probes": list(settings.probes)}),
     )
     # which run of the setting: null = standard training, E = the run edited at epoch E (its own run)
@@ -175,6 +175,8 @@ def score_run(
     started = time.perf_counter()
     run = load_run_data(prepared_dir, labels, int(corruption))
     summary = read_json(run_json, what="run summary")
+    # the slice the network was kept from, redrawn from the label table: refuse to rank on any other
+    run.data.holdout(settings.holdout).check(summary.get("held_out"), str(run_json))
     fragments_dir, activations_dir = Path(fragments_dir), Path(activations_dir)
     device = assign_device(settings.device)
     frames = []

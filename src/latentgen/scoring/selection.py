@@ -1,9 +1,10 @@
 """Choosing a probe and layer without the test set: a stratified held-out slice of the corrupted training set.
 
-A slice of the training samples (``scoring.holdout``, default 10 %) is set aside, stratified by the *corrupted*
-labels (the only labels a user of a noisily trained model has), and no probe is fitted on it.  Every candidate
-(probe, layer) is scored on the slice against its corrupted labels, and the best one is the checkpoint's
-choice, the probe ``selected`` of ``scores.parquet``.
+A slice of the training samples (``scoring.holdout``, default 10 %; ``latentgen.data.holdout``) is withheld,
+stratified by the *corrupted* labels (the only labels a user of a noisily trained model has): the network never
+trains on it and no probe is fitted on it.  Every candidate (probe, layer) is scored on the slice against its
+corrupted labels, and the one-standard-error rule (``choose``) picks the checkpoint's choice, the probe
+``selected`` of ``scores.parquet``.
 
 Why noisy labels can rank classifiers: a corrupted label is the true one with probability 1 - c and a class
 drawn uniformly from all K with probability c (``latentgen.data.labels``).  For a classifier that predicts the
@@ -11,10 +12,11 @@ true class with probability a and that does not depend on the slice's labels, th
 corrupted labels is therefore (1 - c)·a + c/K (``expected_noisy_accuracy``): increasing in a for any c < 1, so
 ranking by held-out noisy accuracy ranks by true accuracy, up to sampling noise of the slice.
 
-Caveat, stated wherever the choice is reported: the *network* was trained on the whole training set, slice
-included, so its own prediction (and a layer that memorized the slice) is not independent of the slice's labels.
-The model itself is therefore never a candidate, and the choice can favour memorizing layers; how far that
-matters is measured by the claims table (the held-out choice against the test-chosen best).
+Because the network never saw the slice, no layer can have memorized its labels, and the expectation above holds
+for every candidate; the claims table checks it (``heldout_slice_unbiased``: held-out noisy accuracy against
+(1 - c)·a + c/K, per pair and rate).  Until latentgen withheld the slice from training, layers near the output fit
+the slice's noisy labels they had memorized, and the choice drifted toward them.  The model itself is not a
+candidate: the choice is of a probe that reads the network.
 
 Free of torch so the claims table and figures can use the candidate rules without it.
 """
@@ -24,8 +26,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from latentgen.common.stats import Candidate, one_standard_error_choice
+
 SELECTED = "selected"
-# Not candidates: the model (trained on the slice too, see above), the transfer with the trained bias (not what
+# Not candidates: the model (what the probes are to improve on), the transfer with the trained bias (not what
 # VeLPIC decides), the choice itself, and oracles fitted on the true labels (``*_true``, e.g. masc_true), which a
 # user does not have.  ``transfer`` predicts exactly what VeLPIC predicts on the same layer (tests/test_transfer.py),
 # so it is left out as a duplicate: the choice names the probe, and a VeLPIC choice is transferable.
@@ -68,17 +72,53 @@ def expected_noisy_accuracy(true_accuracy: float | np.ndarray, corruption: float
 # --------------------------------------------------------------------------------------------------------------
 
 
-def choose(rows: pd.DataFrame) -> pd.Series | None:
-    """The ``RANKING_SPLIT`` row of the best candidate among ``rows`` (one checkpoint's tidy scores), or None.
+# Simplicity of a probe, for the one-standard-error rule (lower is simpler): a class mean, a class vector, a
+# shared-covariance linear rule, class subspaces, an optimized linear model, the whole training set.
+PROBE_SIMPLICITY = ("ncm", "velpic", "lda", "masc", "logreg", "knn")
 
-    Highest held-out noisy accuracy wins; a tie goes to the candidate met first in ``rows`` (scoring writes
-    probes in their configured order, layers input side first), so the choice is deterministic.  Never reads
-    a test row.
+
+def pack_correct(correct: np.ndarray) -> bytes:
+    """Which samples a classifier got right, as packed bits (one byte per 8 samples) for the score tables."""
+    return np.packbits(np.asarray(correct, dtype=bool)).tobytes()
+
+
+def unpack_correct(packed: bytes, n: int) -> np.ndarray:
+    """The inverse of ``pack_correct`` for ``n`` samples."""
+    return np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=int(n)).astype(bool)
+
+
+def simplicity(probe: str, layer: str, layer_order: list[str]) -> float:
+    """Earlier layer first, then the simpler probe: the direction the one-SE rule moves a tie toward."""
+    layer_rank = layer_order.index(layer) if layer in layer_order else len(layer_order)
+    probe_rank = PROBE_SIMPLICITY.index(probe) if probe in PROBE_SIMPLICITY else len(PROBE_SIMPLICITY)
+    return layer_rank * (len(PROBE_SIMPLICITY) + 1) + probe_rank
+
+
+def choose(rows: pd.DataFrame) -> pd.Series | None:
+    """The ``RANKING_SPLIT`` row of the chosen candidate among ``rows`` (one checkpoint's tidy scores), or None.
+
+    The one-standard-error rule (``latentgen.common.stats.one_standard_error_choice``): the candidates whose
+    held-out noisy accuracy is within one paired standard error of the best one's are tied with it, and the
+    simplest of them (earliest layer, then simplest probe: ``simplicity``) is chosen, so that sampling noise of
+    the slice does not decide between layers it cannot tell apart.  Candidates need per-sample correctness on
+    the slice (``correct``); a probe scored on a subset of it (kNN above its row cap) is not one.  Never reads a
+    test row.
     """
     ranked = rows[(rows["split"] == RANKING_SPLIT) & rows["probe"].map(is_candidate)]
+    if "correct" in ranked:
+        ranked = ranked[ranked["correct"].notna()]
     if ranked.empty:
         return None
-    return ranked.loc[ranked["accuracy"].idxmax()]  # idxmax: the first maximum
+    layer_order = list(dict.fromkeys(ranked["layer"]))  # scoring writes layers input side first
+    candidates = [
+        Candidate(
+            name=str(position),
+            correct=unpack_correct(row.correct, row.n_samples),
+            simplicity=simplicity(row.probe, row.layer, layer_order),
+        )
+        for position, row in enumerate(ranked.itertuples())
+    ]
+    return ranked.iloc[int(one_standard_error_choice(candidates).chosen)]
 
 
 def selected_rows(rows: pd.DataFrame) -> pd.DataFrame:

@@ -7,7 +7,7 @@ pre-softmax layer with the bias zeroed, and trains on.  This module makes the ed
 ordinary run that starts from them (``latentgen.training.trainer.train``'s ``start_weights``).
 
 VeLPIC is fitted as scoring fits it (``latentgen.scoring.checkpoint``): on the training set minus the same stratified
-held-out slice (``scoring.holdout``, drawn from the run's seed), a missing class padded with a zero vector, and
+held-out slice (``scoring.holdout``, latentgen.data.holdout), a missing class padded with a zero vector, and
 written in with ``latentgen.scoring.transfer.apply_velpic``.  So the edited model at epoch E predicts exactly what
 scoring's ``transfer`` reports for the base checkpoint at E (up to the activations' stored dtype).
 """
@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from latentgen.common.fileio import tensor_over
-from latentgen.data.holdout import stratified_holdout
+from latentgen.data.holdout import HoldoutSplit
 from latentgen.training.models import ProbedNetwork
 from latentgen.probes.paper import VeLPIC
 from latentgen.probes.paper import velpic_for_every_class
@@ -47,18 +47,16 @@ def last_layer_activations(
 def velpic_edited(
     model: ProbedNetwork,
     data: TrainData,
-    holdout: float,
-    seed: int,
+    split: HoldoutSplit,
     batch_size: int = 1000,
     device: torch.device | str = "cpu",
 ) -> ProbedNetwork:
     """A copy of ``model`` whose head is the VeLPIC probe of its last probed layer (bias zero).
 
-    VeLPIC is fitted on the corrupted training labels of the samples scoring fits on (``holdout``, ``seed``).
+    VeLPIC is fitted on the corrupted training labels of the samples scoring fits on (``split.fit``).
     """
     device = torch.device(device)
     activations = last_layer_activations(model, data.train_images, batch_size, device)
-    split = stratified_holdout(data.train_noisy, holdout, seed=int(seed))
     fit_rows = activations.index_select(0, torch.as_tensor(split.fit, device=activations.device))
     velpic = VeLPIC().fit(fit_rows, data.train_noisy[split.fit])
     return apply_velpic(model, velpic_for_every_class(velpic, data.num_classes)).eval()

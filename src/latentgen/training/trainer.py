@@ -76,6 +76,9 @@ class TrainSettings:
     # restart it.
     start_epoch: int = 0
     start_weights: str | None = None
+    # the fraction of the training set withheld from training (latentgen.data.holdout): the trainer is given the
+    # rest; recorded here so that another slice retrains the run and run.json says what the network never saw
+    holdout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZATIONS:
@@ -97,7 +100,7 @@ class TrainSettings:
 
 
 # Settings added after runs were trained, with the value that trains exactly as before they existed.
-LATER_FIELDS: dict[str, Any] = {"dropout": 0.0, "start_epoch": 0, "start_weights": None}
+LATER_FIELDS: dict[str, Any] = {"dropout": 0.0, "start_epoch": 0, "start_weights": None, "holdout": 0.0}
 
 
 def paper_sgd_settings(model: str, max_epochs: int, seed: int, **rest: Any) -> TrainSettings:
