@@ -158,11 +158,6 @@ def test_warnings_go_to_the_stream_one_line_each(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="workflow/rules/settings.smk does not call latentgen.config.warn_unshown_pairs(config) yet; "
-    "remove this mark with that line",
-)
 def test_parsing_the_workflow_warns_of_a_pair_no_figure_shows(tmp_path):
     """A dry run (snakemake -n) of a config with mlp-fashion_mnist: the warning is on stderr, and the run goes on."""
     workdir = copy_workflow(tmp_path / "work")

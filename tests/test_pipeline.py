@@ -58,7 +58,7 @@ def run(tmp_path):
     checkpoint = tmp_path / "checkpoints" / "epoch_0002.pt"
     digest = save_torch(model.state_dict(), checkpoint)
     summary = {
-        "settings": {"model": "mlp"},
+        "settings": {"model": "mlp", "dropout": 0.0},
         "input_shape": [1, 28, 28],
         "num_classes": 10,
         "checkpoint_sha256": {checkpoint.name: digest},
@@ -86,12 +86,11 @@ def test_a_changed_checkpoint_is_refused_with_the_retraining_advice(run):
         verify_checkpoint(run_json, summary, other)
 
 
-def test_runs_without_recorded_hashes_are_loaded_with_a_warning(run, caplog):
+def test_a_run_summary_without_checkpoint_hashes_is_refused(run):
     run_json, summary, checkpoint, _ = run
     del summary["checkpoint_sha256"]
-    with caplog.at_level(logging.WARNING, logger="latentgen"):
+    with pytest.raises(DamagedFileError, match=f"(?s){run_json}.*records no checkpoint hashes.*--forcerun"):
         verify_checkpoint(run_json, summary, checkpoint)
-    assert "records no checkpoint hashes" in caplog.text
     assert file_sha256(checkpoint)  # untouched
 
 

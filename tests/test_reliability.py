@@ -273,7 +273,7 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path, prepared_datase
     result = snakemake(workdir, config_path, "-n", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "invalid configuration" in output and "common.smk" in output, output[-3000:]
+    assert "invalid configuration" in output and "settings.smk" in output, output[-3000:]
     for part in expected:
         assert part in output, (part, output[-3000:])
     assert "Job stats" not in output and "rule " not in result.stdout  # no job was even planned

@@ -148,11 +148,6 @@ def test_a_missing_input_is_one_line_and_status_2(tmp_path, capsys):
     assert "nowhere.parquet" in capsys.readouterr().err and not page.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="results_markdown's header (not this command's code) still names the old positional form; "
-    "remove this mark once it names the documented command",
-)
 def test_the_page_names_the_command_that_regenerates_it(finished_quickstart):
     command = documented_command("results-page")
     subprocess.run(

@@ -237,11 +237,12 @@ def claims(scores: Path | str, histories: list[str], out: Path | str) -> None:
     from latentgen.report.claims import claims_table
 
     claims = claims_table(read_parquet(scores, what="scores table"), read_histories(histories))
-    # Rounded for reading only: "holds" was decided on the exact values (a 1-in-10,000 test difference is 0.01 pp).
-    claims[["value", "reference"]] = claims[["value", "reference"]].round(4)
+    # Rounded for reading only: outcomes were decided on the exact values (a 1-in-10,000 test difference is 0.01 pp).
+    numbers = ["value", "ci_low", "ci_high", "standard_error", "reference", "wrong_label_fraction"]
+    claims[numbers] = claims[numbers].round(4)
     with atomic_path(out) as tmp:
         claims.to_csv(tmp, index=False)
-    for run in claims[(claims["claim"] == "run_learned") & (claims["holds"] == "no")].itertuples():
+    for run in claims[(claims["claim"] == "run_learned") & (claims["outcome"] == "fails")].itertuples():
         log.warning(
             "%s/c%s/s%s did not learn: training loss %.3f at epoch %s, ln K = %.3f",
             run.pair,
@@ -251,7 +252,8 @@ def claims(scores: Path | str, histories: list[str], out: Path | str) -> None:
             run.epoch,
             run.reference,
         )
-    log.info("%d of %d claims hold; wrote %s", (claims["holds"] == "yes").sum(), len(claims), out)
+    outcomes = claims["outcome"].value_counts().to_dict()
+    log.info("%d claims (%s); wrote %s", len(claims), ", ".join(f"{n} {o}" for o, n in outcomes.items()), out)
 
 
 def label_issues(

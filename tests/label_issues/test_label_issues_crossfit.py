@@ -98,3 +98,29 @@ def test_float16_and_tensor_features_give_the_numpy_scores():
     as_float16 = cross_fitted_scores(blobs.features.astype(np.float16), blobs.given_labels, make_ncm, folds=4).scores
     np.testing.assert_allclose(as_tensor, reference, atol=1e-6)
     np.testing.assert_allclose(as_float16, reference, atol=1e-2)
+
+
+def test_a_confident_scikit_learn_model_gives_finite_scores():
+    """A logistic regression on far-apart classes puts probabilities that round to 0: its log-probabilities are
+    -inf there, its logits (the scores used) are finite, and their softmax is its probabilities."""
+    from sklearn.linear_model import LogisticRegression
+
+    from latentgen.label_issues import softmax_rows
+
+    blobs = noisy_blobs(n=200, classes=3, separation=400.0, flip_rate=0.0)
+
+    def make_model():
+        return LogisticRegression(C=1e6, max_iter=1000)
+
+    model = make_model().fit(blobs.features, blobs.given_labels)
+    with np.errstate(divide="ignore"):
+        assert np.isneginf(model.predict_log_proba(blobs.features)).any()
+    crossfit = cross_fitted_scores(blobs.features, blobs.given_labels, make_model, folds=4)
+    assert np.isfinite(crossfit.scores).all()
+    held = np.flatnonzero(crossfit.fold_of == 0)
+    refit = make_model().fit(
+        blobs.features[crossfit.training_indices[0]], blobs.given_labels[crossfit.training_indices[0]]
+    )
+    np.testing.assert_allclose(
+        softmax_rows(crossfit.scores[held]), refit.predict_proba(blobs.features[held]), atol=1e-9
+    )

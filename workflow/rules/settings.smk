@@ -2,7 +2,7 @@
 # the rules write under, and what each wildcard may hold. common.smk includes it first.
 from pathlib import Path
 
-from latentgen.config import ConfigError, check_config
+from latentgen.config import ConfigError, check_config, warn_unshown_pairs
 
 try:
     config = check_config(
@@ -10,6 +10,9 @@ try:
     )  # schema + semantic checks, defaults filled; before any job
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration:\n{error}")
+
+# A configured pair that no figure shows is trained and scored, but drawn nowhere: say so.
+warn_unshown_pairs(config)
 
 RESULTS = config["results"].rstrip("/")
 WORKFLOW_DIR = Path(workflow.basedir) / "workflow"

@@ -75,17 +75,23 @@ def take_rows(features, indices: np.ndarray):
     return features[indices]
 
 
+# The floor of a log-probability that underflowed to -inf (log of the smallest normal float64, about -708).
+LOG_PROBABILITY_FLOOR = float(np.log(np.finfo(np.float64).tiny))
+
+
 def class_scores(probe, features) -> np.ndarray:
-    """(n, K) class scores of a fitted probe: latentgen's ``predict_scores``, else a scikit-learn
-    estimator's log-probabilities (a softmax of them gives its probabilities back), else its
-    ``decision_function``."""
+    """(n, K) finite class scores of a fitted probe: latentgen's ``predict_scores``; else a scikit-learn
+    estimator's (n, K) ``decision_function`` (for a multinomial model its logits: their softmax is its
+    probabilities, without the underflow of ``predict_log_proba``, which is -inf wherever a probability rounds to
+    0, as a confident pixel logistic regression's do on real MNIST); else its log-probabilities, floored at
+    ``LOG_PROBABILITY_FLOOR``."""
     if hasattr(probe, "predict_scores"):
-        scores = probe.predict_scores(features)
-    elif hasattr(probe, "predict_log_proba"):
-        scores = probe.predict_log_proba(features)
-    else:
-        scores = probe.decision_function(features)
-    return np.asarray(scores, dtype=np.float64)
+        return np.asarray(probe.predict_scores(features), dtype=np.float64)
+    if hasattr(probe, "decision_function"):
+        scores = np.asarray(probe.decision_function(features), dtype=np.float64)
+        if scores.ndim == 2:
+            return scores
+    return np.maximum(np.asarray(probe.predict_log_proba(features), dtype=np.float64), LOG_PROBABILITY_FLOOR)
 
 
 def _check_probe_classes(probe, n_classes: int, fold: int) -> None:

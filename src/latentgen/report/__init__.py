@@ -4,4 +4,16 @@ Imports ``common``, ``data``, ``training`` (layer names) and ``scoring`` (the he
 where the workflow parses (``figure_specs``).
 """
 
-__all__ = ["claims", "figure_specs", "figures", "results_doc", "seed_means", "summary"]
+__all__ = [
+    "claims",
+    "claims_label_issues",
+    "figure_data",
+    "figure_specs",
+    "figure_style",
+    "figure_text",
+    "figures",
+    "label_issue_figure",
+    "results_doc",
+    "seed_means",
+    "summary",
+]

@@ -33,6 +33,7 @@ BASELINE_STYLES = {  # label, grey level, line style, marker
     "pixel_logreg": ("cleanlab on a K-fold pixel logistic regression", "0.6", ":", "^"),
     "deep_knn": ("deep k-NN on the last layer", "0.7", (0, (5, 1)), "v"),
 }
+SHOWN_ROLES = ("peak", "final", "peak+final")  # named under their epoch; other checkpoints by epoch only
 PLOT_COLUMNS = [
     "pair",
     "corruption",
@@ -116,7 +117,8 @@ def _draw_panel(ax: Axes, panel: pd.DataFrame, layers: list[str], colors: dict, 
     ax.set_ylim(0.0, 1.02)
     ticks = panel[["epoch", "checkpoint"]].drop_duplicates("epoch").sort_values("epoch")
     ax.set_xticks(
-        ticks["epoch"], [f"{e}\n{role}" if role else f"{e}" for e, role in zip(ticks["epoch"], ticks["checkpoint"])]
+        ticks["epoch"],
+        [f"{e}\n{role}" if role in SHOWN_ROLES else f"{e}" for e, role in zip(ticks["epoch"], ticks["checkpoint"])],
     )
     return handles
 

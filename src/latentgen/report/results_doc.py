@@ -124,7 +124,8 @@ def results_markdown(scores: pd.DataFrame, command: str, claims: pd.DataFrame | 
         "# Results",
         "",
         f"Final-epoch **test accuracy (%)** of every run, produced by `{command}`",
-        '(regenerate this page: `latentgen results-page <scores.parquet> docs/results.md "<command>"`).',
+        "(regenerate this page: `latentgen results-page --scores <scores.parquet> --claims <claims.csv> "
+        '--out docs/results.md --command "<command>"`).',
         "Probes are fitted on the corrupted training labels; test accuracy is against the true test labels.",
         "*transfer* is the model with its pre-softmax weights replaced by the VeLPIC vectors of the last layer.",
         "",

@@ -25,14 +25,13 @@ def verify_checkpoint(run_json: Path | str, summary: dict[str, Any], checkpoint:
     """Refuse a checkpoint whose bytes differ from what training recorded in run.json.
 
     A torch checkpoint is a zip archive without a checksum over tensor data: a flipped byte there loads
-    silently as a wrong weight.  Runs trained before hashes were recorded are not checked.
+    silently as a wrong weight.
     """
     recorded = summary.get("checkpoint_sha256")
     if recorded is None:
-        log.warning(
-            "%s records no checkpoint hashes (trained by an older latentgen); %s is not verified", run_json, checkpoint
+        raise DamagedFileError(
+            run_json, "run summary", "It records no checkpoint hashes. " + checkpoint_advice(run_json)
         )
-        return
     name = Path(checkpoint).name
     if name not in recorded:
         raise DamagedFileError(
@@ -49,6 +48,6 @@ def model_from_run(run_json: Path | str, checkpoint: Path | str) -> torch.nn.Mod
         summary["settings"]["model"],
         summary["input_shape"],
         summary["num_classes"],
-        dropout=summary["settings"].get("dropout", 0.0),  # runs from before dropout: none
+        dropout=summary["settings"]["dropout"],
         advice=checkpoint_advice(run_json),
     )
