@@ -12,6 +12,7 @@ from latentgen.report.figure_specs import (
     figure_spec,
 )
 from latentgen.training.model_names import probe_layers_of
+from latentgen.training.run_files import RunFiles, checkpoint_name
 from latentgen.training.schedule import edit_base_epoch
 from snakemake.exceptions import IncompleteCheckpointException
 
@@ -53,21 +54,18 @@ def edit_suffix(epoch):
 
 
 def run_directory(run):
-    """The directory training writes a run into (latentgen.training.trainer.RunFiles.root)."""
+    """The directory training writes a run into (RunFiles.root)."""
     return f"{RESULTS}/runs/{run}"
 
 
 def epoch_file(epoch):
-    """The file name of a model saved at `epoch` (an int, or the {epoch} wildcard's four digits), as
-    latentgen.training.trainer.RunFiles.checkpoint names a checkpoint; a VeLPIC edit is named alike. RunFiles
-    itself is not imported: its module imports torch, which parsing the workflow must not.
-    """
-    return f"epoch_{int(epoch):04d}.pt"
+    """The file name of a model saved at `epoch` (an int, or the {epoch} wildcard's four digits)."""
+    return checkpoint_name(epoch)
 
 
 def run_checkpoint(run, epoch):
-    """A run's checkpoint at `epoch` (RunFiles.checkpoint)."""
-    return f"{run_directory(run)}/checkpoints/{epoch_file(epoch)}"
+    """A run's checkpoint at `epoch`, as the trainer writes it."""
+    return str(RunFiles(run_directory(run)).checkpoint(epoch))
 
 
 # ----------------------------------------------------------------------------------------------------------

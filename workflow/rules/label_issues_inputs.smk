@@ -11,10 +11,7 @@ def label_issue_input(wildcards):
     run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed)
     return {
         "run_json": train_output(wildcards).run_json,
-        "checkpoints": [
-            f"{RESULTS}/runs/{run}/checkpoints/epoch_{epoch:04d}.pt"
-            for epoch in checkpoint_epochs(wildcards)
-        ],
+        "checkpoints": [run_checkpoint(run, epoch) for epoch in checkpoint_epochs(wildcards)],
         "meta": prepared_input(wildcards),
         "labels": labels_input(wildcards),
         "scores": f"{RESULTS}/scores/{run}.parquet",

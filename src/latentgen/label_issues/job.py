@@ -33,6 +33,7 @@ from latentgen.data.arrays import TrainData
 from latentgen.data.runs import load_run_data
 from latentgen.training.checkpoints import model_from_run
 from latentgen.training.models import ProbedNetwork
+from latentgen.training.run_files import checkpoint_name
 
 from .baselines import deep_knn_issues, network_disagreement_issues, network_softmax_issues, pixel_logreg_issues
 from .choices import checkpoints_to_flag, truth_free_choice
@@ -92,10 +93,10 @@ def checkpoint_issues(
 
 def _checkpoint_paths(checkpoints: list[str], epochs: list[int]) -> dict[int, Path]:
     by_name = {Path(path).name: Path(path) for path in checkpoints}
-    missing = [epoch for epoch in epochs if f"epoch_{epoch:04d}.pt" not in by_name]
+    missing = [epoch for epoch in epochs if checkpoint_name(epoch) not in by_name]
     if missing:
         raise ValueError(f"no checkpoint file given for epochs {missing} (given: {sorted(by_name)})")
-    return {epoch: by_name[f"epoch_{epoch:04d}.pt"] for epoch in epochs}
+    return {epoch: by_name[checkpoint_name(epoch)] for epoch in epochs}
 
 
 @dataclass(frozen=True)

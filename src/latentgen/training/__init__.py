@@ -5,4 +5,4 @@ Imports ``latentgen.common``, ``latentgen.data`` and ``latentgen.probes`` (an ed
 purpose: the workflow imports ``model_names`` and ``schedule`` while it parses, without torch.
 """
 
-__all__ = ["editing", "learning", "model_names", "models", "schedule", "trainer"]
+__all__ = ["checkpoints", "editing", "learning", "model_names", "models", "run_files", "schedule", "trainer"]

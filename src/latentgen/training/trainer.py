@@ -37,6 +37,7 @@ from latentgen.common.devices import assign_device
 from latentgen.common.fileio import file_sha256, load_torch, save_torch, write_json, write_parquet
 from latentgen.data.arrays import TrainData, to_unit_float
 from latentgen.training.models import ProbedNetwork, build
+from latentgen.training.run_files import RunFiles
 from latentgen.training.schedule import Schedule  # noqa: F401 (re-exported: the trainer's settings hold one)
 
 log = logging.getLogger(__name__)
@@ -278,18 +279,6 @@ def measure_epoch(
     }
 
 
-class RunFiles:
-    """Paths inside one run directory."""
-
-    def __init__(self, run_dir: Path):
-        self.root = Path(run_dir)
-        self.checkpoints = self.root / "checkpoints"
-        self.resume = self.root / "resume.pt"
-        self.history = self.root / "history.parquet"
-        self.run_json = self.root / "run.json"
-
-    def checkpoint(self, epoch: int) -> Path:
-        return self.checkpoints / f"epoch_{epoch:04d}.pt"
 
 
 def _load_resume_state(files: RunFiles, settings: TrainSettings) -> dict[str, Any] | None:
