@@ -33,7 +33,8 @@ def compare_scores(before: Path, after: Path) -> list[str]:
 
 
 def compare_csv(before: Path, after: Path, name: str) -> list[str]:
-    old, new = pd.read_csv(before / name), pd.read_csv(after / name)
+    # keep_default_na=False: the claims' outcome "n/a" is a value, not a missing one
+    old, new = (pd.read_csv(folder / name, keep_default_na=False) for folder in (before, after))
     if old.equals(new):
         return []
     return [f"{name}: differs ({len(old)} rows before, {len(new)} after)"]

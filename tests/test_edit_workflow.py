@@ -13,6 +13,7 @@ import torch
 
 from latentgen.common.fileio import load_torch
 from latentgen.training.schedule import edit_base_epoch
+from latentgen.report.claims import read_claims
 from workflow_helpers import copy_workflow, dry_run, plan_of, planned_jobs, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow  # real snakemake runs
@@ -77,7 +78,7 @@ def test_scores_and_claims_carry_the_edited_run(finished):
         "accuracy"
     ].iloc[0]
     assert model == transfer
-    claims = pd.read_csv(workdir / "results/claims.csv")
+    claims = read_claims(workdir / "results/claims.csv")
     assert {"edit_gains", "edit_keeps_gain"} <= set(claims["claim"])
     assert (claims.loc[claims["claim"] == "run_learned", "seed"].notna()).all()
     figure = workdir / "results/figures/fig18.pdf"  # the edited runs against standard training

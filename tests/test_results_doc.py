@@ -12,6 +12,7 @@ import pytest
 
 from latentgen.report import results_doc
 from latentgen.report.claims import claims_table
+from latentgen.report.claims import read_claims
 from synthetic_scores import EPOCHS, PAIRS, RATES, SEEDS, make_scores
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,7 +128,7 @@ def test_the_documented_results_page_command_writes_the_page_with_its_claims(fin
     )
     assert result.returncode == 0, result.stdout + result.stderr
     page = (finished_quickstart / "docs" / "results.md").read_text()
-    claims = pd.read_csv(finished_quickstart / "results" / "quickstart" / "claims.csv")
+    claims = read_claims(finished_quickstart / "results" / "quickstart" / "claims.csv")
     assert "## Claims" in page and not page.startswith("old")
     assert all(claim in page for claim in claims["claim"].unique())
     assert page.endswith(results_doc.HAND_WRITTEN_MARKER + "\n## Fidelity\n")

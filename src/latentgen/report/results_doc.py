@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from latentgen.report.claims import split_edited_runs
+from latentgen.report.claims import read_claims, split_edited_runs
 from latentgen.report.claims.glossary import GLOSSARY
 from latentgen.report.summary import final_epoch_summary
 from latentgen.common.fileio import DamagedFileError, atomic_path, read_parquet
@@ -177,7 +177,7 @@ def claims_path(args: argparse.Namespace) -> Path | None:
 
 
 def write_page(scores_path: Path, out: Path, command: str, claims_file: Path | None) -> None:
-    claims = pd.read_csv(claims_file) if claims_file is not None else None
+    claims = read_claims(claims_file) if claims_file is not None else None
     text = results_markdown(read_parquet(scores_path, what="scores table"), command, claims)
     tail = hand_written_part(out)
     with atomic_path(out) as tmp:

@@ -196,31 +196,33 @@ def score_run(
             keep_activations,
             device,
         )
+        how = "scores kept from an earlier job" if kept else "scored"
+        seconds = time.perf_counter() - epoch_started
         log.info(
             "checkpoint %d of %d, %s: %s in %.1fs; model test %s",
             index,
             len(checkpoints),
             Path(checkpoint).name,
-            "scores kept from an earlier job" if kept else "scored",
-            time.perf_counter() - epoch_started,
+            how,
+            seconds,
             _test_summary(frame),
         )
         frames.append(frame)
+    _remove_unscheduled_files(checkpoints, fragments_dir, activations_dir, keep_activations)
+    table = pd.concat(frames, ignore_index=True).sort_values(["epoch", "layer", "probe", "split"], kind="stable")
+    identity = run_identity(pair, corruption, seed)
+    metadata = {**identity, "checkpoints": len(frames), "run_fingerprint": summary["fingerprint"]}
+    write_parquet(table, out, metadata={**metadata, "latentgen_version": __version__})
+    log.info("scored %d checkpoints of %s in %.1fs", len(frames), run_json, time.perf_counter() - started)
+
+
+def _remove_unscheduled_files(
+    checkpoints: list[str], fragments_dir: Path, activations_dir: Path, keep_activations: bool
+) -> None:
+    """Fragments and activations of epochs the run no longer has; activations not kept."""
     kept = {Path(c).stem for c in checkpoints}
     remove_unscheduled(fragments_dir, "epoch_*.parquet", {f"{stem}.parquet" for stem in kept})
     if activations_dir.exists():
         remove_unscheduled(activations_dir, "epoch_*", kept if keep_activations else set())
         with contextlib.suppress(OSError):  # left in place when it still holds an edited run's directory
             activations_dir.rmdir()
-    table = pd.concat(frames, ignore_index=True).sort_values(["epoch", "layer", "probe", "split"], kind="stable")
-    write_parquet(
-        table,
-        out,
-        metadata={
-            **run_identity(pair, corruption, seed),
-            "checkpoints": len(frames),
-            "run_fingerprint": summary["fingerprint"],
-            "latentgen_version": __version__,
-        },
-    )
-    log.info("scored %d checkpoints of %s in %.1fs", len(frames), run_json, time.perf_counter() - started)

@@ -279,8 +279,6 @@ def measure_epoch(
     }
 
 
-
-
 def _load_resume_state(files: RunFiles, settings: TrainSettings) -> dict[str, Any] | None:
     """The saved state of an interrupted run with the same settings, else None (start afresh)."""
     if not files.resume.exists():

@@ -37,7 +37,12 @@ from latentgen.report.claims.setting import Setting
 from latentgen.report.claims.transfer import transfer_rows
 from latentgen.scoring.selection import RANKING_SPLIT
 
-__all__ = ["CLAIM_COLUMNS", "HISTORY_COLUMNS", "claims_table", "split_edited_runs"]
+__all__ = ["CLAIM_COLUMNS", "HISTORY_COLUMNS", "claims_table", "read_claims", "split_edited_runs"]
+
+
+def read_claims(path) -> pd.DataFrame:
+    """claims.csv read back: the outcome "n/a" stays a string (pandas would read it as a missing value)."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
 def split_edited_runs(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -3,7 +3,6 @@ MASC and VeLPIC, and VeLPIC against MASC per layer, across layers and across rat
 
 from __future__ import annotations
 
-import pandas as pd
 
 from latentgen.report.claims.evidence import Point
 from latentgen.report.claims.means import final_means, layers_of
@@ -29,10 +28,8 @@ def family_rows(setting: Setting) -> list[dict]:
     detail = "; ".join(f"{f} {accuracy[f]:.1f} % ({best[f]})" for f in families)
     top = max(fair, key=accuracy.get)
     rows = []
-    heldout = final_means(setting.heldout) if not setting.heldout.empty else pd.Series(dtype=float)
-    ranked = heldout[[is_candidate(p) for p, _ in heldout.index]] if len(heldout) else heldout
-    if len(ranked):
-        chosen = ranked.idxmax()[0]
+    chosen = _heldout_family(setting)
+    if chosen is not None:
         gap = setting.contrast(Point(top, best[top], epoch), Point(chosen, best[chosen], epoch, -1.0))
         rows.append(
             claim_row(
@@ -67,6 +64,15 @@ def family_rows(setting: Setting) -> list[dict]:
             )
         )
     return rows
+
+
+def _heldout_family(setting: Setting) -> str | None:
+    """The family of the best candidate on the held-out slice at the final epoch (None when nothing was withheld)."""
+    if setting.heldout.empty:
+        return None
+    heldout = final_means(setting.heldout)
+    ranked = heldout[[is_candidate(probe) for probe, _ in heldout.index]]
+    return ranked.idxmax()[0] if len(ranked) else None
 
 
 def velpic_layers(setting: Setting) -> list[str]:
