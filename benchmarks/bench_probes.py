@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import float64_probes  # noqa: E402  (the literal float64 MASC and VeLPIC, shared with tests/test_probes.py)
+import float64_probes  # noqa: E402  (the literal float64 MASC and VeLPIC, shared with tests/probes/test_probes.py)
 
 LAYERS = ("fc1", "fc2", "fc3", "fc4")
 CORRUPTION = 0.4

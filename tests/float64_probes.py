@@ -1,4 +1,4 @@
-"""MASC and VeLPIC by their literal definitions, in float64: the reference that tests/test_probes.py checks
+"""MASC and VeLPIC by their literal definitions, in float64: the reference that tests/probes/test_probes.py checks
 latentgen.probes.paper against, and the ``baseline`` that benchmarks/bench_probes.py times it against.
 
 Per class the data are augmented to [X_c; -X_c] and their PCA taken (explained variances descending,

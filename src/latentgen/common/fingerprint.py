@@ -13,7 +13,7 @@ and names looked up dynamically by string.
 
 The stages that feed training (``TRAINING_STAGES``) are the exception: retraining costs GPU-days, so their
 jobs depend on the version number in ``workflow/training_code.json`` instead, and a test
-(tests/test_fingerprint.py) fails when their source fingerprint no longer matches the one recorded there.
+(tests/common/test_fingerprint.py) fails when their source fingerprint no longer matches the one recorded there.
 ``latentgen training-code --record`` (or ``python -m latentgen.common.fingerprint --record``) records it
 (``--bump`` also raises the version: every run is retrained).  docs/architecture.md, "Rerun triggers", has the rule.
 """

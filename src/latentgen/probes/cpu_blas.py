@@ -61,7 +61,7 @@ def gram_upper(rows: torch.Tensor) -> torch.Tensor:
         return torch.triu(rows.T @ rows)
     with blas_threads(_threads_for(float(rows.shape[0]) * rows.shape[1] ** 2)):
         # rows.numpy().T is (d, n) in Fortran order without a copy; ssyrk(trans=0) computes A Aᵀ into the
-        # upper triangle of a zeroed result (tests/test_cpu_blas.py checks that the lower one stays zero).
+        # upper triangle of a zeroed result (tests/probes/test_cpu_blas.py checks that the lower one stays zero).
         upper = blas.ssyrk(1.0, np.ascontiguousarray(rows.numpy()).T, trans=0)
     return torch.from_numpy(upper)
 

@@ -68,7 +68,9 @@ def _best_baseline(final: pd.DataFrame) -> str | None:
     baselines = final[(final["kind"] == "baseline") & final["auprc"].notna()]
     if baselines.empty:
         return None
-    return str(baselines.groupby("method")["auprc"].mean().idxmax())
+    means = baselines.groupby("method")["auprc"].mean()
+    # in BASELINE_NAMES' order, so a tie (the network's softmax and its disagreement rank alike) names the first
+    return str(means.reindex([name for name in BASELINE_NAMES if name in means.index]).idxmax())
 
 
 def _mean_auprc(final: pd.DataFrame, selector: pd.Series) -> float:

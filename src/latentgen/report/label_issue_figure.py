@@ -50,7 +50,7 @@ PLOT_COLUMNS = [
 
 
 def _spread(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    grouped = rows.groupby(keys, sort=True)["auprc"]
+    grouped = rows.groupby(keys, sort=False)["auprc"]  # pairs and probes in the order the runs list them
     return grouped.agg(mean="mean", low="min", high="max", n_seeds="count").reset_index()
 
 
@@ -92,34 +92,43 @@ def _layer_colors(layers: list[str], palette: str) -> dict[str, Any]:
     return dict(zip(layers, sns.color_palette(palette, n_colors=max(len(layers), 1))))
 
 
-def _draw_line(ax: Axes, line: pd.DataFrame, color, linestyle, marker: str, shade: bool, width: float = 1.4) -> None:
+def _draw_line(ax: Axes, line: pd.DataFrame, style: tuple, shade: bool, shift: float, width: float = 1.4) -> None:
+    """One series, its x shifted by ``shift`` epochs (a dodge: series at the same epochs stay apart)."""
+    color, linestyle, marker = style
     line = line.sort_values("epoch")
-    ax.plot(line["epoch"], line["mean"], color=color, linestyle=linestyle, marker=marker, markersize=3.5, lw=width)
+    x = line["epoch"] + shift
+    ax.plot(x, line["mean"], color=color, linestyle=linestyle, marker=marker, markersize=3.5, lw=width)
     if shade and (line["n_seeds"] > 1).any():
-        ax.fill_between(line["epoch"], line["low"], line["high"], color=color, alpha=0.15, lw=0)
+        ax.fill_between(x, line["low"], line["high"], color=color, alpha=0.15, lw=0)
 
 
 def _draw_panel(ax: Axes, panel: pd.DataFrame, layers: list[str], colors: dict, shade: bool) -> list[Line2D]:
-    """The panel's lines; returns the legend handles of its layers."""
+    """The panel's lines, the base rate and the epoch ticks; returns the legend handles of its layers."""
+    series = [("probe", layer, (colors[layer], "-", "o"), 1.8) for layer in layers]
+    series += [
+        ("baseline", name, (grey, dash, marker), 1.4) for name, (_, grey, dash, marker) in BASELINE_STYLES.items()
+    ]
+    epochs = sorted(panel["epoch"].unique())
+    # 1.2 % of the x range between neighbouring series; a lone epoch is drawn on epoch ± 1, its series 0.08 apart
+    step = 0.012 * (epochs[-1] - epochs[0]) if len(epochs) > 1 else 0.08
     handles = []
-    for layer in layers:
-        line = panel[(panel["kind"] == "probe") & (panel["series"] == layer)]
+    for position, (kind, name, style, width) in enumerate(series):
+        line = panel[(panel["kind"] == kind) & (panel["series"] == name)]
         if not line.empty:
-            _draw_line(ax, line, colors[layer], "-", "o", shade, width=1.8)
-            handles.append(Line2D([], [], color=colors[layer], marker="o", lw=1.8, label=layer_label(layer)))
-    for name, (_, grey, linestyle, marker) in BASELINE_STYLES.items():
-        line = panel[panel["series"] == name]
-        if not line.empty:
-            _draw_line(ax, line, grey, linestyle, marker, shade)
-    base = panel[panel["kind"] == "base_rate"]
-    if not base.empty:
-        _draw_line(ax, base, "black", ":", "", False, width=1.2)
+            _draw_line(ax, line, style, shade, (position - (len(series) - 1) / 2) * step, width)
+            if kind == "probe":
+                handles.append(Line2D([], [], color=style[0], marker="o", lw=width, label=layer_label(name)))
+    base = panel.loc[panel["kind"] == "base_rate", "mean"]
+    if not base.empty:  # the fraction of wrong labels: the same at every checkpoint of a run
+        ax.axhline(float(base.mean()), color="black", linestyle=":", lw=1.2)
     ax.set_ylim(0.0, 1.02)
     ticks = panel[["epoch", "checkpoint"]].drop_duplicates("epoch").sort_values("epoch")
     ax.set_xticks(
         ticks["epoch"],
         [f"{e}\n{role}" if role in SHOWN_ROLES else f"{e}" for e, role in zip(ticks["epoch"], ticks["checkpoint"])],
     )
+    if len(epochs) == 1:
+        ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
     return handles
 
 
@@ -136,7 +145,8 @@ def _build(plot_data: pd.DataFrame, layer_order: dict[str, list[str]] | None, st
     rates = sorted(plot_data["corruption"].unique())
     width = max(style["panel_width"] * len(columns) + 0.6, 6.5)
     fig = Figure(figsize=(width, style["panel_height"] * len(rates) + 1.6), layout="constrained")
-    axes = fig.subplots(len(rates), len(columns), sharex="col", sharey=True, squeeze=False)
+    # x not shared: each rate has its own peak epoch, named under its tick
+    axes = fig.subplots(len(rates), len(columns), sharey=True, squeeze=False)
     for col, (pair, probe) in enumerate(columns):
         model = pair.partition("-")[0]
         shown = plot_data[(plot_data["pair"] == pair) & (plot_data["probe"] == probe)]
@@ -148,7 +158,9 @@ def _build(plot_data: pd.DataFrame, layer_order: dict[str, list[str]] | None, st
             handles = _draw_panel(ax, shown[shown["corruption"] == rate], layers, colors, style["shade_range"])
             ax.set_title(f"{pair_title(pair)}, {probe}, {rate} %", fontsize="small")
             if row == 0 and handles:
-                ax.legend(handles=handles, title="layer", fontsize="x-small", title_fontsize="x-small", loc="best")
+                ax.legend(
+                    handles=handles, title="layer", fontsize="x-small", title_fontsize="x-small", loc="lower right"
+                )
             if col == 0:
                 ax.set_ylabel("AUPRC")
             if row == len(rates) - 1:

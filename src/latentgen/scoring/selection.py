@@ -27,11 +27,12 @@ import numpy as np
 import pandas as pd
 
 from latentgen.common.stats import Candidate, one_standard_error_choice
+from latentgen.training.model_names import PROBE_LAYERS
 
 SELECTED = "selected"
 # Not candidates: the model (what the probes are to improve on), the transfer with the trained bias (not what
 # VeLPIC decides), the choice itself, and oracles fitted on the true labels (``*_true``, e.g. masc_true), which a
-# user does not have.  ``transfer`` predicts exactly what VeLPIC predicts on the same layer (tests/test_transfer.py),
+# user does not have.  ``transfer`` predicts exactly what VeLPIC predicts on the same layer (tests/scoring/test_transfer.py),
 # so it is left out as a duplicate: the choice names the probe, and a VeLPIC choice is transferable.
 NON_CANDIDATES = frozenset({"model", "transfer", "transfer_bias", SELECTED})
 HOLDOUT_SPLITS = ("holdout_corrupted", "holdout_true")
@@ -94,6 +95,14 @@ def simplicity(probe: str, layer: str, layer_order: list[str]) -> float:
     return layer_rank * (len(PROBE_SIMPLICITY) + 1) + probe_rank
 
 
+def _layer_order(rows: pd.DataFrame) -> list[str]:
+    """The model's probed layers, input side first (the order of the rows where the model is not named)."""
+    models = set(rows["model"]) if "model" in rows else set()
+    if len(models) == 1 and next(iter(models)) in PROBE_LAYERS:
+        return list(PROBE_LAYERS[next(iter(models))])
+    return list(dict.fromkeys(rows["layer"]))
+
+
 def choose(rows: pd.DataFrame) -> pd.Series | None:
     """The ``RANKING_SPLIT`` row of the chosen candidate among ``rows`` (one checkpoint's tidy scores), or None.
 
@@ -109,7 +118,7 @@ def choose(rows: pd.DataFrame) -> pd.Series | None:
         ranked = ranked[ranked["correct"].notna()]
     if ranked.empty:
         return None
-    layer_order = list(dict.fromkeys(ranked["layer"]))  # scoring writes layers input side first
+    layer_order = _layer_order(ranked)
     candidates = [
         Candidate(
             name=str(position),

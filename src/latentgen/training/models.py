@@ -238,7 +238,7 @@ class ResNet18(ProbedNetwork):
     authors' tool) traced over the stage modules; the input normalization runs before the traced graph, so
     torch.fx bakes no buffer into a constant (``latentgen.scoring.transfer``'s docstring) and the state dict is the
     network's own.  ``forward`` and ``LayerTransfer`` run the same stage modules in a plain loop; the two
-    paths give the same numbers (tests/test_resnet.py).  Batch norm makes the activations depend on the
+    paths give the same numbers (tests/training/test_resnet.py).  Batch norm makes the activations depend on the
     mode: extraction always runs in eval mode (``latentgen.scoring.activations``), with the running statistics.
     """
 

@@ -15,7 +15,7 @@ from latentgen.training import models
 from latentgen.config import SCHEMA_PATH
 from latentgen.training.model_names import MODEL_NAMES, PROBE_LAYERS, probe_layers_of
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def test_importing_it_does_not_import_torch():

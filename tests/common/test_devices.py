@@ -14,7 +14,7 @@ import torch
 
 from latentgen.common import devices
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 # A job: claim one of N simulated GPUs (no torch import: fast), report it, hold it until told to go.
 HOLDER = r"""

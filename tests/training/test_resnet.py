@@ -29,7 +29,7 @@ from latentgen.training.trainer import paper_sgd_settings, train_in_memory
 from latentgen.scoring.transfer import load_layer_transfer, save_layer_transfer, transfer_from_layer
 from latentgen.data.holdout import stratified_holdout
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # The authors' widths for 32x32 CIFAR-10 inputs: channels x height x width of each flattened output.
 WIDTHS_32 = {

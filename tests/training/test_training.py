@@ -269,7 +269,7 @@ def alongside(process: subprocess.Popen):
 @pytest.mark.slow
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
     script = tmp_path / "train_job.py"
-    script.write_text(TRAIN_SCRIPT.format(tests=os.path.dirname(__file__)))
+    script.write_text(TRAIN_SCRIPT.format(tests=os.path.dirname(os.path.dirname(__file__))))
     epochs = 10
     with alongside(run_training_process(tmp_path / "reference", epochs, script)) as reference:
         victim = run_training_process(tmp_path / "killed", epochs, script)

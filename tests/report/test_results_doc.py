@@ -15,7 +15,7 @@ from latentgen.report.claims import claims_table
 from latentgen.report.claims import read_claims
 from synthetic_scores import EPOCHS, PAIRS, RATES, SEEDS, make_scores
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PROGRAM = ".venv/bin/latentgen"
 
 

@@ -142,7 +142,7 @@ def test_an_edited_run_resumes_after_sigkill_as_if_uninterrupted(tmp_path):
     weights = tmp_path / "edit.pt"
     save_torch(edited.state_dict(), weights)
     script = tmp_path / "edit_job.py"
-    script.write_text(EDIT_SCRIPT.format(tests=os.path.dirname(__file__), weights=str(weights)))
+    script.write_text(EDIT_SCRIPT.format(tests=os.path.dirname(os.path.dirname(__file__)), weights=str(weights)))
     epochs = 10
     with alongside(run_training_process(tmp_path / "reference", epochs, script)) as reference:
         victim = run_training_process(tmp_path / "killed", epochs, script)
