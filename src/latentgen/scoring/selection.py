@@ -32,8 +32,9 @@ from latentgen.training.model_names import PROBE_LAYERS
 SELECTED = "selected"
 # Not candidates: the model (what the probes are to improve on), the transfer with the trained bias (not what
 # VeLPIC decides), the choice itself, and oracles fitted on the true labels (``*_true``, e.g. masc_true), which a
-# user does not have.  ``transfer`` predicts exactly what VeLPIC predicts on the same layer (tests/scoring/test_transfer.py),
-# so it is left out as a duplicate: the choice names the probe, and a VeLPIC choice is transferable.
+# user does not have.  ``transfer`` predicts exactly what VeLPIC predicts on the same layer
+# (tests/scoring/test_transfer.py), so it is left out as a duplicate: the choice names the probe, and a VeLPIC
+# choice is transferable.
 NON_CANDIDATES = frozenset({"model", "transfer", "transfer_bias", SELECTED})
 HOLDOUT_SPLITS = ("holdout_corrupted", "holdout_true")
 RANKING_SPLIT = "holdout_corrupted"
