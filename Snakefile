@@ -2,7 +2,8 @@
 #   snakemake -c 4                            # the grid in config.yaml, locally
 #   snakemake --profile slurm -j 50           # on a SLURM GPU cluster
 #   snakemake --configfile config/quickstart.yaml -c 2   # the offline quick-start
-# Stages (one .smk each): datasets -> labels -> train -> score (extraction inside) -> aggregate -> figures.
+# Stages (one .smk each): datasets -> labels -> train -> score (extraction inside) -> aggregate -> figures;
+# after score, label_issues (which training labels are wrong) -> its metrics table and figure.
 
 
 from snakemake.utils import min_version
@@ -24,6 +25,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/label_issues.smk"
 
 
 localrules:
@@ -43,3 +45,5 @@ rule all:
         summary=f"{RESULTS}/summary.csv",
         claims=f"{RESULTS}/claims.csv",
         figures=figure_targets(),
+        label_issues=f"{RESULTS}/label_issue_metrics.parquet",
+        label_issue_figure=label_issue_figure_targets(),

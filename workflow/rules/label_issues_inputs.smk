@@ -11,7 +11,9 @@ def label_issue_input(wildcards):
     run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed)
     return {
         "run_json": train_output(wildcards).run_json,
-        "checkpoints": [run_checkpoint(run, epoch) for epoch in checkpoint_epochs(wildcards)],
+        "checkpoints": [
+            run_checkpoint(run, epoch) for epoch in checkpoint_epochs(wildcards)
+        ],
         "meta": prepared_input(wildcards),
         "labels": labels_input(wildcards),
         "scores": f"{RESULTS}/scores/{run}.parquet",
