@@ -39,8 +39,17 @@ from slurm_cluster import read_sbatch_calls, sbatch_option, without_wrap
 from workflow_helpers import REPO, SNAKEMAKE, copy_workflow, deep_update, job_stats, tiny_config, write_config
 
 PROFILE = REPO / "slurm"
-GPU_RULES = {"train", "score"}  # and velpic_edit, where a config has edits (the paper grid's dry run)
-LIGHT_RULES = {"prepare_dataset", "corrupt_labels", "aggregate", "summary", "claims", "figure"}  # localrules
+GPU_RULES = {"train", "score", "label_issues"}  # and velpic_edit, where a config has edits (the paper grid's dry run)
+LIGHT_RULES = {  # localrules
+    "prepare_dataset",
+    "corrupt_labels",
+    "aggregate",
+    "summary",
+    "claims",
+    "figure",
+    "label_issue_metrics",
+    "label_issue_figure",
+}
 
 # The run cancelled mid-training: enough epochs (about 1 s each here) that it is still training when
 # scancel lands; checkpoints at epochs 0, 5 and the final epoch (few: the node is small, but its score job

@@ -149,7 +149,7 @@ def test_figure_option_reruns_only_figures(finished):
     workdir, config = finished
     changed = dict(config, figures={"numbers": list(range(1, 15)), "style": {"palette": "deep"}})
     plan = planned_jobs(workdir, write_config(workdir, changed, "style.yaml"))
-    assert set(plan) == {"figure", "all"} and plan["figure"] == 9
+    assert set(plan) == {"figure", "label_issue_figure", "all"} and plan["figure"] == 9
 
 
 def test_learning_rate_reruns_only_that_models_runs(finished):
@@ -180,7 +180,17 @@ def test_adding_a_seed_or_rate_adds_only_the_new_runs(finished):
 
 
 # What a code change reruns: the finished copy's own scripts and package are edited (and restored).
-SCORING_AND_AFTER = {"score": 4, "aggregate": 1, "claims": 1, "summary": 1, "figure": 11, "all": 1}
+SCORING_AND_AFTER = {
+    "score": 4,
+    "label_issues": 4,  # they read the score tables (the peak, the held-out choice)
+    "label_issue_metrics": 1,
+    "label_issue_figure": 1,
+    "aggregate": 1,
+    "claims": 1,
+    "summary": 1,
+    "figure": 11,
+    "all": 1,
+}
 PROBE_CHANGE = ("src/latentgen/probes/paper.py", "VeLPIC", REAL_CHANGE)
 
 

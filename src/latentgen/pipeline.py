@@ -233,10 +233,17 @@ def read_histories(paths: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def claims(scores: Path | str, histories: list[str], out: Path | str) -> None:
-    from latentgen.report.claims import claims_table
+def claims(
+    scores: Path | str, histories: list[str], out: Path | str, label_issue_metrics: Path | str | None = None
+) -> None:
+    """The claims table; with the label-issue metrics, its rows on finding the wrong labels too."""
+    from latentgen.report.claims import CLAIM_COLUMNS, claims_table  # pandas and scipy: only in this job
+    from latentgen.report.claims_label_issues import label_issue_claim_rows
 
     claims = claims_table(read_parquet(scores, what="scores table"), read_histories(histories))
+    if label_issue_metrics is not None:
+        rows = label_issue_claim_rows(read_parquet(label_issue_metrics, what="label-issue metrics"))
+        claims = pd.concat([claims, pd.DataFrame(rows, columns=CLAIM_COLUMNS)], ignore_index=True)
     # Rounded for reading only: outcomes were decided on the exact values (a 1-in-10,000 test difference is 0.01 pp).
     numbers = ["value", "ci_low", "ci_high", "standard_error", "reference", "wrong_label_fraction"]
     claims[numbers] = claims[numbers].round(4)

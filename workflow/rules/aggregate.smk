@@ -47,6 +47,7 @@ rule claims:
     input:
         scores=f"{RESULTS}/scores.parquet",
         histories=run_histories(),
+        label_issue_metrics=f"{RESULTS}/label_issue_metrics.parquet",
     output:
         table=report(
             f"{RESULTS}/claims.csv",

@@ -3,4 +3,9 @@
 from latentgen.pipeline import logging_to, claims
 
 with logging_to(snakemake.log[0]):
-    claims(scores=snakemake.input.scores, histories=list(snakemake.input.histories), out=snakemake.output.table)
+    claims(
+        scores=snakemake.input.scores,
+        histories=list(snakemake.input.histories),
+        out=snakemake.output.table,
+        label_issue_metrics=snakemake.input.label_issue_metrics,
+    )
