@@ -23,8 +23,8 @@ GLOSSARY: dict[str, str] = {
     "other_probe_beats_paper_probes": "a probe beyond MASC and VeLPIC beats both (each on its best layer)",
     "edit_gains": "writing VeLPIC's vectors into the head at epoch E raises test accuracy at E",
     "edit_keeps_gain": "the edited model still beats standard training after training on",
-    "label_issues_beat_network": "latent generalization's flags find the wrong labels better (AUPRC) than cleanlab on the "
-    "network's own softmax, after memorization",
+    "label_issues_beat_network": "latent generalization's flags find the wrong labels better (AUPRC) than "
+    "cleanlab on the network's own softmax, after memorization",
     "label_issues_beat_best_baseline": "the same against the best baseline (pixel logistic regression, deep k-NN, ...)",
     "run_learned": "per run: the training loss left ln K (the network learned something)",
 }
