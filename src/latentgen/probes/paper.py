@@ -116,7 +116,11 @@ class MASC(ClassGeometryProbe):
     def _fit_class(self, class_data: torch.Tensor) -> tuple[np.ndarray, float]:
         spectrum = class_spectrum(class_data, float(self.variance))
         kept = components_needed(spectrum.eigenvalues, spectrum.trace, float(self.variance))
-        assert kept is not None, "a dense spectrum always reaches the threshold"
+        if kept is None:
+            # The trace also counts the eigenvalues below the rank tolerance; on a very wide layer (ResNet-18's
+            # 16,384-wide stem, untrained) their float32 rounding can hold more than 1 - variance of it, so even
+            # every component above the tolerance falls short: keep them all, as variance=1.0 does.
+            kept = int(spectrum.eigenvalues.numel())
         explained = float(spectrum.eigenvalues[:kept].sum()) / spectrum.trace if kept else 0.0
         return spectrum.eigenvectors[:, :kept].cpu().numpy(), explained
 
