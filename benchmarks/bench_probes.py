@@ -76,7 +76,7 @@ def _load_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 def _train_one_epoch(train_images: np.ndarray, noisy_labels: np.ndarray):
     """The paper's MLP after one epoch of SGD (lr 1e-3, momentum 0.9, batch 32) on the noisy labels."""
     from latentgen.data.arrays import TrainData
-    from latentgen.training.trainer import paper_sgd_settings, train_in_memory
+    from trained_models import paper_sgd_settings, train_in_memory
 
     settings = paper_sgd_settings("mlp", max_epochs=1, seed=SEED, normalize="unit", shuffle=True)
     no_test = train_images[:0], noisy_labels[:0]  # the training steps need no test set

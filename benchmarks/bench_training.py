@@ -49,7 +49,6 @@ from latentgen.training.models import build
 from latentgen.pipeline import train_settings
 from latentgen.training.trainer import (
     DeviceData,
-    TrainSettings,
     build_model,
     build_optimizer,
     epoch_order,
@@ -57,6 +56,7 @@ from latentgen.training.trainer import (
     evaluate,
     train_one_epoch,
 )
+from latentgen.training.settings import TrainSettings
 from latentgen.data.arrays import TrainData, to_unit_float
 
 REPO = Path(__file__).resolve().parent.parent

@@ -28,14 +28,8 @@ from latentgen.data import datasets
 from latentgen.probes.paper import MASC, VeLPIC
 from latentgen.data.labels import make_label_table
 from latentgen.data.runs import train_data_from_table
-from latentgen.training.trainer import (
-    DeviceData,
-    TrainSettings,
-    build_model,
-    build_optimizer,
-    evaluate,
-    train_one_epoch,
-)
+from latentgen.training.trainer import DeviceData, build_model, build_optimizer, evaluate, train_one_epoch
+from latentgen.training.settings import TrainSettings
 from latentgen.training.schedule import Schedule
 from latentgen.data.arrays import TrainData, to_unit_float
 

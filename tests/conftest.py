@@ -12,7 +12,7 @@ import pytest
 if TYPE_CHECKING:
     from latentgen.training.models import ProbedNetwork
     from latentgen.data.arrays import TrainData
-    from latentgen.training.trainer import TrainSettings
+    from latentgen.training.settings import TrainSettings
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper modules next to the tests
 
@@ -116,7 +116,8 @@ def mnist_mlp(prepared_datasets, tmp_path_factory) -> TrainedMNISTMLP:
     from latentgen.data.labels import corrupt_labels
     from latentgen.probes.cpu_threads import torch_threads
     from latentgen.data.arrays import TrainData
-    from latentgen.training.trainer import build_model, paper_sgd_settings, train_in_memory
+    from latentgen.training.trainer import build_model
+    from trained_models import paper_sgd_settings, train_in_memory
 
     mnist = datasets.load(prepared_datasets / "mnist")
     true = np.asarray(mnist.train_labels)

@@ -37,7 +37,7 @@ from latentgen.label_issues.baselines import pixel_logreg_issues
 from latentgen.label_issues.crossfit import check_enough_per_class
 from latentgen.label_issues.job import DEFAULT_FOLDS, DEFAULT_PROBES, checkpoint_issues, train_index
 from latentgen.label_issues.metrics import label_issue_metrics
-from latentgen.repair import RepairInputError, RepairInputs, array_inputs, pipeline_inputs
+from latentgen.model_inputs import ModelInputError, ModelInputs, array_inputs, pipeline_inputs
 from latentgen.training.models import MODEL_NAMES
 
 PROBE_CHOICES = ("velpic", "ncm", "masc", "lda", "logreg", "knn")
@@ -45,25 +45,25 @@ ISSUES_FILE = "label_issues.parquet"
 SUMMARY_FILE = "summary.json"
 
 
-def _existing(path: Path, what: str) -> Path:
+def existing(path: Path, what: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{what} {path} does not exist")
     return path
 
 
-def load_inputs(args: argparse.Namespace) -> RepairInputs:
+def load_inputs(args: argparse.Namespace) -> ModelInputs:
     """The network and its data, as ``latentgen repair`` loads them."""
-    checkpoint = _existing(args.checkpoint, "checkpoint")
+    checkpoint = existing(args.checkpoint, "checkpoint")
     if args.model is None:
         if args.images is not None or args.labels is not None:
-            raise RepairInputError("--images and --labels need --model (which of latentgen's models the checkpoint is)")
+            raise ModelInputError("--images and --labels need --model (which of latentgen's models the checkpoint is)")
         return pipeline_inputs(checkpoint, args.datasets_dir, args.label_table)
     if args.images is None or args.labels is None:
-        raise RepairInputError("--model needs --images and --labels (the data the model was trained on)")
+        raise ModelInputError("--model needs --images and --labels (the data the model was trained on)")
     return array_inputs(checkpoint, args.model, args.images, args.labels, test_images=None, test_labels=None)
 
 
-def dataset_index(inputs: RepairInputs) -> np.ndarray:
+def dataset_index(inputs: ModelInputs) -> np.ndarray:
     """Each training example's index in the dataset: the label table's ``index`` for a pipeline checkpoint, the
     row of ``--images`` otherwise."""
     n = inputs.data.train_images.shape[0]
@@ -71,23 +71,23 @@ def dataset_index(inputs: RepairInputs) -> np.ndarray:
         return np.arange(n, dtype=np.int64)
     index = train_index(inputs.source["label_table"])
     if len(index) != n:
-        raise RepairInputError(f"label table {inputs.source['label_table']} lists {len(index)} training examples")
+        raise ModelInputError(f"label table {inputs.source['label_table']} lists {len(index)} training examples")
     return index
 
 
-def _check_settings(inputs: RepairInputs, layers: list[str] | None, folds: int) -> list[str]:
+def _check_settings(inputs: ModelInputs, layers: list[str] | None, folds: int) -> list[str]:
     probed = list(inputs.network.probe_layers)
     unknown = [layer for layer in layers or [] if layer not in probed]
     if unknown:
-        raise RepairInputError(f"--layers {unknown} are not probed layers of the {inputs.network.name} model: {probed}")
+        raise ModelInputError(f"--layers {unknown} are not probed layers of the {inputs.network.name} model: {probed}")
     try:
         check_enough_per_class(inputs.data.train_noisy, inputs.data.num_classes, folds)
     except ValueError as error:
-        raise RepairInputError(f"{error}; give fewer --folds or more examples") from None
+        raise ModelInputError(f"{error}; give fewer --folds or more examples") from None
     return [layer for layer in probed if layer in layers] if layers else probed
 
 
-def flag_checkpoint(inputs: RepairInputs, args: argparse.Namespace) -> list[pd.DataFrame]:
+def flag_checkpoint(inputs: ModelInputs, args: argparse.Namespace) -> list[pd.DataFrame]:
     """Every method's flags on the checkpoint's training data (one table each), with a progress bar on stderr."""
     layers = _check_settings(inputs, args.layers, args.folds)
     seed = int(inputs.source.get("seed", args.seed))
@@ -122,7 +122,7 @@ def _method_summary(issues: pd.DataFrame, is_wrong: np.ndarray | None) -> list[d
     return entries
 
 
-def label_issues(inputs: RepairInputs, args: argparse.Namespace) -> dict[str, Any]:
+def label_issues(inputs: ModelInputs, args: argparse.Namespace) -> dict[str, Any]:
     """Flag, then write the table and the summary into ``args.out``; returns the summary."""
     started = time.perf_counter()
     tables = flag_checkpoint(inputs, args)
@@ -183,7 +183,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.folds < 2:
-        raise RepairInputError(f"--folds must be at least 2, got {args.folds}")
+        raise ModelInputError(f"--folds must be at least 2, got {args.folds}")
     return label_issues(load_inputs(args), args)
 
 
@@ -204,7 +204,7 @@ def handle(args: argparse.Namespace, prog: str) -> int:
     """Run a parsed command; the errors a user can fix become one line on stderr and exit status 2."""
     try:
         summary = args.handler(args)
-    except (FileNotFoundError, DamagedFileError, RepairInputError) as error:
+    except (FileNotFoundError, DamagedFileError, ModelInputError) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     print(_summary_line(summary))

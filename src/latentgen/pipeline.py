@@ -39,7 +39,7 @@ from latentgen.data.labels import write_label_table
 from latentgen.data.runs import load_run_data
 from latentgen.report.summary import write_summary
 from latentgen.training.schedule import Schedule
-from latentgen.training.trainer import TrainSettings
+from latentgen.training.settings import TrainSettings
 
 log = logging.getLogger("latentgen")
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,186 +43,23 @@ from tqdm import tqdm
 from latentgen import __version__
 from latentgen.scoring.activations import extract_activations, read_activations
 from latentgen.common.devices import assign_device
-from latentgen.common.fileio import DamagedFileError, load_torch, read_json, write_json
+from latentgen.common.fileio import DamagedFileError, write_json
 from latentgen.common.stats import accuracy_interval
 from latentgen.data.holdout import HoldoutSplit
 from latentgen.scoring.selection import choose, pack_correct
-from latentgen.training.models import MODEL_NAMES, ProbedNetwork, model_from_state
-from latentgen.data.runs import load_run_data
+from latentgen.training.models import MODEL_NAMES, ProbedNetwork
+from latentgen.model_inputs import ModelInputError, ModelInputs, array_inputs, existing, pipeline_inputs
 from latentgen.probes.paper import VeLPIC, velpic_for_every_class
 from latentgen.scoring.checkpoint import predict_classes
 from latentgen.scoring.transfer import load_layer_transfer, save_layer_transfer, transfer_from_layer
-from latentgen.training.checkpoints import verify_checkpoint
 from latentgen.data.arrays import TrainData
 
 PROBE = "velpic"  # the probe whose decision a linear head can carry, hence the only transferable candidate
 
 
-class RepairInputError(ValueError):
-    """Inputs that cannot be repaired as given (labels that do not fit the data, a checkpoint of another model)."""
-
-
-@dataclass
-class RepairInputs:
-    network: ProbedNetwork
-    data: TrainData  # the training images, then the selection images (if any); test arrays empty without test data
-    has_test: bool
-    split: HoldoutSplit  # fit: what the model trained on; held_out: the selection data (empty: none)
-    source: dict[str, Any]  # where everything came from, for the report
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Inputs
 # --------------------------------------------------------------------------------------------------------------
-
-
-def _existing(path: Path | str, what: str) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{what} {path} does not exist")
-    return path
-
-
-def _load_npy(path: Path | str, what: str) -> np.ndarray:
-    path = _existing(path, what)
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise DamagedFileError(path, what, "Give a .npy file written by numpy.save.", error) from error
-
-
-def check_labels(labels: np.ndarray, n_images: int, num_classes: int, what: str) -> np.ndarray:
-    """``labels`` as int64 if they are one integer class in 0..K-1 per image; else a RepairInputError naming why."""
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or labels.shape[0] != n_images:
-        raise RepairInputError(
-            f"{what} have shape {labels.shape}, but there are {n_images} images: "
-            "give one label per image, in the images' order"
-        )
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise RepairInputError(f"{what} must be integer class indices, got dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise RepairInputError(
-            f"{what} lie in {labels.min()}..{labels.max()}, but the model has {num_classes} "
-            f"classes (0..{num_classes - 1})"
-        )
-    return labels.astype(np.int64)
-
-
-def _check_images(images: np.ndarray, what: str) -> np.ndarray:
-    if images.ndim != 4 or images.dtype != np.uint8:
-        raise RepairInputError(f"{what} must be uint8 images of shape (N, C, H, W), got {images.dtype} {images.shape}")
-    return images
-
-
-def _load_network(
-    model_name: str, input_shape: tuple[int, ...], num_classes: int, state: dict, checkpoint: Path
-) -> ProbedNetwork:
-    try:
-        network = model_from_state(state, model_name, input_shape, num_classes)
-    except RuntimeError as error:
-        raise RepairInputError(
-            f"{checkpoint} is not a checkpoint of latentgen's {model_name} model for images of "
-            f"shape {tuple(input_shape)} and {num_classes} classes: {error}"
-        ) from None
-    return network.eval()
-
-
-def pipeline_inputs(checkpoint: Path, datasets_dir: Path | str, label_table: Path | str | None = None) -> RepairInputs:
-    """A checkpoint the pipeline wrote, with its run.json, label table and prepared dataset."""
-    run_dir = checkpoint.parent.parent
-    run_json = _existing(run_dir / "run.json", "run summary (run.json of the checkpoint's run)")
-    summary = read_json(run_json, what="run summary")
-    verify_checkpoint(run_json, summary, checkpoint)
-    results = run_dir.parents[3]  # results/runs/{pair}/c{rate}/s{seed}
-    labels_path = (
-        Path(label_table)
-        if label_table
-        else (results / "labels" / summary["dataset"] / f"s{summary['labels']['seed']}.parquet")
-    )
-    prepared = _existing(Path(datasets_dir) / summary["dataset"], "prepared dataset")
-    run = load_run_data(prepared, _existing(labels_path, "label table"), int(summary["corruption"]))
-    n_train = run.data.train_images.shape[0]
-    if run.data.train_noisy.shape[0] != n_train or summary["num_classes"] != run.data.num_classes:
-        raise RepairInputError(f"label table {labels_path} does not fit the run of {run_json}")
-    split = run.data.holdout(float(summary["settings"].get("holdout", 0.0)))
-    try:
-        split.check(summary.get("held_out"), str(run_json))
-    except ValueError as error:
-        raise RepairInputError(str(error)) from None
-    network = _load_network(
-        summary["settings"]["model"],
-        tuple(summary["input_shape"]),
-        summary["num_classes"],
-        load_torch(checkpoint, what="checkpoint"),
-        checkpoint,
-    )
-    source = {
-        "kind": "pipeline",
-        "run_json": str(run_json),
-        "label_table": str(labels_path),
-        "prepared_dataset": str(prepared),
-        "pair": summary["pair"],
-        "corruption": int(summary["corruption"]),
-        "seed": int(summary["seed"]),
-    }
-    return RepairInputs(network, run.data, run.data.test_images.shape[0] > 0, split, source)
-
-
-def array_inputs(
-    checkpoint: Path,
-    model_name: str,
-    images: Path | str,
-    labels: Path | str,
-    test_images: Path | str | None,
-    test_labels: Path | str | None,
-    select_images: Path | str | None = None,
-    select_labels: Path | str | None = None,
-) -> RepairInputs:
-    """Any checkpoint of latentgen's models with its training images and noisy labels (and selection and test
-    data)."""
-    if (test_images is None) != (test_labels is None):
-        raise RepairInputError("give --test-images and --test-labels together, or neither")
-    if (select_images is None) != (select_labels is None):
-        raise RepairInputError("give --select-images and --select-labels together, or neither")
-    state = load_torch(checkpoint, what="checkpoint")
-    if not isinstance(state, dict) or "head.weight" not in state:
-        raise RepairInputError(f"{checkpoint} holds no state dict of a latentgen model (no 'head.weight')")
-    num_classes = int(state["head.weight"].shape[0])
-    train_images = _check_images(_load_npy(images, "training images"), "training images")
-    noisy = check_labels(_load_npy(labels, "noisy labels"), train_images.shape[0], num_classes, "noisy labels")
-    if test_images is not None:
-        test_x = _check_images(_load_npy(test_images, "test images"), "test images")
-        if test_x.shape[1:] != train_images.shape[1:]:
-            raise RepairInputError(
-                f"test images {test_x.shape[1:]} and training images {train_images.shape[1:]} differ in shape"
-            )
-        test_y = check_labels(_load_npy(test_labels, "test labels"), test_x.shape[0], num_classes, "test labels")
-    else:
-        test_x, test_y = train_images[:0], noisy[:0]
-    n_fit = train_images.shape[0]
-    if select_images is not None:
-        select_x = _check_images(_load_npy(select_images, "selection images"), "selection images")
-        if select_x.shape[1:] != train_images.shape[1:]:
-            raise RepairInputError(
-                f"selection images {select_x.shape[1:]} and training images {train_images.shape[1:]} differ in shape"
-            )
-        select_y = check_labels(
-            _load_npy(select_labels, "selection labels"), select_x.shape[0], num_classes, "selection labels"
-        )
-        train_images, noisy = np.concatenate([train_images, select_x]), np.concatenate([noisy, select_y])
-    network = _load_network(model_name, train_images.shape[1:], num_classes, state, checkpoint)
-    # The true training labels are unknown here: ``train_true`` repeats the noisy ones and is never read.
-    data = TrainData(train_images, noisy, noisy, test_x, test_y, num_classes)
-    split = HoldoutSplit(fit=np.arange(n_fit), held_out=np.arange(n_fit, train_images.shape[0]))
-    source = {
-        "kind": "arrays",
-        "images": str(images),
-        "labels": str(labels),
-        "select_images": None if select_images is None else str(select_images),
-        "test_images": None if test_images is None else str(test_images),
-    }
-    return RepairInputs(network, data, test_images is not None, split, source)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -284,7 +120,7 @@ ONE_SE_RULE = (
 )
 
 
-def _extract(network: ProbedNetwork, inputs: RepairInputs, scratch: Path, batch_size: int, device: torch.device):
+def _extract(network: ProbedNetwork, inputs: ModelInputs, scratch: Path, batch_size: int, device: torch.device):
     """float32 activations of every training (and selection) image and of the test images, read back."""
     data = inputs.data
     # Without test data one training image stands in for the test split the extraction writes; it is never read.
@@ -304,7 +140,7 @@ def _chosen_layer(candidates: pd.DataFrame, layers: list[str]) -> tuple[str, str
 
 
 def repair(
-    inputs: RepairInputs,
+    inputs: ModelInputs,
     out_dir: Path | str,
     batch_size: int = 1000,
     device: str = "auto",
@@ -367,7 +203,7 @@ def _candidate_entries(candidates: pd.DataFrame, layers: list[str], has_test: bo
     return entries
 
 
-def _accuracies(held_out: np.ndarray, test: np.ndarray | None, inputs: RepairInputs) -> dict[str, Any]:
+def _accuracies(held_out: np.ndarray, test: np.ndarray | None, inputs: ModelInputs) -> dict[str, Any]:
     data, split = inputs.data, inputs.split
     result: dict[str, Any] = {}
     if len(split.held_out):
@@ -378,7 +214,7 @@ def _accuracies(held_out: np.ndarray, test: np.ndarray | None, inputs: RepairInp
 
 
 def _report(
-    inputs: RepairInputs,
+    inputs: ModelInputs,
     candidates: pd.DataFrame,
     layers: list[str],
     layer: str,
@@ -450,16 +286,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    checkpoint = _existing(args.checkpoint, "checkpoint")
+    checkpoint = existing(args.checkpoint, "checkpoint")
     if args.model is None:
         if args.images is not None or args.labels is not None:
-            raise RepairInputError("--images and --labels need --model (which of latentgen's models the checkpoint is)")
+            raise ModelInputError("--images and --labels need --model (which of latentgen's models the checkpoint is)")
         if args.select_images is not None or args.select_labels is not None:
-            raise RepairInputError("a pipeline checkpoint chooses on its run's withheld slice: no --select-images")
+            raise ModelInputError("a pipeline checkpoint chooses on its run's withheld slice: no --select-images")
         inputs = pipeline_inputs(checkpoint, args.datasets_dir, args.label_table)
     else:
         if args.images is None or args.labels is None:
-            raise RepairInputError("--model needs --images and --labels (the data the model was trained on)")
+            raise ModelInputError("--model needs --images and --labels (the data the model was trained on)")
         inputs = array_inputs(
             checkpoint,
             args.model,
@@ -493,7 +329,7 @@ def handle(args: argparse.Namespace, prog: str) -> int:
     """Run a parsed command; the errors a user can fix become one line on stderr and exit status 2."""
     try:
         report = args.handler(args)
-    except (FileNotFoundError, DamagedFileError, RepairInputError) as error:
+    except (FileNotFoundError, DamagedFileError, ModelInputError) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     print(_summary_line(report))

@@ -17,7 +17,8 @@ from latentgen.training.models import build
 from latentgen.probes.paper import VeLPIC
 from latentgen.probes.cpu_threads import torch_threads
 from latentgen.data.arrays import TrainData, to_unit_float
-from latentgen.training.trainer import TrainSettings, train_in_memory
+from latentgen.training.settings import TrainSettings
+from trained_models import train_in_memory
 from latentgen.scoring.transfer import LayerTransfer, load_layer_transfer, save_layer_transfer, transfer_from_layer
 from latentgen.training.editing import apply_velpic
 

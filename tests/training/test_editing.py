@@ -121,7 +121,7 @@ def test_edit_settings_come_from_the_pair_with_the_edit_on_top():
 EDIT_SCRIPT = textwrap.dedent(
     """
     import sys
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = {tests!r}  # this test's folder (its helpers) and tests/ (the shared ones)
     from test_editing import EDIT_EPOCH, edit_settings
     from test_training import synthetic_data
     from latentgen.common.fileio import load_torch
@@ -142,7 +142,11 @@ def test_an_edited_run_resumes_after_sigkill_as_if_uninterrupted(tmp_path):
     weights = tmp_path / "edit.pt"
     save_torch(edited.state_dict(), weights)
     script = tmp_path / "edit_job.py"
-    script.write_text(EDIT_SCRIPT.format(tests=os.path.dirname(os.path.dirname(__file__)), weights=str(weights)))
+    script.write_text(
+        EDIT_SCRIPT.format(
+            tests=[os.path.dirname(__file__), os.path.dirname(os.path.dirname(__file__))], weights=str(weights)
+        )
+    )
     epochs = 10
     with alongside(run_training_process(tmp_path / "reference", epochs, script)) as reference:
         victim = run_training_process(tmp_path / "killed", epochs, script)

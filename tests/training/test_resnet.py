@@ -25,7 +25,7 @@ from latentgen.probes.paper import VeLPIC
 from latentgen.probes.cpu_threads import torch_threads
 from latentgen.scoring.checkpoint import score_checkpoint
 from latentgen.data.arrays import TrainData, to_unit_float
-from latentgen.training.trainer import paper_sgd_settings, train_in_memory
+from trained_models import paper_sgd_settings, train_in_memory
 from latentgen.scoring.transfer import load_layer_transfer, save_layer_transfer, transfer_from_layer
 from latentgen.data.holdout import stratified_holdout
 

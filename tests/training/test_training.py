@@ -17,15 +17,8 @@ import torch
 
 from latentgen.training.learning import has_learned
 from latentgen.common.fileio import load_torch
-from latentgen.training.trainer import (
-    IMAGENET_MEAN_STD,
-    TrainingDivergedError,
-    TrainSettings,
-    build_model,
-    epoch_order,
-    input_statistics,
-    train,
-)
+from latentgen.training.trainer import TrainingDivergedError, build_model, epoch_order, train
+from latentgen.training.settings import IMAGENET_MEAN_STD, TrainSettings, input_statistics
 from latentgen.training.schedule import Schedule
 from latentgen.data.arrays import TrainData, to_unit_float
 
@@ -231,7 +224,7 @@ TRAIN_SCRIPT = textwrap.dedent(
     """
     import sys
     import numpy as np
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = {tests!r}  # this test's folder (its helpers) and tests/ (the shared ones)
     from test_training import synthetic_data, settings
     from latentgen.training.trainer import train
     train(synthetic_data(n_train=2048), settings(max_epochs=int(sys.argv[2]), lr=0.002), sys.argv[1])
@@ -269,7 +262,9 @@ def alongside(process: subprocess.Popen):
 @pytest.mark.slow
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
     script = tmp_path / "train_job.py"
-    script.write_text(TRAIN_SCRIPT.format(tests=os.path.dirname(os.path.dirname(__file__))))
+    script.write_text(
+        TRAIN_SCRIPT.format(tests=[os.path.dirname(__file__), os.path.dirname(os.path.dirname(__file__))])
+    )
     epochs = 10
     with alongside(run_training_process(tmp_path / "reference", epochs, script)) as reference:
         victim = run_training_process(tmp_path / "killed", epochs, script)

@@ -5,4 +5,15 @@ Imports ``latentgen.common``, ``latentgen.data`` and ``latentgen.probes`` (an ed
 purpose: the workflow imports ``model_names`` and ``schedule`` while it parses, without torch.
 """
 
-__all__ = ["checkpoints", "editing", "learning", "model_names", "models", "run_files", "schedule", "trainer"]
+__all__ = [
+    "checkpoints",
+    "editing",
+    "learning",
+    "model_names",
+    "models",
+    "resume",
+    "run_files",
+    "schedule",
+    "settings",
+    "trainer",
+]

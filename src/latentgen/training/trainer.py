@@ -16,13 +16,10 @@ inputs in [-1, 1] (``normalize="half"``), no shuffling, and the stop rule of the
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
-import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,82 +31,18 @@ from torch import nn
 from latentgen import __version__
 from latentgen.training.learning import LEARNING_CHECK_EPOCH, LEARNING_TOLERANCE, has_learned
 from latentgen.common.devices import assign_device
-from latentgen.common.fileio import file_sha256, load_torch, save_torch, write_json, write_parquet
+from latentgen.common.fileio import file_sha256, save_torch, write_json, write_parquet
 from latentgen.data.arrays import TrainData, to_unit_float
 from latentgen.training.models import ProbedNetwork, build
 from latentgen.training.run_files import RunFiles
-from latentgen.training.schedule import Schedule  # noqa: F401 (re-exported: the trainer's settings hold one)
+from latentgen.training.resume import load_resume_state, save_resume_state, start_fresh
+from latentgen.training.settings import TrainSettings, input_statistics
 
 log = logging.getLogger(__name__)
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss stopped being finite: scores from such a run would be meaningless."""
-
-
-NORMALIZATIONS = ("unit", "half", "per_channel", "imagenet")
-STOP_RULES = ("running", "full_pass")
-IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything that determines a run's result (the device does not, on purpose)."""
-
-    model: str
-    optimizer: str  # "sgd" or "adam"
-    lr: float
-    batch_size: int
-    max_epochs: int
-    stop_accuracy: float  # fraction of corrupted training labels fitted that ends training
-    seed: int
-    momentum: float = 0.0
-    # input scaling (see input_statistics): "unit" pixels / 255 (the paper's text), "half" [-1, 1] (the
-    # authors' Normalize(0.5, 0.5)), "per_channel" training-set mean/std, "imagenet" ImageNet mean/std
-    normalize: str = "half"
-    shuffle: bool = False  # the authors' corrupted-label loader keeps the dataset order
-    stop_on: str = "running"  # "running": the epoch's minibatch accuracy (authors); "full_pass": eval after it
-    schedule: Schedule = field(default_factory=Schedule)
-    eval_batch_size: int = 1000
-    dropout: float = 0.0  # probability on the fully connected layers (latentgen.training.models._dense), training only
-    # A run that starts from given weights at epoch start_epoch instead of an initialization at epoch 0 (a VeLPIC
-    # edit of another run's checkpoint, latentgen.training.editing); start_weights is their sha256, so new weights
-    # restart it.
-    start_epoch: int = 0
-    start_weights: str | None = None
-    # the fraction of the training set withheld from training (latentgen.data.holdout): the trainer is given the
-    # rest; recorded here so that another slice retrains the run and run.json says what the network never saw
-    holdout: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.normalize not in NORMALIZATIONS:
-            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
-        if self.stop_on not in STOP_RULES:
-            raise ValueError(f"stop_on must be one of {STOP_RULES}, got {self.stop_on!r}")
-        if (self.start_epoch > 0) != (self.start_weights is not None):
-            raise ValueError("start_epoch > 0 and start_weights (their sha256) go together")
-        if self.start_epoch >= self.max_epochs:
-            raise ValueError(f"start_epoch {self.start_epoch} must lie before max_epochs {self.max_epochs}")
-
-    def fingerprint(self) -> str:
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def paper_sgd_settings(model: str, max_epochs: int, seed: int, **rest: Any) -> TrainSettings:
-    """The paper's optimizer (SGD, lr 1e-3, momentum 0.9, batch 32) for ``max_epochs`` epochs, with no early
-    stop (stop accuracy 1.0); ``rest``: the other settings (normalize, shuffle, ...)."""
-    return TrainSettings(
-        model=model,
-        optimizer="sgd",
-        lr=1e-3,
-        momentum=0.9,
-        batch_size=32,
-        max_epochs=max_epochs,
-        stop_accuracy=1.0,
-        seed=seed,
-        **rest,
-    )
 
 
 @dataclass
@@ -136,26 +69,6 @@ class DeviceData:
             put(data.test_images),
             put(data.test_labels),
         )
-
-
-def channel_statistics(images_uint8: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std of [0, 1]-scaled images, accumulated in float64 to stay exact."""
-    scaled = images_uint8.astype(np.float64) / 255.0
-    axes = (0, 2, 3)
-    return torch.tensor(scaled.mean(axis=axes)), torch.tensor(scaled.std(axis=axes))
-
-
-def input_statistics(normalize: str, images_uint8: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel (mean, std) applied to [0, 1]-scaled inputs, for each ``normalize`` choice."""
-    channels = images_uint8.shape[1]
-    if normalize == "per_channel":
-        return channel_statistics(images_uint8)
-    if normalize == "imagenet":
-        if channels != 3:
-            raise ValueError(f"normalize 'imagenet' needs RGB images, these have {channels} channel(s)")
-        return tuple(torch.tensor(values, dtype=torch.float64) for values in IMAGENET_MEAN_STD)  # type: ignore
-    mean, std = {"unit": (0.0, 1.0), "half": (0.5, 0.5)}[normalize]
-    return torch.full((channels,), mean, dtype=torch.float64), torch.full((channels,), std, dtype=torch.float64)
 
 
 def build_model(settings: TrainSettings, data: TrainData) -> ProbedNetwork:
@@ -239,19 +152,6 @@ def train_one_epoch(
     return loss_sum.item() / n, correct.item() / n
 
 
-def train_in_memory(
-    data: TrainData, settings: TrainSettings, epochs: range, device: torch.device | str = "cpu"
-) -> ProbedNetwork:
-    """The model after ``epochs`` of ``train_one_epoch`` (their numbers seed the batch orders), in eval
-    mode: the steps of ``train`` without evaluation, checkpoints or files, for benchmarks and tests."""
-    model = build_model(settings, data).to(device)
-    optimizer = build_optimizer(settings, model)
-    on_device = DeviceData.from_arrays(data, torch.device(device))
-    for epoch in epochs:
-        train_one_epoch(model, optimizer, on_device, settings, epoch, progress=False)
-    return model.eval()
-
-
 def measure_epoch(
     model: nn.Module,
     dev: DeviceData,
@@ -277,79 +177,6 @@ def measure_epoch(
         "test_loss": test_loss,
         "seconds": seconds,
     }
-
-
-def _load_resume_state(files: RunFiles, settings: TrainSettings) -> dict[str, Any] | None:
-    """The saved state of an interrupted run with the same settings, else None (start afresh)."""
-    if not files.resume.exists():
-        return None
-    try:
-        state = load_torch(files.resume, what="resume state")
-    except ValueError as error:
-        log.warning("%s; starting the run from scratch", error)
-        return None
-    if not isinstance(state, dict) or ("digest" in state and state.pop("digest") != _state_digest(state)):
-        # a torch zip stores no checksum over tensor data: a flipped byte would load as a wrong weight
-        log.warning(
-            "resume state %s is damaged (its content does not match its digest); starting the run from scratch",
-            files.resume,
-        )
-        return None
-    if state.get("fingerprint") != settings.fingerprint():
-        log.info("settings changed since %s was saved; starting the run from scratch", files.resume)
-        return None
-    return state
-
-
-def _start_fresh(files: RunFiles) -> None:
-    """Remove what an earlier run with other settings left, so no stale checkpoint survives."""
-    shutil.rmtree(files.checkpoints, ignore_errors=True)
-    for stale in (files.resume, files.history, files.run_json):
-        stale.unlink(missing_ok=True)
-    files.checkpoints.mkdir(parents=True, exist_ok=True)
-
-
-def _state_digest(value: Any) -> str:
-    """sha256 over a saved state's content (tensor bytes, plain values), so its load can be verified."""
-    digest = hashlib.sha256()
-
-    def feed(item: Any) -> None:
-        if isinstance(item, torch.Tensor):
-            tensor = item.detach().cpu().contiguous()
-            digest.update(f"tensor {tensor.dtype} {tuple(tensor.shape)}".encode())
-            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
-        elif isinstance(item, dict):
-            digest.update(f"dict {len(item)}".encode())
-            for key in sorted(item, key=repr):
-                digest.update(repr(key).encode())
-                feed(item[key])
-        elif isinstance(item, (list, tuple)):
-            digest.update(f"{type(item).__name__} {len(item)}".encode())
-            for element in item:
-                feed(element)
-        else:
-            digest.update(repr(item).encode())
-
-    feed(value)
-    return digest.hexdigest()
-
-
-def _save_resume_state(
-    files: RunFiles,
-    settings: TrainSettings,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    history: list[dict[str, Any]],
-    checkpoint_sha256: dict[str, str],
-) -> None:
-    state = {
-        "fingerprint": settings.fingerprint(),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "history": history,
-        "checkpoint_sha256": checkpoint_sha256,
-    }
-    save_torch({**state, "digest": _state_digest(state)}, files.resume)
 
 
 def _save_checkpoint(files: RunFiles, model: nn.Module, epoch: int, checkpoint_sha256: dict[str, str]) -> None:
@@ -445,15 +272,15 @@ def train(
     if (start_weights is not None) != (settings.start_epoch > 0):
         raise ValueError("start_weights are given exactly when settings.start_epoch > 0")
 
-    state = _load_resume_state(files, settings)
+    state = load_resume_state(files, settings)
     if state is None:
-        _start_fresh(files)
+        start_fresh(files)
         if start_weights is not None:
             model.load_state_dict(start_weights)
         history = [measure_epoch(model, dev, settings, settings.start_epoch, None, 0.0)]
         hashes: dict[str, str] = {}
         _save_checkpoint(files, model, settings.start_epoch, hashes)
-        _save_resume_state(files, settings, model, optimizer, history, hashes)
+        save_resume_state(files, settings, model, optimizer, history, hashes)
         _log_epoch(history[0])
     else:
         model.load_state_dict(state["model"])
@@ -476,7 +303,7 @@ def train(
         reason = _stop_reason(row, settings)
         if reason is not None or settings.schedule.is_checkpoint(epoch):
             _save_checkpoint(files, model, epoch, hashes)
-        _save_resume_state(files, settings, model, optimizer, history, hashes)
+        save_resume_state(files, settings, model, optimizer, history, hashes)
 
     return _finish(files, settings, history, reason, provenance, dev_kind, hashes)
 
