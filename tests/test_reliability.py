@@ -30,6 +30,7 @@ from latentgen import pipeline
 from latentgen.common.pairs import run_identity
 from latentgen.data.runs import load_run_data
 from latentgen.scoring import cache
+from latentgen.scoring.cache import ScoreJob
 
 from latentgen.data import datasets
 from latentgen.scoring.activations import extract_activations
@@ -421,7 +422,7 @@ def recovered(tmp_path_factory, prepared_datasets) -> dict[str, Any]:
     # 1. SIGKILL during training: after epoch 1 was saved for resuming, before epoch 2
     marker = workdir / "paused-training"
     hook_script(
-        workdir, "train.py", "latentgen.training.trainer", "_save_resume_state", marker, never, nth=2, after=True
+        workdir, "train.py", "latentgen.training.trainer", "save_resume_state", marker, never, nth=2, after=True
     )
     process, log = start_snakemake(workdir, config_path, "--cores", "2", SCORES_TARGET)
     sigkill(process, wait_for_pause(process, marker, log))
@@ -636,7 +637,7 @@ class Run:
         on ``checkpoints``, keeping their activations (as the small config does); returns the run table."""
         checkpoints = checkpoints or [self.checkpoint(epoch) for epoch in epochs]
         with job_threads():
-            pipeline.score(
+            job = ScoreJob(
                 prepared or self.prepared,
                 labels or self.labels,
                 run_json or self.run_json,
@@ -647,9 +648,9 @@ class Run:
                 PAIR,
                 RATE,
                 SEED,
-                self.settings(),
-                True,
+                keep_activations=True,
             )
+            pipeline.score(job, self.settings())
         return self.table(root)
 
 
@@ -915,7 +916,7 @@ def test_a_damaged_resume_state_restarts_the_run_and_ends_identical(tmp_path, ru
     damaged (a flipped byte in tensor data included); either way it ends bit-identical to the uninterrupted run."""
     from latentgen.training import trainer as training
 
-    real_save = training._save_resume_state
+    real_save = training.save_resume_state
 
     def save_then_die(files, settings, model, optimizer, history, *args):
         real_save(files, settings, model, optimizer, history, *args)
@@ -923,10 +924,10 @@ def test_a_damaged_resume_state_restarts_the_run_and_ends_identical(tmp_path, ru
             raise Interrupted
 
     run_dir = tmp_path / "run"
-    monkeypatch.setattr(training, "_save_resume_state", save_then_die)
+    monkeypatch.setattr(training, "save_resume_state", save_then_die)
     with pytest.raises(Interrupted):
         run.train(run_dir=run_dir)
-    monkeypatch.setattr(training, "_save_resume_state", real_save)
+    monkeypatch.setattr(training, "save_resume_state", real_save)
     resume = run_dir / "resume.pt"
     assert resume.exists() and not (run_dir / "run.json").exists()
     if damage == "truncated":

@@ -73,9 +73,8 @@ def test_end_to_end_outputs(finished):
         assert pdf.read_bytes()[:4] == b"%PDF", pdf
     assert not (workdir / "results" / "figures" / "fig5.pdf").exists(), "appendix pairs are not configured"
     summary = pd.read_csv(workdir / "results" / "summary.csv")
-    assert {"model_test_accuracy", "velpic_test_accuracy", "transfer_test_accuracy", "selected_test_accuracy"} <= set(
-        summary.columns
-    )
+    columns = {f"{probe}_test_accuracy_percent" for probe in ("model", "velpic", "transfer", "selected")}
+    assert columns <= set(summary.columns)
     assert summary.layer.str.contains(":").sum() == 4  # one selected line per run
 
 

@@ -137,6 +137,25 @@ def pipeline_inputs(checkpoint: Path, datasets_dir: Path | str, label_table: Pat
     return ModelInputs(network, run.data, run.data.test_images.shape[0] > 0, split, source)
 
 
+def _more_images(
+    images: Path | str | None,
+    labels: Path | str | None,
+    what: str,
+    train_images: np.ndarray,
+    noisy: np.ndarray,
+    num_classes: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Further images of the training images' shape with their labels (none when not given)."""
+    if images is None:
+        return train_images[:0], noisy[:0]
+    more = check_images(load_npy(images, f"{what} images"), f"{what} images")
+    if more.shape[1:] != train_images.shape[1:]:
+        raise ModelInputError(
+            f"{what} images {more.shape[1:]} and training images {train_images.shape[1:]} differ in shape"
+        )
+    return more, check_labels(load_npy(labels, f"{what} labels"), more.shape[0], num_classes, f"{what} labels")
+
+
 def array_inputs(
     checkpoint: Path,
     model_name: str,
@@ -159,26 +178,10 @@ def array_inputs(
     num_classes = int(state["head.weight"].shape[0])
     train_images = check_images(load_npy(images, "training images"), "training images")
     noisy = check_labels(load_npy(labels, "noisy labels"), train_images.shape[0], num_classes, "noisy labels")
-    if test_images is not None:
-        test_x = check_images(load_npy(test_images, "test images"), "test images")
-        if test_x.shape[1:] != train_images.shape[1:]:
-            raise ModelInputError(
-                f"test images {test_x.shape[1:]} and training images {train_images.shape[1:]} differ in shape"
-            )
-        test_y = check_labels(load_npy(test_labels, "test labels"), test_x.shape[0], num_classes, "test labels")
-    else:
-        test_x, test_y = train_images[:0], noisy[:0]
+    test_x, test_y = _more_images(test_images, test_labels, "test", train_images, noisy, num_classes)
+    select_x, select_y = _more_images(select_images, select_labels, "selection", train_images, noisy, num_classes)
     n_fit = train_images.shape[0]
-    if select_images is not None:
-        select_x = check_images(load_npy(select_images, "selection images"), "selection images")
-        if select_x.shape[1:] != train_images.shape[1:]:
-            raise ModelInputError(
-                f"selection images {select_x.shape[1:]} and training images {train_images.shape[1:]} differ in shape"
-            )
-        select_y = check_labels(
-            load_npy(select_labels, "selection labels"), select_x.shape[0], num_classes, "selection labels"
-        )
-        train_images, noisy = np.concatenate([train_images, select_x]), np.concatenate([noisy, select_y])
+    train_images, noisy = np.concatenate([train_images, select_x]), np.concatenate([noisy, select_y])
     network = load_network(model_name, train_images.shape[1:], num_classes, state, checkpoint)
     # The true training labels are unknown here: ``train_true`` repeats the noisy ones and is never read.
     data = TrainData(train_images, noisy, noisy, test_x, test_y, num_classes)

@@ -40,6 +40,7 @@ from latentgen.data.runs import load_run_data
 from latentgen.report.summary import write_summary
 from latentgen.training.schedule import Schedule
 from latentgen.training.settings import TrainSettings
+from latentgen.scoring.cache import ScoreJob, ScoreSettings
 
 log = logging.getLogger("latentgen")
 
@@ -185,12 +186,12 @@ def velpic_edit(
     log.info("wrote the VeLPIC edit of %s to %s", checkpoint, out)
 
 
-def score(*arguments: Any, **keywords: Any) -> None:
+def score(job: ScoreJob, settings: ScoreSettings) -> None:
     """Every checkpoint of one run, extracted and scored in epoch order, resuming per checkpoint
-    (latentgen.scoring.job.score_run, which documents the arguments)."""
+    (latentgen.scoring.job.score_run)."""
     from latentgen.scoring.job import score_run  # the probes pull in scikit-learn and torch: only where needed
 
-    score_run(*arguments, **keywords)
+    score_run(job, settings)
 
 
 def aggregate(run_tables: list[str], out: Path | str, config_summary: dict[str, Any]) -> None:

@@ -61,4 +61,4 @@ def test_the_written_summary_is_in_percent_and_of_standard_runs_only(tmp_path) -
         & (written["layer"] == "fc2")
     ].squeeze()
     expected = synthetic_value("mlp-mnist", 0, 0, 6, "fc2", "masc", "test")
-    assert row["masc_test_accuracy"] == pytest.approx(round(100 * expected, 2))
+    assert row["masc_test_accuracy_percent"] == pytest.approx(round(100 * expected, 2))  # the unit in the name

@@ -2,22 +2,25 @@
 transfer) to the run's score table."""
 
 from latentgen.pipeline import logging_to, score
-from latentgen.scoring.cache import ScoreSettings
+from latentgen.scoring.cache import ScoreJob, ScoreSettings
 
 params, wildcards = snakemake.params, snakemake.wildcards
 with logging_to(snakemake.log[0], snakemake.threads):
     score(
-        prepared_dir=params.prepared_dir,
-        labels=snakemake.input.labels,
-        run_json=snakemake.input.run_json,
-        checkpoints=list(snakemake.input.checkpoints),
-        fragments_dir=params.fragments_dir,
-        activations_dir=params.activations_dir,
-        out=snakemake.output.table,
-        pair=wildcards.pair,
-        corruption=int(wildcards.corruption),
-        seed=int(wildcards.seed),
-        settings=ScoreSettings(
+        ScoreJob(
+            prepared_dir=params.prepared_dir,
+            labels=snakemake.input.labels,
+            run_json=snakemake.input.run_json,
+            checkpoints=list(snakemake.input.checkpoints),
+            fragments_dir=params.fragments_dir,
+            activations_dir=params.activations_dir,
+            out=snakemake.output.table,
+            pair=wildcards.pair,
+            corruption=int(wildcards.corruption),
+            seed=int(wildcards.seed),
+            keep_activations=params.keep_activations,
+        ),
+        ScoreSettings(
             variance=params.variance,
             layers=list(params.layers),
             batch_size=params.batch_size,
@@ -28,5 +31,4 @@ with logging_to(snakemake.log[0], snakemake.threads):
             probes=list(params.probes),
             edit_epoch=params.edit_epoch,
         ),
-        keep_activations=params.keep_activations,
     )

@@ -77,10 +77,12 @@ def _sort_by_layer_order(summary: pd.DataFrame, layer_order: dict[str, list[str]
 
 def write_summary(scores: Path | str, out: Path | str, layer_order: dict[str, list[str]]) -> None:
     """The summary of the standard runs in ``scores`` (the paper's table; edited runs have the claims table)
-    as CSV, accuracies in percent rounded to 0.01."""
+    as CSV for people (the report shows it): accuracies in percent rounded to 0.01, the unit in each column's name
+    (``model_test_accuracy_percent``)."""
     standard, _ = split_edited_runs(read_parquet(scores, what="scores table"))
     summary = final_epoch_summary(standard, layer_order)
     accuracy_columns = [c for c in summary.columns if c.endswith("_accuracy")]
     summary[accuracy_columns] = (100 * summary[accuracy_columns]).round(2)
+    summary = summary.rename(columns={column: f"{column}_percent" for column in accuracy_columns})
     with atomic_path(out) as tmp:
         summary.to_csv(tmp, index=False)

@@ -98,3 +98,21 @@ def extraction_code() -> str:
     from latentgen.common.fingerprint import definition_code
 
     return definition_code("latentgen.scoring.job", "_extract_checkpoint")
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """One run's score job: what it reads (the prepared dataset, the label table, run.json and the checkpoints),
+    where it writes (per-checkpoint fragments, activations while scored, the run's table) and which run it is."""
+
+    prepared_dir: Path | str
+    labels: Path | str
+    run_json: Path | str
+    checkpoints: list[str]
+    fragments_dir: Path | str
+    activations_dir: Path | str
+    out: Path | str
+    pair: str
+    corruption: int
+    seed: int
+    keep_activations: bool = False

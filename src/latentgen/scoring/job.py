@@ -20,6 +20,7 @@ from latentgen.common.pairs import run_identity
 from latentgen.data.runs import RunData, load_run_data
 from latentgen.scoring.activations import extract_activations
 from latentgen.scoring.cache import (
+    ScoreJob,
     ScoreSettings,
     fragment_key,
     kept_activations,
@@ -147,31 +148,19 @@ def _test_summary(frame: pd.DataFrame) -> str:
     return f"{model_test:.4f}, selected {selected.layer.iloc[0]} (held-out choice) test {selected.accuracy.iloc[0]:.4f}"
 
 
-def score_run(
-    prepared_dir: Path | str,
-    labels: Path | str,
-    run_json: Path | str,
-    checkpoints: list[str],
-    fragments_dir: Path | str,
-    activations_dir: Path | str,
-    out: Path | str,
-    pair: str,
-    corruption: int,
-    seed: int,
-    settings: ScoreSettings,
-    keep_activations: bool,
-) -> None:
+def score_run(job: ScoreJob, settings: ScoreSettings) -> None:
     """Every checkpoint of one run, in epoch order: its activations (extracted, or read where kept), the
     configured probes, the model and the transfers (latentgen.scoring.checkpoint), as one table.
 
-    One job per run, not per checkpoint: planning the paper grid's 15,000 checkpoints as two jobs each took
-    minutes (docs/performance.md). The job resumes instead: each checkpoint's scores are written as a
-    fragment (``fragments_dir/epoch_XXXX.parquet``) keyed by the checkpoint's sha256, the settings and the
-    code, so a rerun after a kill, or with settings that left a checkpoint's scores unchanged, keeps them.
-    Activations live in ``activations_dir/epoch_XXXX/`` while their checkpoint is scored, and after it
-    only with ``keep_activations``; kept activations of the same checkpoint and extraction settings are
-    read, not extracted again.
+    One job per run, not per checkpoint (planning 15,000 checkpoints as jobs took minutes, docs/performance.md):
+    it resumes instead. Each checkpoint's scores are a fragment (``fragments_dir/epoch_XXXX.parquet``) keyed by the
+    checkpoint's sha256, the settings and the code, kept by a rerun after a kill or a change that leaves them as
+    they were; activations live in ``activations_dir/epoch_XXXX/`` while scored (after only with
+    ``keep_activations``), and kept ones of the same checkpoint and extraction are read, not extracted again.
     """
+    prepared_dir, labels, run_json, checkpoints = job.prepared_dir, job.labels, job.run_json, job.checkpoints
+    fragments_dir, activations_dir, out = job.fragments_dir, job.activations_dir, job.out
+    pair, corruption, seed, keep_activations = job.pair, job.corruption, job.seed, job.keep_activations
     started = time.perf_counter()
     run = load_run_data(prepared_dir, labels, int(corruption))
     summary = read_json(run_json, what="run summary")

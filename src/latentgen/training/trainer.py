@@ -248,6 +248,33 @@ def _log_epoch(row: dict[str, Any]) -> None:
     )
 
 
+def _start_or_resume(
+    files: RunFiles,
+    settings: TrainSettings,
+    model: ProbedNetwork,
+    optimizer: torch.optim.Optimizer,
+    dev: DeviceData,
+    start_weights: dict[str, torch.Tensor] | None,
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """(history, checkpoint hashes): an interrupted run's saved ones, with its model and optimizer restored; or a
+    fresh start, its first epoch measured and checkpointed."""
+    state = load_resume_state(files, settings)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        log.info("resuming %s after epoch %d", files.root, state["history"][-1]["epoch"])
+        return state["history"], dict(state.get("checkpoint_sha256", {}))
+    start_fresh(files)
+    if start_weights is not None:
+        model.load_state_dict(start_weights)
+    history = [measure_epoch(model, dev, settings, settings.start_epoch, None, 0.0)]
+    hashes: dict[str, str] = {}
+    _save_checkpoint(files, model, settings.start_epoch, hashes)
+    save_resume_state(files, settings, model, optimizer, history, hashes)
+    _log_epoch(history[0])
+    return history, hashes
+
+
 def train(
     data: TrainData,
     settings: TrainSettings,
@@ -272,23 +299,7 @@ def train(
     if (start_weights is not None) != (settings.start_epoch > 0):
         raise ValueError("start_weights are given exactly when settings.start_epoch > 0")
 
-    state = load_resume_state(files, settings)
-    if state is None:
-        start_fresh(files)
-        if start_weights is not None:
-            model.load_state_dict(start_weights)
-        history = [measure_epoch(model, dev, settings, settings.start_epoch, None, 0.0)]
-        hashes: dict[str, str] = {}
-        _save_checkpoint(files, model, settings.start_epoch, hashes)
-        save_resume_state(files, settings, model, optimizer, history, hashes)
-        _log_epoch(history[0])
-    else:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history = state["history"]
-        hashes = dict(state.get("checkpoint_sha256", {}))
-        log.info("resuming %s after epoch %d", files.root, history[-1]["epoch"])
-
+    history, hashes = _start_or_resume(files, settings, model, optimizer, dev, start_weights)
     reason = _stop_reason(history[-1], settings)
     while reason is None:
         epoch = history[-1]["epoch"] + 1
