@@ -75,7 +75,7 @@ def test_regenerating_keeps_the_hand_written_part(tmp_path):
     assert results_doc.main(_args(scores_path, page)) == 0
     text = page.read_text()
     assert "old generated table" not in text
-    assert "| mlp-mnist | 80 | 0 | 3 | fc4 | 30.0 | 50.0 | 60.0 | 60.0 | +30.0 |" in text
+    assert "| mlp-mnist | 80 | 0 | 3 | fc4 | 30.0 | 50.0 | 60.0 | 60.0 | velpic 60.0 | +30.0 |" in text
     assert text.endswith(results_doc.HAND_WRITTEN_MARKER + "\n## Fidelity\nmeasured 0.55\n")
 
 
