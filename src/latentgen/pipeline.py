@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -264,53 +265,65 @@ def claims(
     log.info("%d claims (%s); wrote %s", len(claims), ", ".join(f"{n} {o}" for o, n in outcomes.items()), out)
 
 
-def label_issues(
-    prepared_dir: Path | str,
-    labels: Path | str,
-    run_json: Path | str,
-    checkpoints: list[str],
-    scores: Path | str,
-    out: Path | str,
-    metrics_out: Path | str,
-    pair: str,
-    corruption: int,
-    seed: int,
-    layers: list[str],
-    probes: list[str],
-    folds: int,
-    checkpoint_mode: str,
-    resamples: int,
-    masc_variance: float,
-    batch_size: int,
-    device: str,
-) -> None:
+@dataclass(frozen=True)
+class LabelIssueJob:
+    """One run: what the job reads (dataset, label table, run.json, checkpoints, the run's scores), where it writes
+    (the flags and their metrics) and which run it is."""
+
+    prepared_dir: Path | str
+    labels: Path | str
+    run_json: Path | str
+    checkpoints: list[str]
+    scores: Path | str
+    out: Path | str
+    metrics_out: Path | str
+    pair: str
+    corruption: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class LabelIssueSettings:
+    """The config's ``label_issues:`` section and the job's batch size and device."""
+
+    layers: list[str]
+    probes: list[str]
+    folds: int
+    checkpoint_mode: str
+    resamples: int
+    masc_variance: float
+    batch_size: int
+    device: str
+
+
+def label_issues(job: LabelIssueJob, settings: LabelIssueSettings) -> None:
     """One run's wrong-label flags at its peak and final checkpoints, and their metrics against the corruption
     mask (latentgen.label_issues.job.label_issue_run)."""
     # cleanlab, scikit-learn and the probes: imported only by the stage that uses them
     from latentgen.label_issues.job import FlagOptions, label_issue_run
 
     options = FlagOptions(
-        layers=list(layers),
-        probes=list(probes),
-        folds=int(folds),
-        masc_variance=float(masc_variance),
-        batch_size=int(batch_size),
-        device=assign_device(device),
-        resamples=int(resamples),
+        layers=list(settings.layers),
+        probes=list(settings.probes),
+        folds=int(settings.folds),
+        masc_variance=float(settings.masc_variance),
+        batch_size=int(settings.batch_size),
+        device=assign_device(settings.device),
+        resamples=int(settings.resamples),
     )
     label_issue_run(
-        prepared_dir=prepared_dir,
-        labels=labels,
-        run_json=run_json,
-        checkpoints=checkpoints,
-        scores=scores,
-        out=out,
-        metrics_out=metrics_out,
-        pair=pair,
-        corruption=int(corruption),
-        seed=int(seed),
+        prepared_dir=job.prepared_dir,
+        labels=job.labels,
+        run_json=job.run_json,
+        checkpoints=list(job.checkpoints),
+        scores=job.scores,
+        out=job.out,
+        metrics_out=job.metrics_out,
+        pair=job.pair,
+        corruption=int(job.corruption),
+        seed=int(job.seed),
         options=options,
-        checkpoint_mode=checkpoint_mode,
+        checkpoint_mode=settings.checkpoint_mode,
     )
 
 

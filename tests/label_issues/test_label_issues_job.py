@@ -15,6 +15,7 @@ from latentgen.common.fileio import parquet_metadata, write_parquet
 from latentgen.label_issues import label_issue_metrics
 from latentgen.label_issues.choices import PEAK_ON_HOLDOUT, PEAK_ON_TEST
 from latentgen.label_issues.tables import BASELINES, ISSUE_TABLE_COLUMNS, METRICS_COLUMNS
+from latentgen.pipeline import LabelIssueJob, LabelIssueSettings
 
 LAYERS, PROBES, RESAMPLES = ["fc2", "fc4"], ["velpic", "ncm"], 20
 # The held-out curve peaks at epoch 1, the test curve at the final epoch: the peak must come from the held-out one.
@@ -33,26 +34,20 @@ def _flag(root, run, scores: pd.DataFrame, name: str):
     scores_path = root / "results" / "scores" / f"{name}.parquet"
     write_parquet(scores, scores_path)
     out, metrics_out = root / "out" / f"{name}.parquet", root / "out" / f"{name}_metrics.parquet"
-    pipeline.label_issues(
-        prepared_dir=run.prepared_dir,
-        labels=run.labels,
-        run_json=run.run_json,
-        checkpoints=run.checkpoints,
-        scores=scores_path,
-        out=out,
-        metrics_out=metrics_out,
-        pair="mlp-mnist",
-        corruption=run.corruption,
-        seed=0,
-        layers=LAYERS,
-        probes=PROBES,
-        folds=5,
-        checkpoint_mode="peak_and_final",
-        resamples=RESAMPLES,
-        masc_variance=0.99,
-        batch_size=128,
-        device="cpu",
+    job = LabelIssueJob(
+        run.prepared_dir,
+        run.labels,
+        run.run_json,
+        run.checkpoints,
+        scores_path,
+        out,
+        metrics_out,
+        "mlp-mnist",
+        run.corruption,
+        0,
     )
+    settings = LabelIssueSettings(LAYERS, PROBES, 5, "peak_and_final", RESAMPLES, 0.99, 128, "cpu")
+    pipeline.label_issues(job, settings)
     return pd.read_parquet(out), pd.read_parquet(metrics_out), out
 
 
