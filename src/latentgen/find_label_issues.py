@@ -32,12 +32,12 @@ from tqdm import tqdm
 
 from latentgen import __version__
 from latentgen.common.devices import assign_device
-from latentgen.common.fileio import DamagedFileError, write_json, write_parquet
+from latentgen.common.fileio import write_json, write_parquet
 from latentgen.label_issues.baselines import pixel_logreg_issues
 from latentgen.label_issues.crossfit import check_enough_per_class
 from latentgen.label_issues.job import DEFAULT_FOLDS, DEFAULT_PROBES, checkpoint_issues, train_index
 from latentgen.label_issues.metrics import label_issue_metrics
-from latentgen.model_inputs import ModelInputError, ModelInputs, array_inputs, pipeline_inputs
+from latentgen.model_inputs import ModelInputError, ModelInputs, array_inputs, pipeline_inputs, run_command
 from latentgen.training.models import MODEL_NAMES
 
 PROBE_CHOICES = ("velpic", "ncm", "masc", "lda", "logreg", "knn")
@@ -201,14 +201,8 @@ def _summary_line(summary: dict[str, Any]) -> str:
 
 
 def handle(args: argparse.Namespace, prog: str) -> int:
-    """Run a parsed command; the errors a user can fix become one line on stderr and exit status 2."""
-    try:
-        summary = args.handler(args)
-    except (FileNotFoundError, DamagedFileError, ModelInputError) as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return 2
-    print(_summary_line(summary))
-    return 0
+    """Run a parsed command (``model_inputs.run_command``: user errors are one line and exit status 2)."""
+    return run_command(args, prog, _summary_line)
 
 
 def main(argv: list[str] | None = None) -> int:

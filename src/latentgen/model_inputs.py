@@ -5,6 +5,9 @@ raise ``ModelInputError`` (or FileNotFoundError / DamagedFileError) with a messa
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ __all__ = [
     "load_network",
     "load_npy",
     "pipeline_inputs",
+    "run_command",
 ]
 
 
@@ -194,3 +198,15 @@ def array_inputs(
         "test_images": None if test_images is None else str(test_images),
     }
     return ModelInputs(network, data, test_images is not None, split, source)
+
+
+def run_command(args: argparse.Namespace, prog: str, summary_line: Callable[[Any], str]) -> int:
+    """Run a parsed command of ``repair`` or ``label-issues``: the errors a user can fix (a wrong path, a damaged
+    file, inputs that do not fit) become one line on stderr and exit status 2; else its summary line, status 0."""
+    try:
+        result = args.handler(args)
+    except (FileNotFoundError, DamagedFileError, ModelInputError) as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    print(summary_line(result))
+    return 0

@@ -43,12 +43,12 @@ from tqdm import tqdm
 from latentgen import __version__
 from latentgen.scoring.activations import extract_activations, read_activations
 from latentgen.common.devices import assign_device
-from latentgen.common.fileio import DamagedFileError, write_json
+from latentgen.common.fileio import write_json
 from latentgen.common.stats import accuracy_interval
 from latentgen.data.holdout import HoldoutSplit
 from latentgen.scoring.selection import choose, pack_correct
 from latentgen.training.models import MODEL_NAMES, ProbedNetwork
-from latentgen.model_inputs import ModelInputError, ModelInputs, array_inputs, existing, pipeline_inputs
+from latentgen.model_inputs import ModelInputError, ModelInputs, array_inputs, existing, pipeline_inputs, run_command
 from latentgen.probes.paper import VeLPIC, velpic_for_every_class
 from latentgen.scoring.checkpoint import predict_classes
 from latentgen.scoring.transfer import load_layer_transfer, save_layer_transfer, transfer_from_layer
@@ -326,14 +326,8 @@ def _summary_line(report: dict[str, Any]) -> str:
 
 
 def handle(args: argparse.Namespace, prog: str) -> int:
-    """Run a parsed command; the errors a user can fix become one line on stderr and exit status 2."""
-    try:
-        report = args.handler(args)
-    except (FileNotFoundError, DamagedFileError, ModelInputError) as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return 2
-    print(_summary_line(report))
-    return 0
+    """Run a parsed command (``model_inputs.run_command``: user errors are one line and exit status 2)."""
+    return run_command(args, prog, _summary_line)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,11 @@
-"""The score job: every checkpoint of one run, in epoch order, extracted and scored, resuming per checkpoint."""
+"""The score job: every checkpoint of one run, in epoch order, extracted and scored, resuming per checkpoint.
+
+One job per run, not per checkpoint (planning 15,000 checkpoints as jobs took minutes, docs/performance.md): it
+resumes instead. Each checkpoint's scores are a fragment (``fragments_dir/epoch_XXXX.parquet``) keyed by the
+checkpoint's sha256, the settings and the code, kept by a rerun after a kill or a change that leaves them as they
+were; activations live in ``activations_dir/epoch_XXXX/`` while scored (after only with ``keep_activations``), and
+kept ones of the same checkpoint and extraction are read, not extracted again.
+"""
 
 from __future__ import annotations
 
@@ -151,12 +158,7 @@ def _test_summary(frame: pd.DataFrame) -> str:
 def score_run(job: ScoreJob, settings: ScoreSettings) -> None:
     """Every checkpoint of one run, in epoch order: its activations (extracted, or read where kept), the
     configured probes, the model and the transfers (latentgen.scoring.checkpoint), as one table.
-
-    One job per run, not per checkpoint (planning 15,000 checkpoints as jobs took minutes, docs/performance.md):
-    it resumes instead. Each checkpoint's scores are a fragment (``fragments_dir/epoch_XXXX.parquet``) keyed by the
-    checkpoint's sha256, the settings and the code, kept by a rerun after a kill or a change that leaves them as
-    they were; activations live in ``activations_dir/epoch_XXXX/`` while scored (after only with
-    ``keep_activations``), and kept ones of the same checkpoint and extraction are read, not extracted again.
+    (How it resumes: the module docstring.)
     """
     prepared_dir, labels, run_json, checkpoints = job.prepared_dir, job.labels, job.run_json, job.checkpoints
     fragments_dir, activations_dir, out = job.fragments_dir, job.activations_dir, job.out
