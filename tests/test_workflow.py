@@ -38,9 +38,12 @@ SCORE_COLUMNS = [*SCORE_STAGE_COLUMNS, "edit_epoch"]
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, prepared_datasets):
-    """A completed tiny workflow (both pairs, rates 0 and 80, epochs 0 and 2)."""
+    """A completed tiny workflow (both pairs, rates 0 and 80, epochs 0 and 2; MLP-MNIST at 80 % also retrained
+    without the examples its label issues flag)."""
     workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    config = tiny_config(prepared_datasets, figures={"numbers": [*range(1, 15), 16, 17]})
+    config = tiny_config(
+        prepared_datasets, figures={"numbers": [*range(1, 15), 16, 17]}, label_issues={"retrain": ["mlp-mnist"]}
+    )
     config_path = write_config(workdir, config)
     snakemake(workdir, config_path, "--cores", "2")
     return workdir, config
@@ -108,6 +111,42 @@ def test_claims_table_of_the_tiny_run(finished):
     assert set(learned.epoch) == {2}  # two epochs trained: the last one is checked
 
 
+def test_the_clean_variant_trains_without_the_flagged_examples(finished):
+    """MLP-MNIST at 80 % retrained (run .../clean) on its fitted examples minus those the truth-free choice flags at
+    the final checkpoint; its test accuracy beside the memorized model's and the repair's; two claims rows."""
+    workdir, _ = finished
+    results = workdir / "results"
+    base = json.loads((results / "runs/mlp-mnist/c80/s0/run.json").read_text())
+    clean = json.loads((results / "runs/mlp-mnist/c80/s0/clean/run.json").read_text())
+    excluded = clean["excluded"]
+    metrics = pd.read_parquet(results / "label_issues/mlp-mnist/c80/s0_metrics.parquet")
+    chosen = metrics[metrics.is_choice & metrics.checkpoint.isin(["final", "peak+final"])].iloc[0]
+    flags = pd.read_parquet(results / "label_issues/mlp-mnist/c80/s0.parquet")
+    flagged = flags[(flags.epoch == chosen.epoch) & (flags.layer == chosen.layer) & (flags.probe == chosen.method)]
+    flagged_index = set(flagged.loc[flagged.is_label_issue, "index"])
+    assert (excluded["method"], excluded["layer"], excluded["n"]) == (chosen.method, chosen.layer, len(flagged_index))
+    assert 0 < excluded["n"] < len(flagged)
+    n_fit = len(flagged) - base["held_out"]["n"]
+    assert excluded["n_trained"] == n_fit - excluded["n_removed_from_fit"] and excluded["n_removed_from_fit"] > 0
+    assert clean["held_out"] == base["held_out"]  # the same slice withheld: scoring and repair rank on it
+    assert clean["settings"]["excluded"] == excluded["indices_sha256"] and base["settings"]["excluded"] is None
+    assert clean["final_epoch"] == base["final_epoch"]
+    table = pd.read_parquet(results / "retrained/mlp-mnist/c80/s0.parquet")
+    assert list(table.network) == ["memorized", "repaired", "retrained_clean"]
+    assert set(table.model) == {"mlp"}  # the run's identity columns
+    scores = pd.read_parquet(results / "scores.parquet")
+    model = scores[(scores.pair == "mlp-mnist") & (scores.corruption == 80) & (scores.probe == "model")]
+    final_test = model[(model.split == "test") & (model.epoch == base["final_epoch"])]
+    assert table.accuracy.iloc[0] == pytest.approx(final_test.accuracy.iloc[0])
+    assert table.n_samples.nunique() == 1 and table.n_excluded.iloc[0] == excluded["n"]
+    claims = read_claims(results / "claims.csv")
+    rows = claims[claims.claim.str.startswith("retrained_beats_")]
+    assert sorted(rows.claim) == ["retrained_beats_memorized", "retrained_beats_repaired"]
+    assert set(rows.pair) == {"mlp-mnist"} and set(rows.corruption) == {80}
+    assert set(rows.outcome) <= {"holds", "fails", "inconclusive"} and rows.ci_low.le(rows.ci_high).all()
+    assert not (results / "runs/cnn-fashion_mnist/c80/s0/clean").exists()  # retrain names mlp-mnist only
+
+
 def test_transfer_accuracy_equals_velpic_on_the_last_layer(finished):
     workdir, _ = finished
     scores = pd.read_parquet(workdir / "results" / "scores.parquet")
@@ -129,7 +168,9 @@ def test_masc_variance_reruns_scoring_aggregation_and_figures_only(finished):
     changed = dict(config, scoring={"masc_variance": 0.9})
     plan = planned_jobs(workdir, write_config(workdir, changed, "variance.yaml"))
     assert plan["score"] == 4 and plan["aggregate"] == 1 and plan["figure"] == 11
-    assert "train" not in plan and "corrupt_labels" not in plan
+    # no standard run retrains: only the clean variant's job, which reads the rewritten flags (and restores the
+    # run when they are the same)
+    assert plan["train"] == 1 and "corrupt_labels" not in plan
 
 
 def test_changing_the_probe_list_reruns_scoring_and_downstream_only(finished):
@@ -141,7 +182,7 @@ def test_changing_the_probe_list_reruns_scoring_and_downstream_only(finished):
     changed = dict(config, scoring={**config["scoring"], "probes": fewer})
     plan = planned_jobs(workdir, write_config(workdir, changed, "probes.yaml"))
     assert plan["score"] == 4 and plan["aggregate"] == 1, plan
-    assert not {"train", "corrupt_labels", "prepare_dataset"} & set(plan), plan
+    assert not {"corrupt_labels", "prepare_dataset"} & set(plan) and plan["train"] == 1, plan  # the clean variant
 
 
 def test_figure_option_reruns_only_figures(finished):
@@ -167,10 +208,10 @@ def test_adding_a_seed_or_rate_adds_only_the_new_runs(finished):
     workdir, config = finished
     more_seeds = dict(config, seeds=[0, 1])
     plan = planned_jobs(workdir, write_config(workdir, more_seeds, "seeds.yaml"))
-    assert plan["train"] == 4 and plan["corrupt_labels"] == 2
+    assert plan["train"] == 5 and plan["corrupt_labels"] == 2  # 4 runs, and MLP-MNIST 80 %'s clean variant
     more_rates = dict(config, corruption=[0, 40, 80])
     plan = planned_jobs(workdir, write_config(workdir, more_rates, "rates.yaml"))
-    assert plan["train"] == 2 and "corrupt_labels" not in plan, plan
+    assert plan["train"] == 3 and "corrupt_labels" not in plan, plan  # 2 runs at 40 %, and MLP-MNIST's clean one
     for run in ("mlp-mnist/c80/s0", "cnn-fashion_mnist/c0/s0"):
         assert (
             planned_jobs(workdir, write_config(workdir, more_rates, "rates.yaml"), f"results/scores/{run}.parquet")
@@ -182,6 +223,10 @@ def test_adding_a_seed_or_rate_adds_only_the_new_runs(finished):
 SCORING_AND_AFTER = {
     "score": 4,
     "label_issues": 4,  # they read the score tables (the peak, the held-out choice)
+    # the clean variant reads the flags: its job reruns, and restores the run when the flags are the same
+    # (tests/training/test_training.py, test_a_finished_run_is_restored_...)
+    "train": 1,
+    "retrain_comparison": 1,
     "label_issue_metrics": 1,
     "label_issue_figure": 1,
     "aggregate": 1,
@@ -206,7 +251,7 @@ def test_a_touch_a_comment_or_a_docstring_reruns_nothing(finished):
         assert planned_jobs(workdir, write_config(workdir, config, "same.yaml")) == {}
 
 
-def test_a_probe_change_rescores_every_run_and_never_retrains_or_reextracts(finished):
+def test_a_probe_change_rescores_every_run_and_never_retrains_a_standard_run_or_reextracts(finished):
     workdir, config = finished
     with inserted(workdir / PROBE_CHANGE[0], *PROBE_CHANGE[1:]):
         text = dry_run(workdir, write_config(workdir, config, "same.yaml"))
@@ -252,7 +297,7 @@ def test_training_code_reruns_nothing_until_its_version_is_raised(finished):
         text = dry_run(workdir, config_path)
     plan = plan_of(text)
     # score is planned once the runs are retrained (train is a checkpoint)
-    assert plan["train"] == 4 and plan["corrupt_labels"] == 2, plan
+    assert plan["train"] == 5 and plan["corrupt_labels"] == 2, plan  # with MLP-MNIST 80 %'s clean variant
     assert f"training code version {version} -> {version + 1}" in stale.report(stale.planned_jobs(text))
 
 

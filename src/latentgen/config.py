@@ -197,9 +197,32 @@ def _check_subsets(config: dict[str, Any]) -> Iterator[str]:
                 )
 
 
+def _check_retrain(config: dict[str, Any]) -> Iterator[str]:
+    """``label_issues.retrain`` names configured pairs only (a typo would silently retrain nothing)."""
+    retrain = config["label_issues"]["retrain"]
+    if isinstance(retrain, list):
+        for pair in retrain:
+            if pair not in config["pairs"]:
+                yield (
+                    f"config key 'label_issues.retrain': {pair!r} is not a configured pair "
+                    f"(pairs: {', '.join(config['pairs'])})"
+                )
+
+
+def retrained_pairs(config: dict[str, Any]) -> list[str]:
+    """The pairs ``label_issues.retrain`` retrains on the examples not flagged (none, all, or a list)."""
+    retrain = config["label_issues"]["retrain"]
+    if retrain == "none":
+        return []
+    if retrain == "all":
+        return list(config["pairs"])
+    return [pair for pair in config["pairs"] if pair in retrain]
+
+
 def semantic_errors(config: dict[str, Any]) -> list[str]:
     errors: list[str] = list(_non_finite_numbers(config))
     errors += _check_subsets(config)
+    errors += _check_retrain(config)
     for name, pair in config["pairs"].items():
         errors += _check_pair(name, pair, config)
     for name, entry in config["datasets"].items():

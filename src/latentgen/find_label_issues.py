@@ -35,7 +35,8 @@ from latentgen.common.devices import assign_device
 from latentgen.common.fileio import write_json, write_parquet
 from latentgen.label_issues.baselines import pixel_logreg_issues
 from latentgen.label_issues.crossfit import check_enough_per_class
-from latentgen.label_issues.job import DEFAULT_FOLDS, DEFAULT_PROBES, checkpoint_issues, train_index
+from latentgen.data.runs import train_index
+from latentgen.label_issues.job import DEFAULT_FOLDS, DEFAULT_PROBES, checkpoint_issues
 from latentgen.label_issues.metrics import label_issue_metrics
 from latentgen.model_inputs import ModelInputError, ModelInputs, array_inputs, pipeline_inputs, run_command
 from latentgen.training.models import MODEL_NAMES

@@ -17,6 +17,7 @@ import numpy as np
 from latentgen.common.fileio import DamagedFileError, load_torch, read_json
 from latentgen.data.arrays import TrainData
 from latentgen.data.holdout import HoldoutSplit
+from latentgen.data.labels import label_table_name
 from latentgen.data.runs import load_run_data
 from latentgen.training.checkpoints import verify_checkpoint
 from latentgen.training.models import ProbedNetwork, model_from_state
@@ -110,7 +111,12 @@ def pipeline_inputs(checkpoint: Path, datasets_dir: Path | str, label_table: Pat
     labels_path = (
         Path(label_table)
         if label_table
-        else (results / "labels" / summary["dataset"] / f"s{summary['labels']['seed']}.parquet")
+        else (
+            results
+            / "labels"
+            / summary["dataset"]
+            / label_table_name(summary["labels"]["seed"], summary["labels"].get("label_draw", "nested"))
+        )
     )
     prepared = existing(Path(datasets_dir) / summary["dataset"], "prepared dataset")
     run = load_run_data(prepared, existing(labels_path, "label table"), int(summary["corruption"]))

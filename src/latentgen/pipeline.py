@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -37,7 +38,8 @@ from latentgen.common.fileio import (
     write_parquet,
 )
 from latentgen.data.labels import write_label_table
-from latentgen.data.runs import load_run_data
+from latentgen.data.runs import load_run_data, train_index
+from latentgen.data.cleaning import cleaned_split, flags_to_exclude
 from latentgen.report.summary import write_summary
 from latentgen.training.schedule import Schedule
 from latentgen.training.settings import TrainSettings
@@ -72,9 +74,14 @@ def prepare_dataset(name: str, out_dir: Path | str, source: str) -> None:
 
 
 def corrupt_labels(
-    prepared_dir: Path | str, out: Path | str, seed: int, train_subset: dict | None, test_subset: dict | None
+    prepared_dir: Path | str,
+    out: Path | str,
+    seed: int,
+    train_subset: dict | None,
+    test_subset: dict | None,
+    label_draw: str = "nested",
 ) -> None:
-    write_label_table(prepared_dir, out, seed, train_subset, test_subset)
+    write_label_table(prepared_dir, out, seed, train_subset, test_subset, label_draw)
     log.info("wrote label table %s", out)
 
 
@@ -94,7 +101,11 @@ TRAIN_SETTING_KEYS = (
 
 
 def train_settings(
-    pair_config: dict[str, Any], seed: int, edit: dict[str, Any] | None = None, holdout: float = 0.0
+    pair_config: dict[str, Any],
+    seed: int,
+    edit: dict[str, Any] | None = None,
+    holdout: float = 0.0,
+    excluded: dict[str, Any] | None = None,
 ) -> TrainSettings:
     """A pair's validated config (defaults filled by latentgen.config) as the trainer's settings.
 
@@ -107,7 +118,11 @@ def train_settings(
             max_epochs=int(edit["until"]), start_epoch=int(edit["epoch"]), start_weights=edit["weights_sha256"]
         )
     return TrainSettings(
-        **given, seed=int(seed), schedule=Schedule(**pair_config["checkpoints"]), holdout=float(holdout)
+        **given,
+        seed=int(seed),
+        schedule=Schedule(**pair_config["checkpoints"]),
+        holdout=float(holdout),
+        excluded=excluded["indices_sha256"] if excluded else None,
     )
 
 
@@ -123,25 +138,35 @@ def train(
     edit: dict[str, Any] | None = None,
     edited_weights: Path | str | None = None,
     holdout: float = 0.0,
+    clean_flags: tuple[Path | str, Path | str] | None = None,
+    code: dict[str, Any] | None = None,
 ) -> None:
-    """Train one run; with ``edit`` ({epoch, until}) and ``edited_weights`` (velpic_edit's file), an edited run.
+    """Train one run; with ``edit`` ({epoch, until}) and ``edited_weights`` (velpic_edit's file), an edited run;
+    with ``clean_flags`` (a run's label-issue table and its metrics), the run retrained without the examples its
+    truth-free choice flags (latentgen.label_issues.retraining).
 
     The run's held-out slice (``holdout``, a fraction; latentgen.data.holdout) is withheld: the network never
-    trains on it, so scoring can rank probes and layers on it and ``latentgen repair`` can choose on it."""
+    trains on it, so scoring can rank probes and layers on it and ``latentgen repair`` can choose on it.
+    ``code``: the train stage's code (its params), recorded in run.json; a clean variant that finished with the
+    same settings, data, exclusions and code is restored instead of trained again (its flags are rewritten
+    whenever the label-issue stage reruns, mostly with the same content)."""
     run = load_run_data(prepared_dir, labels, int(corruption))
     split = run.data.holdout(holdout)
-    start_weights, edit_settings = None, None
+    held_out = split.record()  # the run's slice, whatever else the clean variant leaves out
+    start_weights, edit_settings, excluded = None, None, None
     if edit is not None:
         start_weights = load_torch(edited_weights, what="edited weights")
         edit_settings = {**edit, "weights_sha256": file_sha256(edited_weights)}
-    settings = train_settings(pair_config, seed, edit_settings, holdout)
+    if clean_flags is not None:
+        split, excluded = _without_flagged(run.data, split, labels, clean_flags)
+    settings = train_settings(pair_config, seed, edit_settings, holdout, excluded)
     identity = {**run_identity(pair, corruption, seed), "edit_epoch": edit["epoch"] if edit else None}
     log.info(
         "training %s/c%s/s%s%s on %d samples (%d held out; %.1f %% labels changed), device %s",
         pair,
         corruption,
         seed,
-        f" from its VeLPIC edit at epoch {edit['epoch']}" if edit else "",
+        _variant_note(edit, excluded),
         len(split.fit),
         len(split.held_out),
         100 * run.provenance["fraction_labels_changed"],
@@ -154,13 +179,45 @@ def train(
         provenance={
             **identity,
             **run.provenance,
-            "held_out": split.record(),
+            "held_out": held_out,
             "input_shape": list(run.data.input_shape),
             "num_classes": run.data.num_classes,
+            **({"excluded": excluded} if excluded else {}),
+            **({"training_code": code} if code else {}),
         },
         device=device,
         start_weights=start_weights,
+        reuse_finished=excluded is not None,
     )
+
+
+def _variant_note(edit: dict[str, Any] | None, excluded: dict[str, Any] | None) -> str:
+    if edit:
+        return f" from its VeLPIC edit at epoch {edit['epoch']}"
+    if excluded:
+        return (
+            f" without the {excluded['n']} examples {excluded['method']}:{excluded['layer']} flags at epoch "
+            f"{excluded['epoch']} ({excluded['n_wrong']} of them wrong; {excluded['n_trained_wrong']} wrong left)"
+        )
+    return ""
+
+
+def _without_flagged(data, split, labels: Path | str, clean_flags: tuple[Path | str, Path | str]):
+    """(the split without the flagged examples, run.json's record of what was removed and what is left wrong)."""
+
+    flagged = flags_to_exclude(*clean_flags)
+    index = train_index(labels)
+    cleaned = cleaned_split(split, index, flagged)
+    wrong = data.train_noisy != data.train_true
+    removed = np.setdiff1d(split.fit, cleaned.fit)
+    record = {
+        **flagged.record(),
+        "n_wrong": int(wrong[np.isin(index, flagged.index)].sum()),
+        "n_trained": int(len(cleaned.fit)),
+        "n_trained_wrong": int(wrong[cleaned.fit].sum()),
+        "n_removed_from_fit": int(len(removed)),
+    }
+    return cleaned, record
 
 
 def velpic_edit(
@@ -236,16 +293,27 @@ def read_histories(paths: list[str]) -> pd.DataFrame:
 
 
 def claims(
-    scores: Path | str, histories: list[str], out: Path | str, label_issue_metrics: Path | str | None = None
+    scores: Path | str,
+    histories: list[str],
+    out: Path | str,
+    label_issue_metrics: Path | str | None = None,
+    retrained: list[str] | None = None,
 ) -> None:
-    """The claims table; with the label-issue metrics, its rows on finding the wrong labels too."""
+    """The claims table; with the label-issue metrics, its rows on finding the wrong labels too, and with the
+    retrain-comparison tables (``retrained``), those on retraining without the flagged examples."""
     from latentgen.report.claims import CLAIM_COLUMNS, claims_table  # pandas and scipy: only in this job
     from latentgen.report.claims_label_issues import label_issue_claim_rows
+    from latentgen.report.claims_retrained import retrained_claim_rows
 
     claims = claims_table(read_parquet(scores, what="scores table"), read_histories(histories))
+    extra = []
     if label_issue_metrics is not None:
-        rows = label_issue_claim_rows(read_parquet(label_issue_metrics, what="label-issue metrics"))
-        claims = pd.concat([claims, pd.DataFrame(rows, columns=CLAIM_COLUMNS)], ignore_index=True)
+        extra += label_issue_claim_rows(read_parquet(label_issue_metrics, what="label-issue metrics"))
+    if retrained:
+        tables = [read_parquet(path, what="retrain-comparison table") for path in retrained]
+        extra += retrained_claim_rows(pd.concat(tables, ignore_index=True))
+    if extra:
+        claims = pd.concat([claims, pd.DataFrame(extra, columns=CLAIM_COLUMNS)], ignore_index=True)
     # Rounded for reading only: outcomes were decided on the exact values (a 1-in-10,000 test difference is 0.01 pp).
     numbers = ["value", "ci_low", "ci_high", "standard_error", "reference", "wrong_label_fraction"]
     claims[numbers] = claims[numbers].round(4)
@@ -332,6 +400,36 @@ def label_issue_metrics(run_tables: list[str], out: Path | str) -> None:
     table = pd.concat([read_parquet(path, what="label-issue metrics table") for path in run_tables], ignore_index=True)
     write_parquet(table, out, metadata={"latentgen_version": __version__, "runs": len(run_tables)})
     log.info("aggregated %d label-issue metric rows from %d runs into %s", len(table), len(run_tables), out)
+
+
+@dataclass(frozen=True)
+class RetrainedRun:
+    """A run and its clean variant: what the retrain_comparison job reads (latentgen.label_issues.retraining)."""
+
+    scores: Path | str  # the run's score table (the memorized model and its repair)
+    clean_run_json: Path | str
+    clean_checkpoint: Path | str  # the clean variant's final checkpoint
+    prepared_dir: Path | str
+    labels: Path | str
+    pair: str
+    corruption: int
+    seed: int
+
+
+def retrain_comparison(
+    run: RetrainedRun, layers: list[str], out: Path | str, batch_size: int = 1000, device: str = "auto"
+) -> None:
+    """The memorized, repaired and retrained-on-clean models of one run on the test set, per image."""
+    from latentgen.label_issues.retraining import compare_retrained  # torch: only in this job
+
+    table = compare_retrained(
+        run.scores, run.clean_run_json, run.clean_checkpoint, run.prepared_dir, run.labels, run.corruption,
+        layers, batch_size, device,
+    )  # fmt: skip
+    table = table.assign(**run_identity(run.pair, run.corruption, run.seed))
+    write_parquet(table, out, metadata={"latentgen_version": __version__})
+    accuracies = ", ".join(f"{row.network} {100 * row.accuracy:.1f} %" for row in table.itertuples())
+    log.info("test accuracy of %s/c%s/s%s: %s; wrote %s", run.pair, run.corruption, run.seed, accuracies, out)
 
 
 def label_issue_figure(

@@ -46,7 +46,7 @@ from latentgen.common.devices import assign_device
 from latentgen.common.fileio import write_json
 from latentgen.common.stats import accuracy_interval
 from latentgen.data.holdout import HoldoutSplit
-from latentgen.scoring.selection import choose, pack_correct
+from latentgen.scoring.selection import TRANSFERABLE_PROBE, pack_correct, transfer_layer
 from latentgen.training.models import MODEL_NAMES, ProbedNetwork
 from latentgen.model_inputs import ModelInputError, ModelInputs, array_inputs, existing, pipeline_inputs, run_command
 from latentgen.probes.paper import VeLPIC, velpic_for_every_class
@@ -54,7 +54,7 @@ from latentgen.scoring.checkpoint import predict_classes
 from latentgen.scoring.transfer import load_layer_transfer, save_layer_transfer, transfer_from_layer
 from latentgen.data.arrays import TrainData
 
-PROBE = "velpic"  # the probe whose decision a linear head can carry, hence the only transferable candidate
+PROBE = TRANSFERABLE_PROBE  # the only probe whose decision a linear head can carry
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -133,10 +133,8 @@ def _extract(network: ProbedNetwork, inputs: ModelInputs, scratch: Path, batch_s
 
 def _chosen_layer(candidates: pd.DataFrame, layers: list[str]) -> tuple[str, str]:
     """(layer, how it was chosen): by the one-SE rule on the selection data, else the last probed layer."""
-    best = choose(candidates)
-    if best is None:
-        return layers[-1], NO_SELECTION_DATA
-    return str(best["layer"]), ONE_SE_RULE
+    layer, on_held_out = transfer_layer(candidates, layers)
+    return layer, ONE_SE_RULE if on_held_out else NO_SELECTION_DATA
 
 
 def repair(

@@ -156,3 +156,52 @@ def test_the_page_names_the_command_that_regenerates_it(finished_quickstart):
     )
     page = (finished_quickstart / "docs" / "results.md").read_text()
     assert "latentgen results-page --scores" in page and "--claims" in page
+
+
+def test_the_label_issue_sections_show_the_chosen_flags_the_baselines_and_the_retrained_model():
+    from latentgen.report.label_issue_tables import label_issue_markdown, retrained_markdown
+
+    def metrics_row(method, layer, checkpoint, epoch, auprc, is_choice=False, corruption=80):
+        return {"pair": "mlp-mnist", "corruption": corruption, "seed": 0, "epoch": epoch, "checkpoint": checkpoint,
+                "layer": layer, "method": method, "is_choice": is_choice, "auprc": auprc, "f1": 0.5,
+                "precision": 0.6, "recall": 0.4, "base_rate": 0.72}  # fmt: skip
+
+    metrics = pd.DataFrame(
+        [
+            metrics_row("velpic", "fc1", "final", 25, 0.964, is_choice=True),
+            metrics_row("ncm", "fc1", "final", 25, 0.95),
+            metrics_row("network_softmax", "output", "final", 25, 0.838),
+            metrics_row("velpic", "fc2", "peak", 5, 0.97, is_choice=True),
+            metrics_row("velpic", "fc1", "final", 25, 0.5, is_choice=True, corruption=0),
+        ]
+    )
+    text = label_issue_markdown(metrics)
+    lines = text.splitlines()
+    peak = lines.index("| mlp-mnist c80 | peak (epoch 5) | 72.0 | flags: velpic:fc2 | 97.0 | 50.0 | 60.0 | 40.0 |")
+    final = lines.index("| mlp-mnist c80 | final (epoch 25) | 72.0 | flags: velpic:fc1 | 96.4 | 50.0 | 60.0 | 40.0 |")
+    assert peak < final and "| network_softmax | 83.8 |" in text and "ncm" not in text and "c0 " not in text
+    assert label_issue_markdown(metrics[metrics.corruption == 0]) == ""
+    retrained = pd.DataFrame(
+        [
+            {
+                "pair": "mlp-mnist",
+                "corruption": 80,
+                "seed": 0,
+                "network": model,
+                "layer": layer,
+                "accuracy": accuracy,
+                "n_excluded": 1300,
+                "excluded_wrong": 1100,
+                "trained_wrong": 270,
+                "n_trained": 1350,
+            }  # fmt: skip
+            for model, layer, accuracy in [
+                ("memorized", "output", 0.31),
+                ("repaired", "fc1", 0.612),
+                ("retrained_clean", "output", 0.70),
+            ]  # fmt: skip
+        ]
+    )
+    assert "| mlp-mnist c80 | 31.0 | 61.2 (fc1) | 70.0 | 1300 (1100) | 270 of 1350 (20.0 %) |" in retrained_markdown(
+        retrained
+    )

@@ -16,6 +16,7 @@ from latentgen.scoring.selection import (
     pack_correct,
     parse_choice,
     selected_rows,
+    transfer_layer,
 )
 from latentgen.data.holdout import stratified_holdout
 from latentgen.training.models import build
@@ -271,3 +272,35 @@ def test_train_splits_cover_the_fitted_samples_only(scored):
     for name, samples in (("train_corrupted", split.fit), ("holdout_corrupted", split.held_out)):
         correct = model[name] * len(samples)  # a whole number of samples only over the right sample count
         assert correct == pytest.approx(round(correct), abs=1e-9), name
+
+
+def test_the_repaired_layer_is_velpics_held_out_choice_else_the_last_layer():
+    """``latentgen repair`` and the retrained-on-clean comparison transfer this layer: VeLPIC's one-SE choice on
+    the slice (a better MASC layer is no candidate: its decision cannot be written into a head)."""
+    n = 200
+    right = np.arange(n) < 150  # 75 % right
+    rows = pd.DataFrame(
+        [
+            {
+                "probe": probe,
+                "layer": layer,
+                "split": "holdout_corrupted",
+                "n_samples": n,
+                "accuracy": acc,
+                "correct": pack_correct(np.arange(n) < int(acc * n)),
+            }  # fmt: skip
+            for probe, layer, acc in [("velpic", "fc1", 0.4), ("velpic", "fc2", 0.75), ("masc", "fc1", 0.95)]
+        ]
+        + [
+            {
+                "probe": "velpic",
+                "layer": "fc1",
+                "split": "test",
+                "n_samples": n,
+                "accuracy": 0.99,
+                "correct": pack_correct(right),
+            }
+        ]  # fmt: skip
+    )
+    assert transfer_layer(rows, ["fc1", "fc2", "fc3"]) == ("fc2", True)
+    assert transfer_layer(rows[rows.split == "test"], ["fc1", "fc2", "fc3"]) == ("fc3", False)

@@ -299,4 +299,38 @@ def test_every_setting_that_changes_training_changes_the_fingerprint():
     """Another dropout or another withheld slice trains another network: the run restarts instead of resuming."""
     assert settings(dropout=0.2).fingerprint() != settings().fingerprint()
     assert settings(holdout=0.1).fingerprint() != settings().fingerprint()
+    assert settings(excluded="ab" * 32).fingerprint() != settings().fingerprint()
     assert settings().fingerprint() == settings().fingerprint()
+
+
+def test_a_finished_run_is_restored_not_retrained_when_settings_and_provenance_are_unchanged(tmp_path, caplog):
+    """Snakemake deletes run.json and the history before a rerun (the clean variant's flags were rewritten): with
+    reuse_finished, the same settings and provenance and intact checkpoints restore them; anything else trains."""
+    run_dir = tmp_path / "run"
+    provenance = {"excluded": {"indices_sha256": "ab" * 32, "n": 3}, "training_code": {"version": 3}}
+    first = train(synthetic_data(), settings(max_epochs=2), run_dir, provenance=provenance, reuse_finished=True)
+    final = checkpoint_file(run_dir, 2)
+    written = final.stat().st_mtime_ns
+    history = pd.read_parquet(run_dir / "history.parquet")
+    recorded = json.loads((run_dir / "run.json").read_text())
+    assert recorded["fingerprint"] == first["fingerprint"]
+    (run_dir / "run.json").unlink()
+    (run_dir / "history.parquet").unlink()
+    with caplog.at_level("INFO", logger="latentgen"):
+        again = train(synthetic_data(), settings(max_epochs=2), run_dir, provenance=provenance, reuse_finished=True)
+    assert again == recorded and "reusing" in caplog.text
+    assert final.stat().st_mtime_ns == written  # not trained again
+    pd.testing.assert_frame_equal(pd.read_parquet(run_dir / "history.parquet"), history)
+    assert json.loads((run_dir / "run.json").read_text()) == recorded
+    other = {**provenance, "excluded": {"indices_sha256": "cd" * 32, "n": 4}}  # other flags: trained again
+    caplog.clear()
+    with caplog.at_level("INFO", logger="latentgen"):
+        train(synthetic_data(), settings(max_epochs=2), run_dir, provenance=other, reuse_finished=True)
+    assert "reusing" not in caplog.text and final.stat().st_mtime_ns != written
+    damaged = bytearray(final.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    final.write_bytes(bytes(damaged))  # a damaged checkpoint is never restored
+    caplog.clear()
+    with caplog.at_level("INFO", logger="latentgen"):
+        train(synthetic_data(), settings(max_epochs=2), run_dir, provenance=other, reuse_finished=True)
+    assert "reusing" not in caplog.text

@@ -48,6 +48,7 @@ rule claims:
         scores=f"{RESULTS}/scores.parquet",
         histories=run_histories(),
         label_issue_metrics=f"{RESULTS}/label_issue_metrics.parquet",
+        retrained=retrain_comparison_tables(),
     output:
         table=report(
             f"{RESULTS}/claims.csv",

@@ -6,6 +6,7 @@ from inspect import signature
 from pathlib import Path
 
 from latentgen.common import fingerprint
+from latentgen.data.labels import label_table_name
 from latentgen.report.figure_specs import (
     buildable_figures,
     figure_pairs_and_rates,
@@ -43,14 +44,18 @@ def per_job(function):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def run_path(pair, corruption, seed, edit=""):
+def run_path(pair, corruption, seed, variant=""):
     """A run's place under runs/, scores/, logs/...: RUN with its wildcards filled."""
-    return RUN.format(pair=pair, corruption=corruption, seed=seed, edit=edit)
+    return RUN.format(pair=pair, corruption=corruption, seed=seed, variant=variant)
 
 
 def edit_suffix(epoch):
-    """What the {edit} wildcard holds for the run edited at `epoch`: a subdirectory of its base run."""
+    """What the {variant} wildcard holds for the run edited at `epoch`: a subdirectory of its base run."""
     return f"{RUN_SEPARATOR}edit{epoch}"
+
+
+# What the {variant} wildcard holds for a run retrained without its flagged examples (label_issues.retrain)
+CLEAN_SUFFIX = f"{RUN_SEPARATOR}clean"
 
 
 def run_directory(run):
@@ -139,23 +144,34 @@ def prepared_input(wildcards):
 @per_job
 def labels_input(wildcards):
     seed = label_seed(wildcards.seed)
-    return f"{RESULTS}/labels/{pair_dataset(wildcards)}/s{seed}.parquet"
+    return f"{RESULTS}/labels/{pair_dataset(wildcards)}/{label_table_name(seed, config['label_draw'])}"
 
 
 @per_job
 def edit_epoch(wildcards):
-    """E of an edited run (suffix edit<E>), None for standard training."""
-    edit = wildcards.get("edit", "")
-    return int(edit.removeprefix(edit_suffix(""))) if edit else None
+    """E of an edited run (suffix edit<E>), None for standard training and the clean variant."""
+    variant = wildcards.get("variant", "")
+    return (
+        int(variant.removeprefix(edit_suffix("")))
+        if variant.startswith(edit_suffix(""))
+        else None
+    )
 
 
 @per_job
-def edit_input(wildcards):
-    """An edited run starts from the VeLPIC edit of its base run's checkpoint at E (rule velpic_edit)."""
+def variant_input(wildcards):
+    """An edited run starts from the VeLPIC edit of its base run's checkpoint at E (rule velpic_edit); the clean
+    variant reads its base run's label issues (the flags and the metrics naming the truth-free choice).
+    """
+    base = run_path(wildcards.pair, wildcards.corruption, wildcards.seed)
+    if wildcards.variant == CLEAN_SUFFIX:
+        return {
+            "flags": f"{RESULTS}/label_issues/{base}.parquet",
+            "flag_metrics": f"{RESULTS}/label_issues/{base}_metrics.parquet",
+        }
     epoch = edit_epoch(wildcards)
     if epoch is None:
         return {}
-    base = run_path(wildcards.pair, wildcards.corruption, wildcards.seed)
     return {"edited": f"{RESULTS}/edits/{base}/{epoch_file(epoch)}"}
 
 
@@ -170,7 +186,9 @@ def edit_param(wildcards):
 @per_job
 def run_dir(wildcards):
     return run_directory(
-        run_path(wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.edit)
+        run_path(
+            wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.variant
+        )
     )
 
 
@@ -199,11 +217,11 @@ def train_output(wildcards):
         wildcards.pair,
         wildcards.corruption,
         wildcards.seed,
-        wildcards.get("edit", ""),
+        wildcards.get("variant", ""),
     )
     if run not in _TRAINED:
         _TRAINED[run] = checkpoints.train.get(
-            pair=run[0], corruption=run[1], seed=run[2], edit=run[3]
+            pair=run[0], corruption=run[1], seed=run[2], variant=run[3]
         ).output
     return _TRAINED[run]
 
@@ -229,7 +247,10 @@ def trained_checkpoint(wildcards):
     files themselves are not declared outputs, see train.smk).
     """
     run = run_path(
-        wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.get("edit", "")
+        wildcards.pair,
+        wildcards.corruption,
+        wildcards.seed,
+        wildcards.get("variant", ""),
     )
     return {
         "run_json": train_output(wildcards).run_json,
@@ -242,7 +263,9 @@ def run_score_input(wildcards):
     """Every input of a run's score job: run.json, each of its checkpoint files (a retrained run, newer
     checkpoints, reruns it), the dataset and the labels. Asking the train checkpoint for run.json makes
     Snakemake train the run first when needed."""
-    run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.edit)
+    run = run_path(
+        wildcards.pair, wildcards.corruption, wildcards.seed, wildcards.variant
+    )
     return {
         "run_json": train_output(wildcards).run_json,
         "checkpoints": [
@@ -329,6 +352,18 @@ def run_tables(pairs=None, rates=None, edits=False):
     """Score tables of the standard runs, and with `edits` of the edited runs too."""
     runs = all_runs(pairs, rates) + (edit_runs(pairs, rates) if edits else [])
     return [f"{RESULTS}/scores/{run_path(*run)}.parquet" for run in runs]
+
+
+def retrained_runs():
+    """(pair, corruption, seed) of every run retrained on the examples not flagged (label_issues.retrain): the
+    retrained pairs' runs at rates above 0 % (at 0 % no label is wrong)."""
+    rates = [rate for rate in config["corruption"] if rate > 0]
+    return all_runs(retrained_pairs(config), rates) if rates else []
+
+
+def retrain_comparison_tables():
+    """The retrain_comparison tables the claims rule reads (label_issues.smk)."""
+    return [f"{RESULTS}/retrained/{run_path(*run)}.parquet" for run in retrained_runs()]
 
 
 def run_histories(pairs=None, rates=None):

@@ -72,3 +72,29 @@ rule label_issue_figure:
         style=config["figures"]["style"],
     script:
         "../scripts/label_issue_figure.py"
+
+
+# The payoff (label_issues.retrain): a run retrained without the examples its label issues flag (the train rule's
+# clean variant, {pair}/c{rate}/s{seed}/clean) against the memorized model and its `latentgen repair`, on the test
+# set, per image (latentgen.label_issues.retraining); the claims table compares them.
+rule retrain_comparison:
+    input:
+        unpack(retrain_comparison_input),
+    output:
+        table=f"{RESULTS}/retrained/{LABEL_ISSUE_RUN}.parquet",
+    log:
+        f"{RESULTS}/logs/retrain_comparison/{LABEL_ISSUE_RUN}.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt("score", "mem_mb", 16000),
+        runtime=per_attempt("score", "runtime", 30),
+    params:
+        code=stage_code("retrain_comparison"),
+        prepared_dir=prepared_dir,
+        layers=pair_layers,
+        batch_size=config["activations"]["batch_size"],
+        device=config["device"],
+    script:
+        "../scripts/retrain_comparison.py"

@@ -58,3 +58,25 @@ def label_issue_figure_targets():
     if not label_issue_figure_rates():
         return []
     return [f"{RESULTS}/figures/label_issues.pdf"]
+
+
+@per_job
+def retrain_comparison_input(wildcards):
+    """The run's score table (its memorized model and repair), the clean variant's run.json and final checkpoint
+    (asking the train checkpoint for it makes Snakemake retrain first), the dataset and the labels.
+    """
+    run = run_path(wildcards.pair, wildcards.corruption, wildcards.seed)
+    clean = checkpoints.train.get(
+        pair=wildcards.pair,
+        corruption=wildcards.corruption,
+        seed=wildcards.seed,
+        variant=CLEAN_SUFFIX,
+    ).output
+    final = json.loads(Path(clean.run_json).read_text())["final_epoch"]
+    return {
+        "scores": f"{RESULTS}/scores/{run}.parquet",
+        "clean_run_json": clean.run_json,
+        "clean_checkpoint": run_checkpoint(run + CLEAN_SUFFIX, final),
+        "meta": prepared_input(wildcards),
+        "labels": labels_input(wildcards),
+    }

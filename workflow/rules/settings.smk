@@ -2,7 +2,12 @@
 # the rules write under, and what each wildcard may hold. common.smk includes it first.
 from pathlib import Path
 
-from latentgen.config import ConfigError, check_config, warn_unshown_pairs
+from latentgen.config import (
+    ConfigError,
+    check_config,
+    retrained_pairs,
+    warn_unshown_pairs,
+)
 
 try:
     config = check_config(
@@ -17,9 +22,10 @@ warn_unshown_pairs(config)
 RESULTS = config["results"].rstrip("/")
 WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
 DATASETS_DIR = config["datasets_dir"].rstrip("/")
-# A run; {edit} is empty for standard training, a subdirectory edit<E> for the run edited at epoch E (its VeLPIC vectors
-# written into the pre-softmax layer, then trained on): e.g. mlp-mnist/c40/s0/edit40.
-RUN = "{pair}/c{corruption}/s{seed}{edit}"
+# A run; {variant} is empty for standard training, a subdirectory edit<E> for the run edited at epoch E (its VeLPIC
+# vectors written into the pre-softmax layer, then trained on; e.g. mlp-mnist/c40/s0/edit40), or clean for the run
+# retrained without the examples its label issues flag (label_issues.retrain; e.g. mlp-mnist/c40/s0/clean).
+RUN = "{pair}/c{corruption}/s{seed}{variant}"
 RUN_SEPARATOR = "/"
 PREPARED_FILES = [
     "train_images.npy",
@@ -35,6 +41,6 @@ wildcard_constraints:
     dataset=r"[a-z0-9_]+",
     corruption=r"\d+",
     seed=r"\d+",
-    edit=r"(?:/edit\d+)?",
+    variant=r"(?:/edit\d+|/clean)?",
     epoch=r"\d{4}",
     number=r"\d+",

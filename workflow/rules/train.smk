@@ -6,7 +6,7 @@
 
 checkpoint train:
     input:
-        unpack(edit_input),
+        unpack(variant_input),
         meta=prepared_input,
         labels=labels_input,
     output:

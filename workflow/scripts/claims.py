@@ -8,4 +8,5 @@ with logging_to(snakemake.log[0]):
         histories=list(snakemake.input.histories),
         out=snakemake.output.table,
         label_issue_metrics=snakemake.input.label_issue_metrics,
+        retrained=list(snakemake.input.retrained),
     )

@@ -9,4 +9,5 @@ with logging_to(snakemake.log[0]):
         seed=int(snakemake.wildcards.seed),
         train_subset=snakemake.params.train_subset,
         test_subset=snakemake.params.test_subset,
+        label_draw=snakemake.params.label_draw,
     )

@@ -1,4 +1,5 @@
-"""Snakemake script of rule train: one run (resumes an interrupted one); an edited run starts from its VeLPIC edit."""
+"""Snakemake script of rule train: one run (resumes an interrupted one); an edited run starts from its VeLPIC edit,
+the clean variant trains without the examples its base run's label issues flag."""
 
 from latentgen.pipeline import logging_to, train
 
@@ -16,4 +17,8 @@ with logging_to(snakemake.log[0], snakemake.threads):
         edit=snakemake.params.edit,
         edited_weights=snakemake.input.get("edited"),
         holdout=snakemake.params.holdout,
+        code=dict(snakemake.params.code),
+        clean_flags=(
+            (snakemake.input.flags, snakemake.input.flag_metrics) if snakemake.input.get("flags") else None
+        ),
     )

@@ -7,6 +7,19 @@ per sample gives its replacement class.  Both draws depend only on the seed, so 
 corrupted sets are nested across rates (20 % ⊂ 40 % ⊂ ...) and a sample that is corrupted at two rates gets
 the same new label at both.
 
+The authors' draw (``label_draw: authors``, :func:`authors_corrupt_labels`) is the other choice: numpy's legacy
+generator re-seeded for every rate, as every loader of theirs does (Dynamics_during_training_DNN
+``MASC_during_training/CNN_code/mlp_mnist.py`` and MASC_DNN ``MASC/cnn_create.py``, ``corrupt_labels``):
+``np.random.seed(seed)``, ``mask = np.random.rand(N) <= c``, ``labels[mask] = np.random.choice(K, mask.sum())``
+(their Tiny ImageNet loader, ``TinyImagenetCorrupted``, compares with ``<`` and draws nothing at c = 0; the two
+comparisons differ only where a draw equals c exactly).  The draw runs over the *full* training set in its
+prepared order, and a training subset then takes its rows, so a subset's labels are the full set's.  Across
+rates its masks nest too (the same ``rand`` draws against a larger c), but the new labels do not: the
+``choice`` draw follows the mask, so its k-th value goes to the k-th corrupted sample, and a sample corrupted
+at two rates gets a fresh, independent label at each (a rate's labels equal another's only where both keep
+the true label).  The nested draw (``label_draw: nested``, the default) gives such a sample one label at every
+rate.
+
 Subsets for quick runs: the first samples of each class, or a seeded uniform draw.
 
 The label table of (dataset, seed) holds one row per sample the runs use -- the training subset and the test
@@ -55,6 +68,60 @@ def corrupt_labels(labels: np.ndarray, rate: float, num_classes: int, seed: int)
     *re-drawn*; about ``1/num_classes`` of those keep their original label, so the fraction of labels
     that actually changed is about ``rate * (1 - 1/num_classes)``.
     """
+    labels = _checked(labels, rate, num_classes)
+    corrupt_draw, replacement = _draws(labels.size, num_classes, seed)
+    flipped_mask = corrupt_draw < rate
+    noisy = np.where(flipped_mask, replacement, labels).astype(np.int64)
+    return noisy, flipped_mask
+
+
+# the config's label_draw: nested = latentgen's own draw, authors = numpy's legacy sequence as the authors drew it
+LABEL_DRAWS = ("nested", "authors")
+# datasets whose authors' loader marks a sample corrupted with rand < c (and draws nothing at c = 0); the others: <= c
+AUTHORS_STRICT_DATASETS = frozenset({"tiny_imagenet"})
+
+
+def authors_corrupt_labels(
+    labels: np.ndarray, rate: float, num_classes: int, seed: int, strict: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """The authors' corruption of ``labels`` at ``rate`` (a fraction): ``(noisy_labels, flipped_mask)``.
+
+    numpy's legacy global-state sequence, as their loaders draw it: seed, one ``rand`` per sample compared with the
+    rate (``<=``, or ``<`` with ``strict``: their Tiny ImageNet loader, which draws nothing at rate 0), then one
+    ``choice(K)`` per marked sample, in sample order.  A private ``RandomState`` gives the same numbers as
+    ``np.random.seed`` without touching numpy's global state.
+    """
+    labels = _checked(labels, rate, num_classes)
+    if strict and rate <= 0:
+        return labels.astype(np.int64), np.zeros(labels.size, dtype=bool)
+    state = np.random.RandomState(seed)
+    draw = state.rand(labels.size)
+    flipped_mask = draw < rate if strict else draw <= rate
+    noisy = labels.astype(np.int64)
+    noisy[flipped_mask] = state.choice(num_classes, int(flipped_mask.sum()))
+    return noisy, flipped_mask
+
+
+def draw_labels(
+    labels: np.ndarray, rate: float, num_classes: int, seed: int, draw: str = "nested", dataset: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(noisy_labels, flipped_mask)`` by the configured ``label_draw``; ``dataset`` picks the authors' comparison."""
+    if draw == "nested":
+        return corrupt_labels(labels, rate, num_classes, seed)
+    if draw == "authors":
+        return authors_corrupt_labels(labels, rate, num_classes, seed, strict=dataset in AUTHORS_STRICT_DATASETS)
+    raise ValueError(f"unknown label_draw {draw!r}; choose one of {list(LABEL_DRAWS)}")
+
+
+def label_table_name(seed: int | str, draw: str = "nested") -> str:
+    """The label table's file name under ``labels/<dataset>/``: ``s<seed>.parquet`` for the nested draw (the name
+    it always had), ``s<seed>-authors.parquet`` for the authors' draw, so the two never share a file."""
+    if draw not in LABEL_DRAWS:
+        raise ValueError(f"unknown label_draw {draw!r}; choose one of {list(LABEL_DRAWS)}")
+    return f"s{seed}.parquet" if draw == "nested" else f"s{seed}-{draw}.parquet"
+
+
+def _checked(labels: np.ndarray, rate: float, num_classes: int) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must be one-dimensional, got shape {labels.shape}")
@@ -64,10 +131,7 @@ def corrupt_labels(labels: np.ndarray, rate: float, num_classes: int, seed: int)
         raise ValueError(f"num_classes must be positive, got {num_classes}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must lie in 0..{num_classes - 1}")
-    corrupt_draw, replacement = _draws(labels.size, num_classes, seed)
-    flipped_mask = corrupt_draw < rate
-    noisy = np.where(flipped_mask, replacement, labels).astype(np.int64)
-    return noisy, flipped_mask
+    return labels
 
 
 def expected_correct_fraction(rate: float, num_classes: int) -> float:
@@ -145,11 +209,20 @@ def holdout_draws(n: int, seed: int) -> np.ndarray:
 
 
 def make_label_table(
-    prepared: datasets.PreparedDataset, seed: int, train_subset: dict | None = None, test_subset: dict | None = None
+    prepared: datasets.PreparedDataset,
+    seed: int,
+    train_subset: dict | None = None,
+    test_subset: dict | None = None,
+    draw: str = "nested",
 ) -> pd.DataFrame:
+    """The label table; ``draw`` is the config's ``label_draw``.  The authors' draw runs over the full training set
+    (their loaders draw over all of it), then the subset takes its rows; the nested draw runs over the subset."""
+    if draw not in LABEL_DRAWS:
+        raise ValueError(f"unknown label_draw {draw!r}; choose one of {list(LABEL_DRAWS)}")
     train_index = select_indices(prepared.train_labels, train_subset)
     test_index = select_indices(prepared.test_labels, test_subset)
-    true_train = np.asarray(prepared.train_labels)[train_index]
+    all_train = np.asarray(prepared.train_labels)
+    true_train = all_train[train_index]
     true_test = np.asarray(prepared.test_labels)[test_index]
     columns: dict[str, Any] = {
         "split": ["train"] * len(train_index) + ["test"] * len(test_index),
@@ -158,7 +231,11 @@ def make_label_table(
     }
     label_dtype = np.uint8 if prepared.num_classes <= 256 else np.int16
     for rate in LABEL_RATES:
-        noisy, _ = corrupt_labels(true_train, rate / 100.0, prepared.num_classes, seed)
+        if draw == "nested":
+            noisy, _ = corrupt_labels(true_train, rate / 100.0, prepared.num_classes, seed)
+        else:  # rate / 100.0 is the very float of the authors' literals (0.2, 0.8, ...): both are correctly rounded
+            full, _ = draw_labels(all_train, rate / 100.0, prepared.num_classes, seed, draw, prepared.meta.get("name"))
+            noisy = full[train_index]
         columns[rate_column(rate)] = np.concatenate([noisy, true_test]).astype(label_dtype)
     # test rows are never held out (NaN): the slice is a part of the training set
     columns[HOLDOUT_DRAW] = np.concatenate([holdout_draws(len(train_index), seed), np.full(len(test_index), np.nan)])
@@ -166,10 +243,15 @@ def make_label_table(
 
 
 def write_label_table(
-    prepared_dir: Path | str, out: Path | str, seed: int, train_subset: dict | None, test_subset: dict | None
+    prepared_dir: Path | str,
+    out: Path | str,
+    seed: int,
+    train_subset: dict | None,
+    test_subset: dict | None,
+    draw: str = "nested",
 ) -> None:
     prepared = datasets.load(Path(prepared_dir), verify=True, mmap=True)
-    table = make_label_table(prepared, seed, train_subset, test_subset)
+    table = make_label_table(prepared, seed, train_subset, test_subset, draw)
     write_parquet(
         table,
         out,
@@ -177,6 +259,7 @@ def write_label_table(
             "dataset": prepared.meta["name"],
             "dataset_content_sha256": prepared.meta.get("content_sha256"),
             "seed": seed,
+            "label_draw": draw,
             "train_subset": train_subset,
             "test_subset": test_subset,
             "num_classes": prepared.num_classes,

@@ -50,3 +50,9 @@ def load_run_data(prepared_dir: Path | str, labels_path: Path | str, rate: int, 
         "fraction_labels_changed": float(np.mean(data.train_noisy != data.train_true)),
     }
     return RunData(data, provenance)
+
+
+def train_index(labels: Path | str) -> np.ndarray:
+    """The dataset index (the label table's ``index``) of each training example, in the run's order."""
+    table = read_parquet(labels, what="label table")
+    return table.loc[table["split"] == "train", "index"].to_numpy().astype(np.int64)

@@ -30,7 +30,7 @@ from latentgen import __version__
 from latentgen.common.fileio import read_json, read_parquet, write_parquet
 from latentgen.common.pairs import run_identity
 from latentgen.data.arrays import TrainData
-from latentgen.data.runs import load_run_data
+from latentgen.data.runs import load_run_data, train_index
 from latentgen.training.checkpoints import model_from_run
 from latentgen.training.models import ProbedNetwork
 from latentgen.training.run_files import checkpoint_name
@@ -47,12 +47,6 @@ log = logging.getLogger("latentgen")
 DEFAULT_PROBES = ("velpic", "ncm")
 DEFAULT_FOLDS = 5
 CALIBRATION = "softmax(beta * scores + b) fitted on the out-of-fold scores and the given labels (no test data)"
-
-
-def train_index(labels: Path | str) -> np.ndarray:
-    """The dataset index (the label table's ``index``) of each training example, in the run's order."""
-    table = read_parquet(labels, what="label table")
-    return table.loc[table["split"] == "train", "index"].to_numpy().astype(np.int64)
 
 
 def checkpoint_issues(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from latentgen.report.label_issue_tables import label_issue_markdown, retrained_markdown
 from latentgen.report.claims import read_claims, split_edited_runs
 from latentgen.scoring.selection import is_candidate
 from latentgen.report.claims.glossary import GLOSSARY
@@ -136,7 +137,13 @@ def claims_markdown(claims: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def results_markdown(scores: pd.DataFrame, command: str, claims: pd.DataFrame | None = None) -> str:
+def results_markdown(
+    scores: pd.DataFrame,
+    command: str,
+    claims: pd.DataFrame | None = None,
+    label_issues: pd.DataFrame | None = None,
+    retrained: pd.DataFrame | None = None,
+) -> str:
     standard, _ = split_edited_runs(scores)  # the final-epoch table is of standard training; edits are claims rows
     summary = final_epoch_summary(standard)
     header = [
@@ -150,9 +157,27 @@ def results_markdown(scores: pd.DataFrame, command: str, claims: pd.DataFrame | 
         "",
     ]
     text = "\n".join(header + _table(summary)) + "\n"
+    if label_issues is not None and label_issue_markdown(label_issues):
+        text += "\n## Which training labels are wrong\n\n" + label_issue_markdown(label_issues)
+    if retrained is not None and retrained_markdown(retrained):
+        text += "\n## Retrained without the flagged labels\n\n" + retrained_markdown(retrained)
     if claims is not None:
         text += "\n## Claims\n\n" + claims_markdown(claims)
     return text
+
+
+def label_issue_outputs(scores_path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The label-issue metrics and the retrain-comparison tables the workflow writes beside scores.parquet
+    (``label_issue_metrics.parquet``, ``retrained/``), each None when absent."""
+    metrics_path = scores_path.parent / "label_issue_metrics.parquet"
+    metrics = read_parquet(metrics_path, what="label-issue metrics") if metrics_path.is_file() else None
+    tables = sorted((scores_path.parent / "retrained").glob("**/*.parquet"))
+    retrained = (
+        pd.concat([read_parquet(path, what="retrain-comparison table") for path in tables], ignore_index=True)
+        if tables
+        else None
+    )
+    return metrics, retrained
 
 
 # Everything from this line on in docs/results.md is written by hand (measurements of other commands) and
@@ -169,7 +194,9 @@ def hand_written_part(path: Path) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.description = (
         "Regenerate the results page (docs/results.md) from a finished scores table: the final-epoch test accuracy "
-        "of every run and layer, and the claims table. The page's hand-written part (from its marker line on) is kept."
+        "of every run and layer, the label-issue metrics and the retrained-on-clean comparison when the workflow "
+        "wrote them beside the scores table, and the claims table. The page's hand-written part (from its marker "
+        "line on) is kept."
     )
     parser.add_argument(
         "--scores", type=Path, required=True, help="the scores table, e.g. results/quickstart/scores.parquet"
@@ -197,7 +224,8 @@ def claims_path(args: argparse.Namespace) -> Path | None:
 
 def write_page(scores_path: Path, out: Path, command: str, claims_file: Path | None) -> None:
     claims = read_claims(claims_file) if claims_file is not None else None
-    text = results_markdown(read_parquet(scores_path, what="scores table"), command, claims)
+    label_issues, retrained = label_issue_outputs(scores_path)
+    text = results_markdown(read_parquet(scores_path, what="scores table"), command, claims, label_issues, retrained)
     tail = hand_written_part(out)
     with atomic_path(out) as tmp:
         tmp.write_text(text + ("\n" + tail if tail else ""))

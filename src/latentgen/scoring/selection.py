@@ -142,3 +142,19 @@ def selected_rows(rows: pd.DataFrame) -> pd.DataFrame:
         return rows.iloc[0:0]
     chosen = rows[(rows["probe"] == best["probe"]) & (rows["layer"] == best["layer"])]
     return chosen.assign(probe=SELECTED, layer=choice_name(best["probe"], best["layer"]))
+
+
+TRANSFERABLE_PROBE = "velpic"  # the probe whose decision a linear head can carry (latentgen.scoring.transfer)
+
+
+def transfer_layer(rows: pd.DataFrame, layers: list[str]) -> tuple[str, bool]:
+    """(the layer ``latentgen repair`` transfers, whether the held-out slice chose it) for one checkpoint's rows.
+
+    VeLPIC's rows only: the one-standard-error choice among its layers on the held-out slice (``choose``); without
+    held-out rows nothing can be chosen honestly, and the paper's choice, the last of ``layers``, is taken.
+    The repair command and the retrained-on-clean comparison both call this, so they transfer the same layer.
+    """
+    best = choose(rows[rows["probe"] == TRANSFERABLE_PROBE])
+    if best is None:
+        return layers[-1], False
+    return str(best["layer"]), True

@@ -22,6 +22,9 @@ class RunFiles:
         self.resume = self.root / "resume.pt"
         self.history = self.root / "history.parquet"
         self.run_json = self.root / "run.json"
+        # run.json and the history once more, not declared to Snakemake (which deletes declared outputs before a
+        # rerun): what a rerun with unchanged settings and data restores instead of training (trainer.train's reuse)
+        self.finished = self.root / "finished.json"
 
     def checkpoint(self, epoch: int | str) -> Path:
         return self.checkpoints / checkpoint_name(epoch)

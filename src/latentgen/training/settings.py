@@ -60,6 +60,9 @@ class TrainSettings:
     # the fraction of the training set withheld from training (latentgen.data.holdout): the trainer is given the
     # rest; recorded here so that another slice retrains the run and run.json says what the network never saw
     holdout: float = 0.0
+    # a run trained without some training examples besides the slice (the examples flagged as label issues,
+    # latentgen.label_issues.retraining): the sha256 of their sorted dataset indices, so other flags retrain it
+    excluded: str | None = None
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZATIONS:

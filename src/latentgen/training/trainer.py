@@ -31,7 +31,7 @@ from torch import nn
 from latentgen import __version__
 from latentgen.training.learning import LEARNING_CHECK_EPOCH, LEARNING_TOLERANCE, has_learned
 from latentgen.common.devices import assign_device
-from latentgen.common.fileio import file_sha256, save_torch, write_json, write_parquet
+from latentgen.common.fileio import file_sha256, read_json, save_torch, write_json, write_parquet
 from latentgen.data.arrays import TrainData, to_unit_float
 from latentgen.training.models import ProbedNetwork, build
 from latentgen.training.run_files import RunFiles
@@ -282,8 +282,10 @@ def train(
     provenance: dict[str, Any] | None = None,
     device: str = "auto",
     start_weights: dict[str, torch.Tensor] | None = None,
+    reuse_finished: bool = False,
 ) -> dict[str, Any]:
-    """Train one run into ``run_dir``, resuming an interrupted run with the same settings.
+    """Train one run into ``run_dir``, resuming an interrupted run with the same settings; with
+    ``reuse_finished``, a run that finished with the same settings and provenance is restored, not trained again.
 
     Writes ``checkpoints/epoch_XXXX.pt`` (model state dicts) at the scheduled epochs and the final
     one, ``history.parquet`` (one row per epoch) and, last, ``run.json``; returns run.json's content.
@@ -291,6 +293,10 @@ def train(
     instead of its initialization at epoch 0; the optimizer starts fresh.  Its first checkpoint holds them.
     """
     files = RunFiles(Path(run_dir))
+    if reuse_finished:
+        restored = restore_finished(files, settings, provenance or {})
+        if restored is not None:
+            return restored
     dev_kind = assign_device(device)  # auto: the CPU, the one visible GPU, or a free one of several
     model = build_model(settings, data).to(dev_kind)
     optimizer = build_optimizer(settings, model)
@@ -350,7 +356,35 @@ def _finish(
         "torch_version": torch.__version__,
     }
     write_parquet(pd.DataFrame(history), files.history, metadata=summary)
+    # the history's column order too: write_json sorts keys
+    write_json({"summary": summary, "history": history, "columns": list(history[-1])}, files.finished)
     write_json(summary, files.run_json)
     files.resume.unlink(missing_ok=True)  # the final checkpoint holds the weights; free the disk
     log.info("finished %s at epoch %d (%s)", files.root, final_epoch, reason)
+    return summary
+
+
+def restore_finished(files: RunFiles, settings: TrainSettings, provenance: dict[str, Any]) -> dict[str, Any] | None:
+    """run.json and the history of a run that finished with these settings (fingerprint) and this provenance (data,
+    labels, what was excluded, the training code), written back when every checkpoint still has its recorded
+    sha256; None otherwise.  Snakemake reruns a job whose input was rewritten even when its content is the same
+    (the clean variant's flags, rewritten whenever the label-issue stage reruns): this keeps such a rerun from
+    training again."""
+    if not files.finished.exists():
+        return None
+    record = read_json(files.finished, what="finished-run record")
+    summary = record["summary"]
+    same = summary.get("fingerprint") == settings.fingerprint() and all(
+        summary.get(key) == value for key, value in provenance.items()
+    )
+    checkpoints = summary.get("checkpoint_sha256", {})
+    intact = all(
+        files.checkpoints.joinpath(name).exists() and file_sha256(files.checkpoints / name) == digest
+        for name, digest in checkpoints.items()
+    )
+    if not (same and intact):
+        return None
+    write_parquet(pd.DataFrame(record["history"])[record["columns"]], files.history, metadata=summary)
+    write_json(summary, files.run_json)
+    log.info("reusing %s: it finished at epoch %d with these settings and data", files.root, summary["final_epoch"])
     return summary

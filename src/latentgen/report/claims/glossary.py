@@ -26,5 +26,7 @@ GLOSSARY: dict[str, str] = {
     "label_issues_beat_network": "latent generalization's flags find the wrong labels better (AUPRC) than "
     "cleanlab on the network's own softmax, after memorization",
     "label_issues_beat_best_baseline": "the same against the best baseline (pixel logistic regression, deep k-NN, ...)",
+    "retrained_beats_memorized": "the network retrained without the flagged examples beats the memorized network",
+    "retrained_beats_repaired": "the same against the memorized network's `latentgen repair` (no retraining)",
     "run_learned": "per run: the training loss left ln K (the network learned something)",
 }
