@@ -18,7 +18,5 @@ with logging_to(snakemake.log[0], snakemake.threads):
         edited_weights=snakemake.input.get("edited"),
         holdout=snakemake.params.holdout,
         code=dict(snakemake.params.code),
-        clean_flags=(
-            (snakemake.input.flags, snakemake.input.flag_metrics) if snakemake.input.get("flags") else None
-        ),
+        clean_flags=((snakemake.input.flags, snakemake.input.flag_metrics) if snakemake.input.get("flags") else None),
     )
