@@ -1,13 +1,27 @@
 """Probe speed at full MNIST scale: latentgen.probes.paper against the original authors' way of computing.
 
     .venv/bin/python benchmarks/bench_probes.py [--cache-dir DIR] [--variance 0.99] [--repeats 3]
-                                                [--threads N] [--device cuda] [--precision | --family]
+                                                [--threads N] [--device cuda] [--precision | --family | --solvers]
+                                                [--checkpoint PATH [--labels TABLE]] [--only early|memorized]
+                                                [--solver auto|legacy|dense]
 
-Workload: one checkpoint of the paper's MLP (784-128-512-2048-2048-10, ReLU) trained for one epoch on
+Two checkpoints are timed, each as below, and a ratio printed for each:
+
+* **early**: one checkpoint of the paper's MLP (784-128-512-2048-2048-10, ReLU) trained for one epoch on
 the full real MNIST training set with 40 % corrupted labels (SGD lr 1e-3, momentum 0.9, batch 32).
 Its activations of layers fc1..fc4 (widths 128, 512, 2048, 2048) for all 60,000 training and 10,000
 test images are stored once as float16 ``.npy`` files (as the pipeline stores them) in the cache
-directory; a later run reuses them.  Per layer, each method fits MASC and, separately, VeLPIC on the
+directory; a later run reuses them.
+* **memorized**: the same MLP on full MNIST at 80 % corrupted labels after 25 epochs, trained as the paper grid
+  trains it (inputs in [-1, 1], no shuffling), where the class subspaces of fc3 and fc4 need hundreds of MASC
+  components (most of a run's checkpoints are in this phase).  ``--checkpoint PATH`` takes a pipeline
+  checkpoint instead (e.g. ``results/fidelity/runs/mlp-mnist/c80/s0/checkpoints/epoch_0025.pt``; its
+  noisy labels from the run's label table, ``--labels`` or the one table under ``<results>/labels/<dataset>/``,
+  the images from ``--prepared``); without it the cached memorized activations are used, and when they
+  are missing the benchmark trains the model itself: **25 epochs of the MLP on all of MNIST, 30-60 minutes
+  on one CPU core** (``--memorized-epochs``).  Cached in ``--memorized-cache-dir``, one folder per checkpoint.
+
+Per layer, each method fits MASC and, separately, VeLPIC on the
 60,000 training activations with the corrupted labels and predicts the 10,000 test activations; the
 two probes are timed apart and the table shows both.
 
@@ -24,7 +38,14 @@ Each method runs in its own subprocess per layer, so that its peak resident memo
 own; the figure includes the interpreter, the imports (torch, for ours) and the memory-mapped pages
 read.  Per layer ours runs before and after the baseline (``--repeats``, median counts), so that
 both see about the same background load.
-The last line printed is the speed ratio, e.g. ``speedup: 23.7x``.
+The last line printed is the speed ratios, e.g. ``speedup: 22.4x early checkpoint, 3.0x memorized checkpoint``.
+``--solver legacy`` times ours with MASC's eigen-solver choice before issue 27 (Krylov to its cap, then dense).
+
+``--solvers`` instead prints, per checkpoint given (``--checkpoint``, repeatable; default the early and the
+memorized one) and per layer, MASC's fit and test-prediction seconds and components per class with the
+``legacy`` and the ``auto`` solver choice, and the dense floor: per class the float32 Gram and a float64
+``eigh`` (one thread), plus the projections of the test set on the kept bases; last line MASC (auto)
+fit + predict over that floor on the last checkpoint's layers, e.g. ``MASC / dense floor: 0.99x``.
 
 ``--family`` instead times every probe of ``latentgen.probes.names`` on the same checkpoint as the score
 stage runs it (``latentgen.scoring.checkpoint._fit_and_score``: fit on the 60,000 training activations, predictions
@@ -56,6 +77,10 @@ LAYERS = ("fc1", "fc2", "fc3", "fc4")
 CORRUPTION = 0.4
 SEED = 0
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "latentgen" / "bench_probes"
+# The memorized checkpoint: MLP-MNIST at 80 % after 25 epochs (fc4 needs ~400 MASC components per class).
+MEMORIZED_CORRUPTION = 0.8
+MEMORIZED_EPOCHS = 25
+DEFAULT_MEMORIZED_CACHE = DEFAULT_CACHE.parent / "bench_probes_memorized"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -82,6 +107,18 @@ def _train_one_epoch(train_images: np.ndarray, noisy_labels: np.ndarray):
     no_test = train_images[:0], noisy_labels[:0]  # the training steps need no test set
     data = TrainData(train_images, noisy_labels, noisy_labels, *no_test, num_classes=10)
     return train_in_memory(data, settings, epochs=range(1))  # epoch 0's batch order: the cached activations' model
+
+
+def _train_memorizing(train_images: np.ndarray, noisy_labels: np.ndarray, epochs: int):
+    """The paper's MLP after ``epochs`` epochs as the paper grid trains it (config.yaml: inputs in [-1, 1], no
+    shuffling, SGD lr 1e-3, momentum 0.9, batch 32) on the noisy labels."""
+    from latentgen.data.arrays import TrainData
+    from trained_models import paper_sgd_settings, train_in_memory
+
+    settings = paper_sgd_settings("mlp", max_epochs=epochs, seed=SEED, normalize="half", shuffle=False)
+    no_test = train_images[:0], noisy_labels[:0]
+    data = TrainData(train_images, noisy_labels, noisy_labels, *no_test, num_classes=10)
+    return train_in_memory(data, settings, epochs=range(epochs))
 
 
 def _write_features(model, images: np.ndarray, split: str, out_dir: Path) -> None:
@@ -118,6 +155,88 @@ def ensure_activations(cache_dir: Path) -> Path:
     return cache_dir
 
 
+def ensure_memorized_activations(cache_root: Path, epochs: int = MEMORIZED_EPOCHS) -> Path:
+    """Activations of the memorized checkpoint, trained here when missing (slow: ``epochs`` epochs of the MLP on
+    all 60,000 images, 30-60 minutes on one CPU core for 25)."""
+    cache_dir = cache_root / f"trained-c{round(MEMORIZED_CORRUPTION * 100)}-e{epochs}"
+    if (cache_dir / "done.json").is_file():
+        return cache_dir
+    from latentgen.data.labels import corrupt_labels
+
+    print(
+        f"building activations in {cache_dir}: training the MLP {epochs} epochs on full MNIST at "
+        f"{MEMORIZED_CORRUPTION:.0%} (slow: 30-60 minutes on one core for 25 epochs; or pass --checkpoint) ...",
+        flush=True,
+    )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    train_images, train_labels, test_images, test_labels = _load_mnist()
+    noisy, _ = corrupt_labels(train_labels, MEMORIZED_CORRUPTION, 10, SEED)
+    model = _train_memorizing(train_images, noisy, epochs)
+    _write_features(model, train_images, "train", cache_dir)
+    _write_features(model, test_images, "test", cache_dir)
+    np.save(cache_dir / "train_noisy.npy", noisy)
+    np.save(cache_dir / "train_true.npy", train_labels)
+    np.save(cache_dir / "test_labels.npy", test_labels)
+    (cache_dir / "done.json").write_text(
+        json.dumps({"corruption": MEMORIZED_CORRUPTION, "seed": SEED, "epochs": epochs})
+    )
+    return cache_dir
+
+
+def _run_labels(checkpoint: Path, labels: Path | None) -> tuple[Path, int]:
+    """The label table and corruption rate of a pipeline checkpoint (``<results>/runs/<pair>/c<rate>/s<seed>/
+    checkpoints/epoch_XXXX.pt``)."""
+    import re
+
+    parts = checkpoint.resolve().parts
+    rates = [int(match.group(1)) for part in parts if (match := re.fullmatch(r"c(\d+)", part))]
+    if not rates or "runs" not in parts:
+        sys.exit(f"{checkpoint}: not a pipeline checkpoint (<results>/runs/<pair>/c<rate>/s<seed>/checkpoints/...)")
+    if labels is None:
+        results = Path(*parts[: len(parts) - 1 - parts[::-1].index("runs")])
+        tables = sorted((results / "labels").glob("*/*.parquet"))
+        if len(tables) != 1:
+            sys.exit(f"{checkpoint}: pass --labels (label tables under {results / 'labels'}: {len(tables)})")
+        labels = tables[0]
+    return labels, rates[-1]
+
+
+def ensure_checkpoint_activations(checkpoint: Path, labels: Path | None, prepared: Path, cache_root: Path) -> Path:
+    """Activations of a pipeline checkpoint of the paper MLP on MNIST (read only), cached per checkpoint."""
+    import torch
+
+    from latentgen.data.arrays import to_unit_float
+    from latentgen.data.runs import load_run_data
+    from latentgen.training.models import load_checkpoint
+
+    labels, rate = _run_labels(checkpoint, labels)
+    source = {"checkpoint": str(checkpoint.resolve()), "bytes": checkpoint.stat().st_size, "labels": str(labels)}
+    run_name = "-".join(checkpoint.resolve().parts[-5:-2])  # pair-c<rate>-s<seed>
+    cache_dir = cache_root / f"{run_name}-{checkpoint.stem}"
+    done = cache_dir / "done.json"
+    if done.is_file() and json.loads(done.read_text()).get("source") == source:
+        return cache_dir
+    print(f"building activations of {checkpoint} in {cache_dir} ...", flush=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    run = load_run_data(prepared, labels, rate).data
+    model = load_checkpoint(checkpoint, "mlp", tuple(run.train_images.shape[1:]), 10).eval()
+    for split, images in (("train", run.train_images), ("test", run.test_images)):
+        with torch.no_grad():
+            batches = [
+                model.features(to_unit_float(torch.from_numpy(np.asarray(images[i : i + 5000]))))
+                for i in range(0, len(images), 5000)
+            ]
+        for layer in LAYERS:
+            np.save(
+                cache_dir / f"{layer}_{split}.npy", torch.cat([b[layer] for b in batches]).numpy().astype(np.float16)
+            )
+    np.save(cache_dir / "train_noisy.npy", np.asarray(run.train_noisy))
+    np.save(cache_dir / "train_true.npy", np.asarray(run.train_true))
+    np.save(cache_dir / "test_labels.npy", np.asarray(run.test_labels))
+    done.write_text(json.dumps({"source": source, "corruption": rate}))
+    return cache_dir
+
+
 # --------------------------------------------------------------------------------------------------
 # The two methods (each run in a child process)
 # --------------------------------------------------------------------------------------------------
@@ -145,10 +264,12 @@ def _on_device(array: np.ndarray, device: str):
     return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
 
-def ours_masc(train: np.ndarray, labels: np.ndarray, test: np.ndarray, variance: float, device: str = "cpu"):
+def ours_masc(
+    train: np.ndarray, labels: np.ndarray, test: np.ndarray, variance: float, device: str = "cpu", solver: str = "auto"
+):
     from latentgen.probes.paper import MASC
 
-    masc = MASC(variance=variance).fit(_on_device(train, device), labels)
+    masc = MASC(variance=variance, solver=solver).fit(_on_device(train, device), labels)
     return masc.predict(_on_device(test, device)), masc.n_components_
 
 
@@ -180,7 +301,9 @@ def rss_mib() -> float:
     return _status_mib("VmRSS") or 0.0
 
 
-def child_main(method: str, layer: str, cache_dir: Path, variance: float, out_dir: Path, device: str) -> None:
+def child_main(
+    method: str, layer: str, cache_dir: Path, variance: float, out_dir: Path, device: str, solver: str = "auto"
+) -> None:
     """Time one method's MASC and VeLPIC (each fit + test predictions) on one layer; write the
     predictions and a JSON summary to ``out_dir``.  ``device`` applies to ours (the baseline is numpy)."""
     if method == "ours":  # imports (torch, scikit-learn: ~3 s) are one-off, not per-fit work: not timed
@@ -189,7 +312,7 @@ def child_main(method: str, layer: str, cache_dir: Path, variance: float, out_di
         import latentgen.probes.paper  # noqa: F401
 
         torch.zeros(1, device=device)
-        masc = functools.partial(ours_masc, device=device)
+        masc = functools.partial(ours_masc, device=device, solver=solver)
         velpic = functools.partial(ours_velpic, device=device)
     else:
         masc, velpic = baseline_masc, baseline_velpic
@@ -237,6 +360,8 @@ def _run_child_process(
         str(out_dir),
         "--device",
         device,
+        "--solver",
+        _SOLVER,
     ]
     subprocess.run(command, check=True, env=_child_environment())
     return json.loads((out_dir / result).read_text())
@@ -248,6 +373,7 @@ def run_child(method: str, layer: str, cache_dir: Path, variance: float, out_dir
 
 
 _THREADS: int | None = None  # --threads: the same CPU thread count for both methods
+_SOLVER = "auto"  # --solver: MASC's eigen-solver choice (ours)
 
 
 def _child_environment() -> dict[str, str]:
@@ -300,7 +426,7 @@ def accuracy(out_dir: Path, method: str, layer: str, probe: str, truth: np.ndarr
     return float(np.mean(np.load(out_dir / f"{method}_{layer}_{probe}.npy") == truth))
 
 
-def report(results: dict[str, dict], out_dir: Path, truth: np.ndarray, load_before: float) -> None:
+def report(results: dict[str, dict], out_dir: Path, truth: np.ndarray, load_before: float, label: str = "") -> float:
     print(
         f"{'layer':<6}{'MASC s base/ours':>18}{'ratio':>7}{'VeLPIC s base/ours':>20}{'ratio':>7}"
         f"{'agree MASC/VeLPIC':>21}{'test acc MASC b/o':>19}{'VeLPIC b/o':>15}{'peak MiB b/o':>14}"
@@ -331,6 +457,7 @@ def report(results: dict[str, dict], out_dir: Path, truth: np.ndarray, load_befo
             f"{total['baseline'][probe] / total['ours'][probe]:.1f}x"
         )
     all_base, all_ours = (sum(total[m].values()) for m in ("baseline", "ours"))
+    masc_ratio, velpic_ratio = (total["baseline"][p] / total["ours"][p] for p in ("masc", "velpic"))
     print(f"total all     baseline {all_base:8.2f} s   ours {all_ours:6.2f} s")
     print(
         f"peak memory (MiB, whole process incl. interpreter, imports, mapped pages): "
@@ -342,7 +469,8 @@ def report(results: dict[str, dict], out_dir: Path, truth: np.ndarray, load_befo
         f"load average (1 min) before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, "
         f"{threads} (other processes slow both methods)"
     )
-    print(f"speedup: {all_base / all_ours:.1f}x")
+    print(f"ratio, {label} checkpoint: {all_base / all_ours:.1f}x (MASC {masc_ratio:.1f}x, VeLPIC {velpic_ratio:.1f}x)")
+    return all_base / all_ours
 
 
 # --------------------------------------------------------------------------------------------------
@@ -404,6 +532,92 @@ def precision_study(cache_dir: Path, variance: float) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# MASC's solver choices and the dense floor (--solvers)
+# --------------------------------------------------------------------------------------------------
+
+
+def dense_floor(train: np.ndarray, labels: np.ndarray, test: np.ndarray, variance: float) -> dict:
+    """The least a dense MASC does: per class the float32 rows, their float32 Gram and a float64 eigh (one
+    thread), the kept components; then the test rows' projections on all kept bases (one product)."""
+    import torch
+
+    from latentgen.probes.spectrum import _descending_eigh, _frobenius_sq, components_needed
+
+    started = time.perf_counter()
+    bases = []
+    for label in np.unique(labels):
+        rows = torch.from_numpy(np.asarray(train[labels == label], dtype=np.float32))
+        values, vectors = _descending_eigh((rows.T @ rows).double())
+        kept = components_needed(values, _frobenius_sq(rows), variance) or values.numel()
+        bases.append(vectors[:, :kept].float())
+    fit = time.perf_counter() - started
+    started = time.perf_counter()
+    rows = torch.from_numpy(np.asarray(test, dtype=np.float32))
+    _ = (rows @ torch.cat(bases, dim=1)).square_(), rows.square().sum(dim=1)
+    return {"fit": fit, "predict": time.perf_counter() - started, "k": [b.shape[1] for b in bases]}
+
+
+def solvers_child_main(layer: str, cache_dir: Path, variance: float, out_dir: Path) -> None:
+    """One layer: the dense floor, MASC with the legacy and the auto solver (fit, test predictions), one thread."""
+    import torch
+
+    from latentgen.probes.paper import MASC
+
+    torch.set_num_threads(1)
+    labels = np.load(cache_dir / "train_noisy.npy")
+    train = np.load(cache_dir / f"{layer}_train.npy", mmap_mode="r")
+    test = np.load(cache_dir / f"{layer}_test.npy", mmap_mode="r")
+    summary = {"floor": dense_floor(train, labels, test, variance)}
+    for solver in ("legacy", "auto"):
+        started = time.perf_counter()
+        masc = MASC(variance=variance, solver=solver).fit(train, labels)
+        fit = time.perf_counter() - started
+        started = time.perf_counter()
+        masc.predict(test)
+        summary[solver] = {"fit": fit, "predict": time.perf_counter() - started, "k": masc.n_components_.tolist()}
+    (out_dir / f"solvers_{layer}.json").write_text(json.dumps(summary))
+
+
+def _k_range(k: list[int]) -> str:
+    return f"{min(k)}-{max(k)} (mean {np.mean(k):.0f})"
+
+
+def solvers_benchmark(caches: list[tuple[str, Path]], variance: float) -> None:
+    """Per checkpoint and layer: MASC's fit and predict seconds, legacy and auto solver, against the dense floor."""
+    load_before = os.getloadavg()[0]
+    ratio = 0.0
+    with tempfile.TemporaryDirectory(prefix="bench_solvers_") as scratch:
+        out_dir = Path(scratch)
+        for name, cache_dir in caches:
+            print(f"\n{name} ({cache_dir}), one thread; seconds fit / test predict")
+            print(
+                f"{'layer':<6}{'legacy':>16}{'auto':>16}{'dense floor':>16}  {'auto/floor':>10}  components per class"
+            )
+            auto_total = floor_total = 0.0
+            for layer in LAYERS:
+                found = _run_child_process(
+                    ["--solvers-child", "--layer", layer], cache_dir, variance, out_dir, "cpu", f"solvers_{layer}.json"
+                )
+                cells = {key: found[key]["fit"] + found[key]["predict"] for key in ("legacy", "auto", "floor")}
+                auto_total += cells["auto"]
+                floor_total += cells["floor"]
+                print(
+                    f"{layer:<6}"
+                    + "".join(
+                        f"{found[key]['fit']:>9.2f} /{found[key]['predict']:>5.2f}"
+                        for key in ("legacy", "auto", "floor")
+                    )
+                    + f"  {cells['auto'] / cells['floor']:>9.2f}x  legacy {_k_range(found['legacy']['k'])}, "
+                    f"auto {_k_range(found['auto']['k'])}",
+                    flush=True,
+                )
+            ratio = auto_total / floor_total
+            print(f"all layers: MASC (auto) fit + predict {auto_total:.1f} s, dense floor {floor_total:.1f} s")
+    print(f"load average (1 min) before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"MASC / dense floor: {ratio:.2f}x")
+
+
+# --------------------------------------------------------------------------------------------------
 # The probe family (--family): every probe as the score stage runs it
 # --------------------------------------------------------------------------------------------------
 
@@ -415,7 +629,8 @@ def family_child_main(probe: str, cache_dir: Path, variance: float, out_dir: Pat
     from latentgen.scoring.checkpoint import _as_tensor, _fit_and_score
     from latentgen.data.arrays import TrainData
 
-    train_true = _load_mnist()[1]  # the clean training labels (masc_true fits them; train_true split)
+    true_file = cache_dir / "train_true.npy"  # the clean training labels (masc_true fits them; train_true split)
+    train_true = np.load(true_file) if true_file.is_file() else _load_mnist()[1]
     noisy, test_labels = np.load(cache_dir / "train_noisy.npy"), np.load(cache_dir / "test_labels.npy")
     data = TrainData(np.empty((len(noisy), 0)), noisy, train_true, np.empty((len(test_labels), 0)), test_labels, 10)
     torch.zeros(1, device=device)
@@ -436,7 +651,7 @@ def run_family_child(probe: str, cache_dir: Path, variance: float, out_dir: Path
 TODAY = ("masc", "velpic")
 
 
-def family_benchmark(cache_dir: Path, variance: float, device: str) -> None:
+def family_benchmark(cache_dir: Path, variance: float, device: str, label: str = "") -> float:
     from latentgen.probes.names import PROBE_NAMES
 
     load_before = os.getloadavg()[0]
@@ -485,48 +700,94 @@ def family_benchmark(cache_dir: Path, variance: float, device: str) -> None:
         f"per checkpoint (4 layers, fit + train and test predictions): default set {family:.1f} s, "
         f"today's MASC + VeLPIC {today:.1f} s"
     )
-    print(f"probe family cost: {family / today:.1f}x today's MASC + VeLPIC")
+    print(f"probe family cost, {label} checkpoint: {family / today:.1f}x today's MASC + VeLPIC")
+    return family / today
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--memorized-cache-dir", type=Path, default=DEFAULT_MEMORIZED_CACHE)
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        help="a pipeline checkpoint of the paper MLP on MNIST: the memorized one (the last given); with --solvers "
+        "each one given is measured",
+    )
+    parser.add_argument("--labels", type=Path, help="the label table of --checkpoint's run (default: found)")
+    parser.add_argument("--prepared", type=Path, default=Path("resources/datasets/mnist"), help="prepared MNIST")
+    parser.add_argument(
+        "--memorized-epochs", type=int, default=MEMORIZED_EPOCHS, help="epochs when training the memorized checkpoint"
+    )
+    parser.add_argument("--only", choices=("early", "memorized"), help="time one of the two checkpoints only")
     parser.add_argument("--variance", type=float, default=0.99)
     parser.add_argument("--repeats", type=int, default=3, help="runs of ours per layer (the median counts)")
     parser.add_argument("--threads", type=int, help="CPU threads for both methods (default: their libraries' own)")
     parser.add_argument("--device", default="cpu", help="where ours computes, e.g. cuda (the baseline is numpy)")
+    parser.add_argument("--solver", default="auto", choices=("auto", "legacy", "dense"), help="MASC's (ours)")
     parser.add_argument(
         "--precision", action="store_true", help="instead of timing, compare float32/float64 choices for the eigenpairs"
     )
     parser.add_argument(
         "--family", action="store_true", help="instead, time every probe of the family as the score stage runs it"
     )
+    parser.add_argument(
+        "--solvers", action="store_true", help="instead, MASC fit times per layer: legacy and auto solver, dense floor"
+    )
     parser.add_argument("--family-child", help=argparse.SUPPRESS)
+    parser.add_argument("--solvers-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=("baseline", "ours"), help=argparse.SUPPRESS)
     parser.add_argument("--layer", choices=LAYERS, help=argparse.SUPPRESS)
     parser.add_argument("--out-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    global _THREADS
-    _THREADS = args.threads
+    global _THREADS, _SOLVER
+    _THREADS, _SOLVER = args.threads, args.solver
     if args.child:
-        child_main(args.child, args.layer, args.cache_dir, args.variance, args.out_dir, args.device)
+        child_main(args.child, args.layer, args.cache_dir, args.variance, args.out_dir, args.device, args.solver)
         return
     if args.family_child:
         family_child_main(args.family_child, args.cache_dir, args.variance, args.out_dir, args.device)
         return
-    cache_dir = ensure_activations(args.cache_dir)
-    if args.family:
-        family_benchmark(cache_dir, args.variance, args.device)
+    if args.solvers_child:
+        solvers_child_main(args.layer, args.cache_dir, args.variance, args.out_dir)
         return
     if args.precision:
-        precision_study(cache_dir, args.variance)
+        precision_study(ensure_activations(args.cache_dir), args.variance)
         return
-    print(f"activations: {cache_dir} (float16; train 60000, test 10000; layers {', '.join(LAYERS)})", flush=True)
-    load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="bench_probes_") as scratch:
-        out_dir = Path(scratch)
-        results = run_interleaved(cache_dir, args.variance, out_dir, args.device, args.repeats)
-        report(results, out_dir, np.load(cache_dir / "test_labels.npy"), load_before)
+
+    def from_checkpoint(path: Path) -> Path:
+        return ensure_checkpoint_activations(path, args.labels, args.prepared, args.memorized_cache_dir)
+
+    caches = []
+    if args.only != "memorized":
+        caches.append(("early", ensure_activations(args.cache_dir)))
+    if args.only != "early":
+        if args.checkpoint:
+            memorized = from_checkpoint(args.checkpoint[-1])
+        else:
+            memorized = ensure_memorized_activations(args.memorized_cache_dir, args.memorized_epochs)
+        caches.append(("memorized", memorized))
+    if args.solvers:
+        if args.checkpoint and len(args.checkpoint) > 1:
+            caches = [(path.stem, from_checkpoint(path)) for path in args.checkpoint]
+        solvers_benchmark(caches, args.variance)
+        return
+    ratios = {}
+    for name, cache_dir in caches:
+        print(f"\n{name} checkpoint: {cache_dir}", flush=True)
+        if args.family:
+            ratios[name] = family_benchmark(cache_dir, args.variance, args.device, name)
+            continue
+        print(f"activations: float16; train 60000, test 10000; layers {', '.join(LAYERS)}", flush=True)
+        load_before = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory(prefix="bench_probes_") as scratch:
+            out_dir = Path(scratch)
+            results = run_interleaved(cache_dir, args.variance, out_dir, args.device, args.repeats)
+            ratios[name] = report(results, out_dir, np.load(cache_dir / "test_labels.npy"), load_before, name)
+    what = "probe family cost" if args.family else "speedup"
+    unit = " today's MASC + VeLPIC" if args.family else ""
+    print(f"{what}: " + ", ".join(f"{ratio:.1f}x {name} checkpoint" for name, ratio in ratios.items()) + unit)
 
 
 if __name__ == "__main__":

@@ -8,16 +8,22 @@
      step depends on shapes only -- giving seconds per step; plus the per-epoch evaluation passes;
    * extraction: ``latentgen.scoring.activations.extract_activations`` on synthetic images, seconds per image;
    * scoring: MASC and VeLPIC fitted on one class of real per-class size (n_train / classes rows of
-     each probed layer) and predicting those rows, scaled to all classes and to n_train + n_test
-     predictions per probe.  The activations come from the untrained model, whose class subspaces are
-     broader than a trained one's, so this errs on the slow side;
+     each probed layer's real width) and predicting those rows, scaled to all classes and to n_train + n_test
+     predictions per probe, in two regimes, since MASC's cost depends on the components its classes need:
+     *early* (the class's second moment needs ``EARLY_COMPONENTS`` of min(n_c, d) for 99 %) and *memorized*
+     (``MEMORIZED_COMPONENTS``), measured on synthetic classes built to need that many (a k-dimensional signal
+     plus an isotropic tail of 0.5 % of the variance).  A run's score job is costed checkpoint by checkpoint:
+     early before epoch ``MEMORIZING_FROM``, memorized from it on;
    * the fixed start-up of a job (a fresh interpreter importing torch and latentgen).
    * the VeLPIC edit (rule velpic_edit): a forward pass of the training images (as extraction) and a
      VeLPIC fit on the last probed layer (as scoring).
    The score stage's basis is MASC + VeLPIC on every probed layer.  The default probe family
    (``scoring.probes``: seven probes) costs more per checkpoint: the table repeats the first projection with
-   the score stage scaled by ``--family-factor`` (10.7, the family's cost over MASC + VeLPIC measured by
+   the score stage scaled by ``--family-factor`` (8.1, the family's cost over MASC + VeLPIC measured by
    ``benchmarks/bench_probes.py --family`` on the paper MLP, docs/performance.md).
+   ``--estimate PAIR`` (repeatable) does not measure a pair's score stage (e.g. ResNet-18, whose 16,384-wide
+   layers take long on a CPU) but scales it from the measured pairs' by its layers' flops (see
+   ``estimated_score``).
 2. **Builds the grid's jobs** from the config (every pair in it, variants included): per standard run
    (pair x corruption x seed) one training job of S epochs, then one score job extracting and scoring every
    checkpoint of the pair's schedule (the edit epochs included, as the config adds them).  How many epochs a
@@ -72,9 +78,19 @@ from latentgen.data.arrays import TrainData
 
 DEFAULT_MIN_TIME = 2.0
 DEVICE_COUNTS = (1, 8, 50)
-# The default probe family's score cost over MASC + VeLPIC's: benchmarks/bench_probes.py --family, 2026-12-01
-# (docs/performance.md, "Probe family": 201.4 s against 18.8 s per checkpoint of the paper MLP).
-FAMILY_FACTOR = 10.7
+# The default probe family's score cost over MASC + VeLPIC's: benchmarks/bench_probes.py --family, session 7
+# (docs/performance.md, "Probe family": 117.2 s against 14.4 s per checkpoint of the paper MLP, one thread).
+FAMILY_FACTOR = 8.1
+# Components per class MASC keeps for 99 %, as a fraction of min(n_c, d), in a run's two phases.  Measured on
+# the paper MLP (fc3, fc4: 2048 wide): 5-8 per class on fc4 and 12-24 on fc3 after one epoch at 40 % (0.3-1 %,
+# bench_probes.py's early checkpoint); MLP-MNIST at 80 % (config/fidelity.yaml) ~400 on fc4 at epoch 25 (20 %;
+# docs/performance.md, "Probes at a memorized checkpoint").
+EARLY_COMPONENTS = 0.01
+MEMORIZED_COMPONENTS = 0.2
+# The first epoch costed as memorized: fc4 of that run needed 174-204 components per class at epoch 10 (108 at
+# epoch 4), past the 128 from which MASC's solver goes dense at this width (spectrum.KRYLOV_COLUMNS_PER_COMPONENT).
+# An assumption for the other pairs and rates, measured on one run only.
+MEMORIZING_FROM = 10
 
 
 @dataclass
@@ -84,14 +100,23 @@ class PairCosts:
     step: float  # one optimizer step at the pair's batch size
     eval_image: float  # one image through the per-epoch evaluation pass
     extract_image: float  # one image through extraction (forward, features to disk)
-    score_checkpoint: float  # MASC + VeLPIC on every probed layer of one checkpoint
+    score_early: float  # MASC + VeLPIC on every probed layer of one early checkpoint (few components)
+    score_memorized: float  # the same at a memorized checkpoint (hundreds of components per class)
     velpic_last: float  # a VeLPIC fit on the last probed layer's training activations (the edit)
 
     def epoch(self, n_train: int, n_test: int, batch_size: int) -> float:
         return -(-n_train // batch_size) * self.step + (2 * n_train + n_test) * self.eval_image
 
-    def checkpoint(self, n_train: int, n_test: int) -> tuple[float, float]:
-        return (n_train + n_test) * self.extract_image, self.score_checkpoint
+    def checkpoint(self, n_train: int, n_test: int, epoch: int = 0) -> tuple[float, float]:
+        """(extraction, scoring) seconds of the checkpoint at ``epoch``: memorized from ``MEMORIZING_FROM``."""
+        score = self.score_memorized if epoch >= MEMORIZING_FROM else self.score_early
+        return (n_train + n_test) * self.extract_image, score
+
+    def checkpoints(self, n_train: int, n_test: int, epochs: list[int], score_factor: float = 1.0) -> float:
+        """Seconds of extracting and scoring the checkpoints at ``epochs``."""
+        return sum(
+            extract + score_factor * score for extract, score in (self.checkpoint(n_train, n_test, e) for e in epochs)
+        )
 
     def edit(self, n_train: int) -> float:
         """The velpic_edit job's work: the training images forward (as extraction), VeLPIC on the last layer."""
@@ -143,11 +168,55 @@ def measure_training(pair_config: dict, device: torch.device, min_time: float) -
     return _timed(one_epoch, min_time) / steps, _timed(one_evaluation, min_time) / data.train_images.shape[0]
 
 
+def synthetic_class(rows: int, width: int, components: int, seed: int = 0) -> torch.Tensor:
+    """(rows, width) float32 whose second moment needs about ``components`` components for 99 %: a signal in
+    ``components`` random orthonormal directions, then as many more holding 0.5 % of the variance (a tail above
+    the probes' rank tolerance).  As in post-ReLU activations, one direction (their mean's) holds about half
+    the second moment, a gap VeLPIC's top vector relies on; the others' variances fall from 1 to 0.5.
+    Non-negative activations are not needed: the probes' cost depends on the shapes, the gaps and the
+    components."""
+    generator = torch.Generator().manual_seed(seed)
+    tail_count = min(components, width - components)
+    directions = torch.linalg.qr(torch.randn(width, components + tail_count, generator=generator)).Q
+    rest = torch.linspace(1.0, 0.5, components - 1)
+    signal = torch.cat([rest.sum().clamp(min=1.0).reshape(1), rest])
+    tail = torch.full((tail_count,), 0.005 / 0.995 * float(signal.sum()) / max(tail_count, 1))
+    scales = torch.cat([signal, tail]).sqrt()
+    return ((torch.randn(rows, len(scales), generator=generator) * scales) @ directions.T).contiguous()
+
+
+def measure_scoring(
+    widths: list[int],
+    class_rows: int,
+    n_all: int,
+    classes: int,
+    device: torch.device,
+    variance: float,
+    min_time: float,
+    fraction: float,
+) -> tuple[float, list[int]]:
+    """Seconds of MASC + VeLPIC on every layer of one checkpoint whose classes need ``fraction`` of min(n_c, d)
+    components, and the components MASC kept per layer."""
+    one_class = np.zeros(class_rows, dtype=np.int64)
+    score, kept = 0.0, []
+    for width in widths:
+        k = max(1, round(fraction * min(class_rows, width)))
+        rows = synthetic_class(class_rows, width, k).to(device)
+        for probe in (MASC(variance=variance), VeLPIC()):
+            fit = _timed(lambda: probe.fit(rows, one_class), min_time / 4)
+            predict = _timed(lambda: probe.predict(rows), min_time / 4)
+            score += classes * fit + n_all / class_rows * predict * classes
+            if isinstance(probe, MASC):
+                kept.append(int(probe.n_components_[0]))
+    return score, kept
+
+
 def measure_checkpoint(
-    pair_config: dict, device: torch.device, variance: float, min_time: float
-) -> tuple[float, float, float]:
-    """(seconds per extracted image, seconds to score one checkpoint, seconds of the edit's VeLPIC fit on the
-    last layer) at the pair's full scale."""
+    pair_config: dict, device: torch.device, variance: float, min_time: float, score: bool = True
+) -> tuple[float, float, float, float, list[int]]:
+    """(seconds per extracted image, seconds to score one early and one memorized checkpoint, seconds of the
+    edit's VeLPIC fit on the last layer, the probed layers' widths) at the pair's full scale; without ``score``
+    the three probe costs are NaN (``estimated_score`` fills them in)."""
     info = dataset_info(pair_config["dataset"])
     n_train, n_test = info.sizes
     class_rows = n_train // info.num_classes
@@ -168,20 +237,49 @@ def measure_checkpoint(
             )
 
         per_image = _timed(extract, min_time) / (data.train_images.shape[0] + data.test_images.shape[0])
-        extracted = read_activations(Path(tmp) / "acts")  # the class's activations, as scoring reads them
-        features = {layer: np.array(extracted.train[layer]) for layer in extracted.train}
-    one_class = np.zeros(class_rows, dtype=np.int64)
-    predictions_per_probe = (n_train + n_test) / class_rows
-    score = velpic_fit = 0.0
-    for activations in features.values():  # input side first: the last one feeds the head
-        rows = torch.from_numpy(activations).to(device)
-        for probe in (MASC(variance=variance), VeLPIC()):
-            fit = _timed(lambda: probe.fit(rows, one_class), min_time / 4)
-            predict = _timed(lambda: probe.predict(rows), min_time / 4)
-            score += info.num_classes * fit + predictions_per_probe * predict * info.num_classes
-            if isinstance(probe, VeLPIC):
-                velpic_fit = info.num_classes * fit
-    return per_image, score, velpic_fit
+        extracted = read_activations(Path(tmp) / "acts")
+        widths = [int(np.prod(extracted.train[layer].shape[1:])) for layer in extracted.train]
+    if not score:
+        return per_image, float("nan"), float("nan"), float("nan"), widths
+    n_all = n_train + n_test
+    args = (widths, class_rows, n_all, info.num_classes, device, variance, min_time)
+    early, early_k = measure_scoring(*args, EARLY_COMPONENTS)
+    memorized, memorized_k = measure_scoring(*args, MEMORIZED_COMPONENTS)
+    print(f"  components kept per layer: early {early_k}, memorized {memorized_k}", flush=True)
+    last = synthetic_class(class_rows, widths[-1], max(1, round(EARLY_COMPONENTS * min(class_rows, widths[-1]))))
+    velpic_fit = info.num_classes * _timed(
+        lambda: VeLPIC().fit(last.to(device), np.zeros(class_rows, dtype=np.int64)), min_time / 4
+    )
+    return per_image, early, memorized, velpic_fit, widths
+
+
+def estimated_score(
+    widths: list[int], class_rows: int, measured: dict[str, tuple[list[int], int, PairCosts]]
+) -> tuple[float, float, float]:
+    """Score costs of a pair not measured (``--estimate``), scaled from the measured pair with the most flops per
+    checkpoint: early and memorized by the flops of the dense floor summed over layers (per class min(n, d)²·max(n, d)
+    for the Gram or dual Gram plus min(n, d)³ for eigh, and the projections ∝ n·d·k), the edit's VeLPIC by n·d
+    of the last layer."""
+
+    def flops(layer_widths: list[int], rows: int, fraction: float) -> float:
+        total = 0.0
+        for width in layer_widths:
+            small, large = min(rows, width), max(rows, width)
+            total += small * small * large + small**3 + rows * width * fraction * small
+        return total
+
+    name, (ref_widths, ref_rows, ref) = max(measured.items(), key=lambda item: flops(item[1][0], item[1][1], 0.2))
+    early = (
+        ref.score_early * flops(widths, class_rows, EARLY_COMPONENTS) / flops(ref_widths, ref_rows, EARLY_COMPONENTS)
+    )
+    memorized = (
+        ref.score_memorized
+        * flops(widths, class_rows, MEMORIZED_COMPONENTS)
+        / flops(ref_widths, ref_rows, MEMORIZED_COMPONENTS)
+    )
+    velpic = ref.velpic_last * (class_rows * widths[-1]) / (ref_rows * ref_widths[-1])
+    print(f"  score estimated from {name}'s by flops: early {early:.1f} s, memorized {memorized:.1f} s", flush=True)
+    return early, memorized, velpic
 
 
 def measure_startup() -> float:
@@ -207,6 +305,7 @@ class Run:
     checkpoints: int  # its checkpoints (extracted and scored one after the other by its score job)
     score: float  # seconds of its score job (one start-up, then every checkpoint)
     base: int | None = None  # an edited run: the index of the standard run it edits (it waits for its training)
+    memorized: int = 0  # of its checkpoints, those costed as memorized (epoch >= MEMORIZING_FROM)
 
 
 def grid_runs(
@@ -217,19 +316,22 @@ def grid_runs(
     runs, edited = [], []
     for name, pair in config["pairs"].items():
         n_train, n_test = dataset_info(pair["dataset"]).sizes
-        extract, score = costs[name].checkpoint(n_train, n_test)
-        checkpoint = extract + score_factor * score
-        epoch = costs[name].epoch(n_train, n_test, pair["batch_size"])
+        cost = costs[name]
+        epoch = cost.epoch(n_train, n_test, pair["batch_size"])
         for corruption in config["corruption"]:
             for seed in config["seeds"]:
                 epochs = epochs_of(name, corruption, seed, pair["max_epochs"])
-                count = len(checkpoint_epochs(pair, epochs))
-                runs.append(Run(startup + epochs * epoch, count, startup + count * checkpoint))
+                kept = checkpoint_epochs(pair, epochs)
+                score = startup + cost.checkpoints(n_train, n_test, kept, score_factor)
+                runs.append(
+                    Run(startup + epochs * epoch, len(kept), score, memorized=sum(e >= MEMORIZING_FROM for e in kept))
+                )
                 base = len(runs) - 1
                 for edit in edit_epochs(pair):
-                    train = startup + costs[name].edit(n_train) + startup + (pair["edits"]["until"] - edit) * epoch
-                    count = len(edited_checkpoint_epochs(pair, edit))
-                    edited.append(Run(train, count, startup + count * checkpoint, base))
+                    train = startup + cost.edit(n_train) + startup + (pair["edits"]["until"] - edit) * epoch
+                    kept = edited_checkpoint_epochs(pair, edit)
+                    score = startup + cost.checkpoints(n_train, n_test, kept, score_factor)
+                    edited.append(Run(train, len(kept), score, base, sum(e >= MEMORIZING_FROM for e in kept)))
     return runs + edited
 
 
@@ -301,13 +403,32 @@ def report(
         f"\nper-stage costs on {device_name} (job start-up {startup:.1f} s; score: MASC + VeLPIC on every "
         f"probed layer):"
     )
-    print(f"{'pair':24} {'s/step':>8} {'s/epoch':>9} {'extract s/ckpt':>15} {'score s/ckpt':>13} {'edit s':>7}")
+    print(
+        f"{'pair':24} {'s/step':>8} {'s/epoch':>9} {'extract s/ckpt':>15} {'score early':>12} {'memorized':>10} "
+        f"{'mean s/ckpt':>12} {'memorized share':>16} {'edit s':>7}"
+    )
     for name, pair in config["pairs"].items():
         n_train, n_test = dataset_info(pair["dataset"]).sizes
-        extract, score = costs[name].checkpoint(n_train, n_test)
+        extract, _ = costs[name].checkpoint(n_train, n_test)
         epoch = costs[name].epoch(n_train, n_test, pair["batch_size"])
         edit = f"{costs[name].edit(n_train):7.1f}" if pair.get("edits") else f"{'-':>7}"
-        print(f"{name:24} {costs[name].step:8.4f} {epoch:9.1f} {extract:15.1f} {score:13.1f} {edit}")
+        runs = [
+            checkpoint_epochs(pair, stop_epoch(name, rate, seed, pair["max_epochs"]))
+            for rate in config["corruption"]
+            for seed in config["seeds"]
+        ]
+        kept = [epoch_ for run in runs for epoch_ in run]
+        share = sum(e >= MEMORIZING_FROM for e in kept) / len(kept)
+        mean = costs[name].checkpoints(n_train, n_test, kept) / len(kept) - extract
+        print(
+            f"{name:24} {costs[name].step:8.4f} {epoch:9.1f} {extract:15.1f} {costs[name].score_early:12.1f} "
+            f"{costs[name].score_memorized:10.1f} {mean:12.1f} {share:16.0%} {edit}"
+        )
+    print(
+        f"(score: early = classes needing {EARLY_COMPONENTS:.0%} of min(n_c, d) components, memorized = "
+        f"{MEMORIZED_COMPONENTS:.0%}; a run's checkpoints from epoch {MEMORIZING_FROM} on are costed as memorized; "
+        "mean and share over the standard runs' checkpoints at the authors' stop epochs)"
+    )
     authors = stop_epoch
     scenarios = [
         ("the authors' stop epochs", config, authors, 1.0),
@@ -332,7 +453,8 @@ def report(
         standard = [run for run in runs if run.base is None]
         edited = [run for run in runs if run.base is not None]
         print(
-            f"|   ({len(standard)} standard runs, {sum(r.checkpoints for r in standard):,} checkpoints; "
+            f"|   ({len(standard)} standard runs, {sum(r.checkpoints for r in standard):,} checkpoints "
+            f"({sum(r.memorized for r in standard):,} costed as memorized); "
             f"{len(edited)} edited runs (an edit job each), {sum(r.checkpoints for r in edited):,} checkpoints; "
             f"of the device-hours: edited runs {_hours(device_seconds(edited))}) | | | | |"
         )
@@ -352,6 +474,13 @@ def main() -> None:
         help="seconds each training/extraction measurement runs at least (probes: a quarter)",
     )
     parser.add_argument(
+        "--estimate",
+        action="append",
+        default=[],
+        help="a pair whose score stage is estimated from the measured pairs' by flops, not measured (repeatable)",
+    )
+    parser.add_argument("--pairs", help="measure and project only these pairs (comma-separated; default: all)")
+    parser.add_argument(
         "--family-factor",
         type=float,
         default=FAMILY_FACTOR,
@@ -363,13 +492,25 @@ def main() -> None:
     config = filled(yaml.safe_load(args.config.read_text()))  # the defaults the workflow fills, edit epochs too
     device = torch.device(args.device)
     variance = float(config["scoring"]["masc_variance"])
-    costs = {}
+    if args.pairs:
+        config["pairs"] = {name: config["pairs"][name] for name in args.pairs.split(",")}
+    costs, measured, estimated = {}, {}, {}
     for name, pair in config["pairs"].items():
         started = time.perf_counter()
         step, eval_image = measure_training(pair, device, args.min_time)
-        extract_image, score, velpic_last = measure_checkpoint(pair, device, variance, args.min_time)
-        costs[name] = PairCosts(step, eval_image, extract_image, score, velpic_last)
-        print(f"measured {name} in {time.perf_counter() - started:.0f} s", flush=True)
+        extract_image, early, memorized, velpic_last, widths = measure_checkpoint(
+            pair, device, variance, args.min_time, score=name not in args.estimate
+        )
+        costs[name] = PairCosts(step, eval_image, extract_image, early, memorized, velpic_last)
+        info = dataset_info(pair["dataset"])
+        (estimated if name in args.estimate else measured)[name] = (
+            widths,
+            info.sizes[0] // info.num_classes,
+            costs[name],
+        )
+        print(f"measured {name} in {time.perf_counter() - started:.0f} s (probed widths {widths})", flush=True)
+    for name, (widths, rows, cost) in estimated.items():
+        cost.score_early, cost.score_memorized, cost.velpic_last = estimated_score(widths, rows, measured)
     device_name = (
         torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} torch threads"
     )

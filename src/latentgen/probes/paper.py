@@ -30,15 +30,18 @@ Fitted attributes are plain numpy arrays so a fitted probe pickles and moves bet
 How the eigenpairs are found (``latentgen.probes.spectrum.class_spectrum``):
 
 * Small problems (min(n_c, d) ≤ ``DENSE_LIMIT``): the d×d Gram X_cᵀX_c, or the n_c×n_c dual X_cX_cᵀ
-  when n_c < d (eigenvectors u → v = X_cᵀu/√λ), accumulated in float32 and diagonalized by
-  ``torch.linalg.eigh`` in float64.
+  when n_c < d (eigenvectors u → v = X_cᵀu/√λ), accumulated in float32 and diagonalized in float64
+  (``torch.linalg.eigh``; on the CPU from 256 x 256 scipy's LAPACK, faster at these sizes).
 * Large problems whose needed components are few compared with min(n_c, d) (the usual case: the
   MLP's 2048-unit ReLU layers need 5-25 components for 99 %): a block Krylov space built from
   products with X_c (never the d×d Gram, whose n_c·d² cost would dominate), Rayleigh-Ritz in
   float64, accepted when the Davis-Kahan bound on the angle between the kept Ritz subspace and the
   exact eigenspace is small; otherwise the space grows, and past a quarter of min(n_c, d) the dense
-  path is used instead.  VeLPIC, which needs only the top eigenvector, takes this path from
-  min(n_c, d) > ``TOP_VECTOR_DENSE_LIMIT``.
+  path is used instead; at once, as soon as the components the class needs (a lower bound from the Ritz
+  values) would take more columns than that (memorized checkpoints need hundreds of components;
+  ``latentgen.probes.spectrum`` has the measured constants).  ``solver="legacy"`` keeps the choice before
+  issue 27 (the space always grows to the cap first), ``solver="dense"`` skips Krylov.  VeLPIC, which needs
+  only the top eigenvector, takes this path from min(n_c, d) > ``TOP_VECTOR_DENSE_LIMIT``.
 
 Precision (``benchmarks/bench_probes.py --precision``, real activations of the paper's MLP after one
 epoch on MNIST with 40 % label noise, 60,000 train / 10,000 test, see docs/performance.md): against an
@@ -54,11 +57,11 @@ from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from latentgen.probes.base import DEVICE_CONSTRAINT, ClassGeometryProbe
 from latentgen.probes.cpu_threads import large_products
-from latentgen.probes.spectrum import class_spectrum, components_needed
+from latentgen.probes.spectrum import SOLVERS, class_spectrum, components_needed
 
 __all__ = ["MASC", "VeLPIC", "velpic_for_every_class"]
 
@@ -79,6 +82,10 @@ class MASC(ClassGeometryProbe):
         non-zero component.
     device : str, torch.device or None
         Where to compute; None uses the device of a tensor input, else the CPU.
+    solver : "auto", "legacy" or "dense"
+        How each class's eigenpairs are found (``latentgen.probes.spectrum.class_spectrum``): "auto" chooses
+        dense or Krylov from the class's size, width and the components it needs; "legacy" is the choice
+        before issue 27 (a Krylov space grown to its cap, then dense), kept for benchmarks; "dense" always.
 
     Attributes
     ----------
@@ -98,11 +105,16 @@ class MASC(ClassGeometryProbe):
     [0, 1]
     """
 
-    _parameter_constraints = {"variance": [Interval(Real, 0, 1, closed="right")], "device": DEVICE_CONSTRAINT}
+    _parameter_constraints = {
+        "variance": [Interval(Real, 0, 1, closed="right")],
+        "device": DEVICE_CONSTRAINT,
+        "solver": [StrOptions(set(SOLVERS))],
+    }
 
-    def __init__(self, variance: float = 0.99, device: str | torch.device | None = None) -> None:
+    def __init__(self, variance: float = 0.99, device: str | torch.device | None = None, solver: str = "auto") -> None:
         self.variance = variance
         self.device = device
+        self.solver = solver
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -114,7 +126,7 @@ class MASC(ClassGeometryProbe):
         return tags
 
     def _fit_class(self, class_data: torch.Tensor) -> tuple[np.ndarray, float]:
-        spectrum = class_spectrum(class_data, float(self.variance))
+        spectrum = class_spectrum(class_data, float(self.variance), self.solver)
         kept = components_needed(spectrum.eigenvalues, spectrum.trace, float(self.variance))
         if kept is None:
             # The trace also counts the eigenvalues below the rank tolerance; on a very wide layer (ResNet-18's
@@ -129,22 +141,29 @@ class MASC(ClassGeometryProbe):
         self.n_components_ = np.array([basis.shape[1] for basis in self.components_], dtype=np.int64)
         self.explained_variance_ratio_ = np.array([ratio for _, ratio in per_class], dtype=np.float64)
 
-    def _scoring_weights(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """All bases side by side (d, Σk_c) float32, and the class index of each column (Σk_c,)."""
+    def _scoring_weights(self, device: torch.device) -> tuple[torch.Tensor, list[int]]:
+        """All bases side by side (d, Σk_c) float32, and where each class's columns end (K,)."""
         stacked = np.concatenate(self.components_, axis=1) if self.components_ else np.zeros((self.n_features_in_, 0))
-        owner = np.repeat(np.arange(len(self.components_)), self.n_components_)
         return (
             torch.from_numpy(np.ascontiguousarray(stacked, dtype=np.float32)).to(device),
-            torch.from_numpy(owner).to(device),
+            np.cumsum(self.n_components_).tolist(),
         )
 
     def _score_rows(self, rows: torch.Tensor, weights) -> torch.Tensor:
-        """cos of the angle to each class subspace: sqrt(Σ_j ⟨x, p_j^c⟩²)/‖x‖, (n, K); 0 for x = 0."""
-        stacked, owner = weights
+        """cos of the angle to each class subspace: sqrt(Σ_j ⟨x, p_j^c⟩²)/‖x‖, (n, K); 0 for x = 0.
+
+        The one product (n × d by d × Σk_c) is the cost; with hundreds of components per class (memorized
+        checkpoints) it is n·d·Σk_c multiply-adds, the floor of the definition.  The squares are summed per
+        class over contiguous column slices (an ``index_add_`` over columns took 12 % of the product's time
+        at Σk_c = 4,000; the slices 1 %; docs/performance.md, "Probes at a memorized checkpoint").
+        """
+        stacked, ends = weights
         with large_products(2.0 * rows.numel() * stacked.shape[1]):
             coordinates = rows @ stacked  # (n, Σk_c): coordinates in every class basis at once
-        captured = rows.new_zeros((rows.shape[0], len(self.components_)))
-        captured.index_add_(1, owner, coordinates.square())  # ‖P_c x‖² per class
+        coordinates.square_()
+        captured = torch.stack(  # ‖P_c x‖² per class (0 for an empty subspace)
+            [coordinates[:, start:end].sum(dim=1) for start, end in zip([0, *ends[:-1]], ends)], dim=1
+        )
         norm_sq = rows.square().sum(dim=1, keepdim=True)
         safe = torch.where(norm_sq > 0, norm_sq, torch.ones_like(norm_sq))
         # Rounding can put ‖P_c x‖² a hair above ‖x‖²; cosines are clamped to 1.

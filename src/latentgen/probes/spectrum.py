@@ -27,9 +27,23 @@ SUBSPACE_TOL = 1e-3
 SUBSPACE_FLOOR_TOL = 1e-1
 KRYLOV_BLOCK = 16
 KRYLOV_FIRST_CHECK = 2
-# The Krylov space may grow to this fraction of min(n_c, d) columns before the dense path takes over:
-# by then its products have cost about as much as forming the Gram.
+# The Krylov space may grow to this fraction of min(n_c, d) columns before the dense path takes over.
+# Measured (2026-12-07, one thread, 2-core AMD EPYC VM, synthetic 6,000 x 2048 class): building 512 columns
+# (0.25 of 2048) costs 1.3 s, 768 columns 2.7 s, the dense Gram + eigh 2.4-2.9 s; so a space that converges
+# under the cap is cheaper than dense, and one that does not wastes at most about half a dense solve.
 KRYLOV_MAX_FRACTION = 0.25
+# The space needs about this many columns per component it must converge.  Measured (2026-12-07, one thread) on
+# MLP-MNIST at 80 % (config/fidelity.yaml's run), fc4 and fc3 (2048 wide, ~6,000 rows per class): at epoch 4,
+# classes needing 81-115 components converged at 256-336 columns (~3 per component, 0.8-1.2 s against 3.9-4.6 s
+# dense); at epoch 10, classes needing 174-204 did not converge even at 1,024 columns (the sin Θ bound stalls at
+# 0.17-0.28: the gaps near the cut shrink; 12-14 s, then dense).  A class whose needed components, estimated
+# during the run (``_components_lower_bound``), times this exceed the cap goes to the dense path at once instead
+# of at the cap: at width 2048 from 128 components, between the two (synthetic power-law spectra converge
+# more easily: 203 components at 464 columns).  Memorized checkpoints need far more (fc4: ~400 at epoch 25).
+KRYLOV_COLUMNS_PER_COMPONENT = 4.0
+# ``class_spectrum``'s solver choices: "auto" (the above), "legacy" (the Krylov space grows to the cap
+# whatever the class needs, then dense: the solver before issue 27; for benchmarks), "dense" (always dense).
+SOLVERS = ("auto", "legacy", "dense")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -56,8 +70,23 @@ def _rank_tolerance(trace: float, n: int, d: int) -> float:
     return trace * float(torch.finfo(torch.float32).eps) * max(n, d) ** 0.5
 
 
+# From this size a CPU eigh goes through scipy's LAPACK (OpenBLAS, divide and conquer) instead of torch's: one
+# thread, 2048 x 2048 float64 (a memorized class's dense solve), 1.56 s against 2.12 s (2026-12-07,
+# docs/performance.md, "Probes at a memorized checkpoint").  Both are float64 LAPACK syevd: the eigenpairs agree to
+# float64 rounding, far below the float32 data's.
+SCIPY_EIGH_FROM = 256
+
+
 def _descending_eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """eigh of a symmetric float64 matrix, largest eigenvalue first."""
+    if gram.device.type == "cpu" and gram.shape[0] >= SCIPY_EIGH_FROM:
+        from scipy.linalg import eigh
+
+        from latentgen.probes.cpu_blas import blas_threads
+
+        with blas_threads(1):
+            values, vectors = eigh(gram.numpy(), driver="evd", check_finite=False)
+        return torch.from_numpy(values[::-1].copy()), torch.from_numpy(vectors[:, ::-1].copy())
     with single_threaded_on_cpu(gram.device):
         eigenvalues, eigenvectors = torch.linalg.eigh(gram)
     return eigenvalues.flip(0), eigenvectors.flip(1)
@@ -214,18 +243,37 @@ def _subspace_residual(space: _KrylovSpace, kept: int, values, coefficients) -> 
     return float(torch.linalg.vector_norm(residual)) / max(gap, float(values[0]) * 1e-300), vectors
 
 
+def _components_lower_bound(values: torch.Tensor, trace: float, variance: float) -> float:
+    """How many components ``variance`` needs at least, from the Ritz values of a space not yet converged.
+
+    With the count known (the Ritz values already exceed ``variance``) that count.  Else, from the better
+    converged top half (j = m/2 values, θ_j ≈ λ_j): every further eigenvalue is at most λ_j, so the variance
+    still missing needs at least (variance·trace - Σ_{i≤j} θ_i)/θ_j more components.  Cheap (no product).
+    """
+    kept = components_needed(values, trace, variance)
+    if kept is not None:
+        return float(kept)
+    top = max(1, int(values.numel()) // 2)
+    if top > values.numel() or float(values[top - 1]) <= 0.0:
+        return 0.0
+    missing = variance * trace - float(values[:top].sum())
+    return top + max(missing, 0.0) / float(values[top - 1])
+
+
 def _converged_ritz_pairs(space: _KrylovSpace, variance: float, trace: float, previous_bound: float):
-    """(values, vectors, bound): the Ritz pairs ``variance`` needs when converged, else (None, None, bound)."""
+    """(values, vectors, bound, needed): the Ritz pairs ``variance`` needs when converged, else (None, None,
+    bound, needed); ``needed`` is the lower bound on the components needed (``_components_lower_bound``)."""
     n, d = space.class_data.shape
     values, coefficients = _drop_null(*space.ritz_pairs(), trace, (n, d))
+    needed = _components_lower_bound(values, trace, variance) if values.numel() else 0.0
     kept = components_needed(values, trace, variance)
     if kept is None or not 0 < kept < values.numel():
-        return None, None, previous_bound
+        return None, None, previous_bound, needed
     bound, vectors = _subspace_residual(space, kept, values, coefficients)
     stalled = bound > 0.5 * previous_bound
     if bound <= SUBSPACE_TOL or (stalled and bound <= SUBSPACE_FLOOR_TOL):
-        return values[:kept], vectors, bound
-    return None, None, bound
+        return values[:kept], vectors, bound, needed
+    return None, None, bound, needed
 
 
 def _start_block(class_data: torch.Tensor, block_size: int) -> torch.Tensor:
@@ -236,7 +284,9 @@ def _start_block(class_data: torch.Tensor, block_size: int) -> torch.Tensor:
         return torch.linalg.qr(start).Q.to(class_data.device)
 
 
-def _krylov_spectrum(class_data: torch.Tensor, variance: float, trace: float | None = None) -> ClassSpectrum | None:
+def _krylov_spectrum(
+    class_data: torch.Tensor, variance: float, trace: float | None = None, give_up_early: bool = True
+) -> ClassSpectrum | None:
     """Top eigenpairs by block Krylov + Rayleigh-Ritz; None when a dense eigh would be cheaper.
 
     Each step costs one product of X_c and X_cᵀ with a (d, 16) block; everything else works on
@@ -246,7 +296,9 @@ def _krylov_spectrum(class_data: torch.Tensor, variance: float, trace: float | N
     bound is below ``SUBSPACE_TOL``, or the residual stopped shrinking (the float32 products' noise
     floor, reached only when the gap is too small for float32 to resolve the subspace better, dense
     Gram included) with the bound below ``SUBSPACE_FLOOR_TOL``.  The space is capped at a quarter of
-    min(n_c, d), past which the dense path costs less than more products.  Ω is a seeded Gaussian
+    min(n_c, d), past which the dense path costs less than more products; with ``give_up_early`` it returns
+    None as soon as the components the class needs (a lower bound from the Ritz values) would take more
+    columns than that cap (``KRYLOV_COLUMNS_PER_COMPONENT``).  Ω is a seeded Gaussian
     drawn on the CPU, so a fit is deterministic and does not depend on the device.
     """
     n, d = class_data.shape
@@ -262,9 +314,11 @@ def _krylov_spectrum(class_data: torch.Tensor, variance: float, trace: float | N
         space.add(block)
         with single_threaded_on_cpu(class_data.device):
             if step >= KRYLOV_FIRST_CHECK:
-                values, vectors, bound = _converged_ritz_pairs(space, variance, trace, bound)
+                values, vectors, bound, needed = _converged_ritz_pairs(space, variance, trace, bound)
                 if values is not None:
                     return ClassSpectrum(values, vectors, trace)
+                if give_up_early and needed * KRYLOV_COLUMNS_PER_COMPONENT > steps * block_size:
+                    return None  # it will not converge under the cap: dense now, not after the cap's products
             block = space.next_block(block_size)
     return None
 
@@ -289,20 +343,23 @@ def components_needed(eigenvalues: torch.Tensor, trace: float, variance: float) 
     return int(exceeding[0]) + 1
 
 
-def class_spectrum(class_data: torch.Tensor, variance: float) -> ClassSpectrum:
+def class_spectrum(class_data: torch.Tensor, variance: float, solver: str = "auto") -> ClassSpectrum:
     """Eigenpairs of X_cᵀX_c sufficient to keep ``variance`` (all non-zero ones on the dense path).
 
-    ``class_data``: (n_c, d) float32 on the compute device.  Chooses the dense or the Krylov path;
-    ``variance=0`` asks for the top eigenpair only (VeLPIC).
+    ``class_data``: (n_c, d) float32 on the compute device.  Chooses the dense or the Krylov path from the
+    class's size, width and the components it turns out to need (``SOLVERS``: "auto"; "legacy", the Krylov
+    space to its cap whatever the class needs; "dense"); ``variance=0`` asks for the top eigenpair only (VeLPIC).
     """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, not {solver!r}")
     n, d = class_data.shape
     trace = _frobenius_sq(class_data)
     if trace == 0.0:  # all-zero activations: zero second moment, no eigenpairs
         empty = class_data.new_zeros((d, 0), dtype=torch.float64)
         return ClassSpectrum(empty.new_zeros(0), empty, 0.0)
     dense_limit = DENSE_LIMIT if variance > 0.0 else TOP_VECTOR_DENSE_LIMIT
-    if min(n, d) > dense_limit and variance < 1.0:
-        spectrum = _krylov_spectrum(class_data, variance, trace)
+    if min(n, d) > dense_limit and variance < 1.0 and solver != "dense":
+        spectrum = _krylov_spectrum(class_data, variance, trace, solver == "auto")
         if spectrum is not None:
             return spectrum
     return dense_spectrum(class_data, trace)
