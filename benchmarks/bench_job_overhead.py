@@ -41,11 +41,12 @@ assign_device("auto")
 """
 SCORE = """
 import snakemake.script
-from latentgen.pipeline import ScoreSettings, score
+from latentgen.pipeline import ScoreJob, ScoreSettings, score
 settings = ScoreSettings(0.99, ["fc1", "fc2", "fc3", "fc4"], 1000, {dtype!r}, "auto", {{"stage": "score"}},
                          probes=["masc", "velpic"])
-score({prepared!r}, {labels!r}, {run_json!r}, [{checkpoint!r}], {fragments!r}, {activations!r}, {scores!r},
-      "mlp-mnist", 40, 0, settings, keep_activations=False)
+job = ScoreJob({prepared!r}, {labels!r}, {run_json!r}, [{checkpoint!r}], {fragments!r}, {activations!r}, {scores!r},
+               "mlp-mnist", 40, 0, keep_activations=False)
+score(job, settings)
 """
 
 

@@ -172,6 +172,9 @@ def main() -> None:
     with pd.option_context("display.width", 250, "display.max_rows", 500):
         print("per epoch, %: latentgen (test, running accuracy on the corrupted labels), the authors' three runs")
         print(epoch_table(history()).to_string())
+    if not SCORES.exists() and not any(FRAGMENTS.glob("epoch_*.parquet")):
+        print("no scores yet (the run is still training, or its scoring has not run)")
+        return
     table = accuracy_table(load_scores())
     table.insert(1, "authors_model", authors_column(table.index))
     with pd.option_context("display.width", 250, "display.max_columns", 30):
