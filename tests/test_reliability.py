@@ -141,8 +141,13 @@ def _delete(path: str):
 
 
 def _rename_pair(old: str, new: str, **values: Any):
+    """Rename a pair as a user would: its entry, and the label-issue retraining list that names it."""
+
     def change(config: dict[str, Any]) -> None:
         config["pairs"][new] = {**config["pairs"].pop(old), **values}
+        retrain = config.get("label_issues", {}).get("retrain")
+        if isinstance(retrain, list):
+            config["label_issues"]["retrain"] = [new if pair == old else pair for pair in retrain]
 
     return change
 

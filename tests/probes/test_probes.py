@@ -13,6 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 import float64_probes
+from sklearn_conformance import float32_expected_failures
 import latentgen.probes.spectrum as spectrum
 from latentgen.probes.paper import MASC, VeLPIC
 from latentgen.data.arrays import to_unit_float
@@ -351,7 +352,7 @@ def test_cuda_tensors_are_computed_on_the_gpu_and_agree_with_cpu(probe_class, re
 # --------------------------------------------------------------------------------------------------
 
 
-@parametrize_with_checks([MASC(), VeLPIC()])
+@parametrize_with_checks([MASC(), VeLPIC()], expected_failed_checks=float32_expected_failures)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
