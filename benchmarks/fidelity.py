@@ -6,10 +6,12 @@ only (no label issues, claims or figures), then prints, per epoch, the model's t
 accuracy on the corrupted labels beside the authors' three runs, and, per checkpoint, the test accuracy of
 the model, MASC and VeLPIC on every layer, and the transfer (bias zeroed and kept).
 
-    .venv/bin/python benchmarks/fidelity.py [--epochs 75] [--cores 1] [--no-run]
+    .venv/bin/python benchmarks/fidelity.py [--epochs 75] [--seed 0] [--train-only] [--cores 1] [--no-run]
 
-``--epochs`` other than the config's writes a copy of it with that ``max_epochs`` under
-results/fidelity_logs/ and runs that (a different cap is a different run: it retrains).
+``--epochs`` other than the config's, or ``--seed`` other than 0, writes a copy of it with that ``max_epochs``
+and ``seeds`` under results/fidelity_logs/ and runs that (a different cap is a different run: it retrains).
+``--train-only`` stops after training (the per-epoch table; no probes): how the initializations of other
+seeds were compared through the collapse (issue 26).
 """
 
 from __future__ import annotations
@@ -24,9 +26,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "fidelity.yaml"
-SCORES = ROOT / "results" / "fidelity" / "scores.parquet"
-FRAGMENTS = ROOT / "results" / "fidelity" / "scores" / "mlp-mnist" / "c80" / "s0"
-RUN_DIR = ROOT / "results" / "fidelity" / "runs" / "mlp-mnist" / "c80" / "s0"
+SCORES = ROOT / "results" / "fidelity" / "scores.parquet"  # the aggregate of the config's seed (0) only
+RUN = "mlp-mnist/c80/s{seed}"
 LOGS = ROOT / "results" / "fidelity_logs"
 # The authors' three runs at 80 % (Dynamics_during_training_DNN, MASC_during_training/angle_results/MNIST_MLP/
 # Accuracy_results/0.8/Run_{1,2,3}.csv): per epoch, (running training accuracy on the corrupted labels, model
@@ -68,33 +69,42 @@ AUTHORS_MASC_RUN1 = {
 }
 
 
-def config_for(epochs: int) -> Path:
-    """config/fidelity.yaml, or a copy of it capped at ``epochs`` (under results/fidelity_logs/)."""
+def run_dir(seed: int) -> Path:
+    return ROOT / "results" / "fidelity" / "runs" / RUN.format(seed=seed)
+
+
+def fragments_dir(seed: int) -> Path:
+    return ROOT / "results" / "fidelity" / "scores" / RUN.format(seed=seed)
+
+
+def config_for(epochs: int, seed: int) -> Path:
+    """config/fidelity.yaml, or a copy of it capped at ``epochs`` for ``seed`` (under results/fidelity_logs/)."""
     config = yaml.safe_load(CONFIG.read_text())
-    if config["pairs"]["mlp-mnist"]["max_epochs"] == epochs:
+    if config["pairs"]["mlp-mnist"]["max_epochs"] == epochs and config["seeds"] == [seed]:
         return CONFIG
     config["pairs"]["mlp-mnist"]["max_epochs"] = epochs
+    config["seeds"] = [seed]
     LOGS.mkdir(parents=True, exist_ok=True)
-    path = LOGS / f"fidelity_e{epochs}.yaml"
+    path = LOGS / (f"fidelity_e{epochs}.yaml" if seed == 0 else f"fidelity_e{epochs}_s{seed}.yaml")
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
-def run_pipeline(cores: int, config: Path) -> None:
-    """Train and score only (the scores table): no label issues, claims or figures."""
-    target = str(SCORES.relative_to(ROOT))
+def run_pipeline(cores: int, config: Path, seed: int, train_only: bool) -> None:
+    """Train and score only (the scores table; with ``train_only``, the run): no label issues, claims or figures."""
+    target = str((run_dir(seed) / "run.json" if train_only else SCORES).relative_to(ROOT))
     command = [sys.executable, "-m", "snakemake", "--configfile", str(config), "--cores", str(cores), target]
     subprocess.run(command, cwd=ROOT, check=True)
 
 
-def history() -> pd.DataFrame:
+def history(seed: int) -> pd.DataFrame:
     """The run's per-epoch history (written when training ends; the resume state holds it before)."""
-    path = RUN_DIR / "history.parquet"
+    path = run_dir(seed) / "history.parquet"
     if path.exists():
         return pd.read_parquet(path)
     import torch  # only for a run still training
 
-    state = torch.load(RUN_DIR / "resume.pt", map_location="cpu", weights_only=False)
+    state = torch.load(run_dir(seed) / "resume.pt", map_location="cpu", weights_only=False)
     return pd.DataFrame(state["history"])
 
 
@@ -154,28 +164,35 @@ def masc_comparison(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def load_scores() -> pd.DataFrame:
+def load_scores(seed: int) -> pd.DataFrame | None:
     """The aggregated scores, or the per-checkpoint fragments of a run whose aggregation has not run."""
-    if SCORES.exists():
+    if seed == 0 and SCORES.exists():
         return pd.read_parquet(SCORES)
-    return pd.concat([pd.read_parquet(path) for path in sorted(FRAGMENTS.glob("epoch_*.parquet"))])
+    paths = sorted(fragments_dir(seed).glob("epoch_*.parquet"))
+    return pd.concat([pd.read_parquet(path) for path in paths]) if paths else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=75, help="train to this epoch (default 75)")
+    parser.add_argument("--seed", type=int, default=0, help="the training seed (its initialization; default 0)")
+    parser.add_argument("--train-only", action="store_true", help="train, print the per-epoch table, no probes")
     parser.add_argument("--no-run", action="store_true", help="only print the tables of an earlier run")
     args = parser.parse_args()
+    if args.seed != 0 and not args.train_only:
+        parser.error("--seed other than 0 needs --train-only: results/fidelity/scores.parquet is seed 0's")
     if not args.no_run:
-        run_pipeline(args.cores, config_for(args.epochs))
+        run_pipeline(args.cores, config_for(args.epochs, args.seed), args.seed, args.train_only)
     with pd.option_context("display.width", 250, "display.max_rows", 500):
-        print("per epoch, %: latentgen (test, running accuracy on the corrupted labels), the authors' three runs")
-        print(epoch_table(history()).to_string())
-    if not SCORES.exists() and not any(FRAGMENTS.glob("epoch_*.parquet")):
-        print("no scores yet (the run is still training, or its scoring has not run)")
+        print(f"per epoch, %: latentgen seed {args.seed} (test, running accuracy on the corrupted labels), ", end="")
+        print("the authors' three runs")
+        print(epoch_table(history(args.seed)).to_string())
+    scores = None if args.train_only else load_scores(args.seed)
+    if scores is None:
+        print("no scores (--train-only, the run is still training, or its scoring has not run)")
         return
-    table = accuracy_table(load_scores())
+    table = accuracy_table(scores)
     table.insert(1, "authors_model", authors_column(table.index))
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(table.to_string())

@@ -205,3 +205,11 @@ def test_the_label_issue_sections_show_the_chosen_flags_the_baselines_and_the_re
     assert "| mlp-mnist c80 | 31.0 | 61.2 (fc1) | 70.0 | 1300 (1100) | 270 of 1350 (20.0 %) |" in retrained_markdown(
         retrained
     )
+
+
+def test_an_auprc_difference_keeps_three_decimals_and_points_keep_one():
+    """An AUPRC difference of 0.063 must not print as "+0.1 [+0.1, +0.1]"."""
+    row = pd.Series({"value": 0.0631, "ci_low": 0.0512, "ci_high": 0.0754, "unit": "AUPRC difference"})
+    assert results_doc._interval(row) == "+0.063 [+0.051, +0.075] AUPRC difference"
+    points = pd.Series({"value": 3.61, "ci_low": 1.04, "ci_high": 6.2, "unit": "pp"})
+    assert results_doc._interval(points) == "+3.6 [+1.0, +6.2] pp"

@@ -61,6 +61,9 @@ def _table(summary: pd.DataFrame) -> list[str]:
 
 # How a claim's value and reference read in the table, by unit.
 UNIT_FORMATS = {"pp": "{:.2f} pp", "%": "{:.2f} %", "nats": "{:.3f} nats", "layers": "{:g}"}
+# Decimals of a value with its interval: one for points; an AUPRC difference lives in [-1, 1], where one
+# decimal would print "+0.1 [+0.1, +0.1]" for differences of 0.06 to 0.14.
+INTERVAL_DECIMALS = {"AUPRC difference": 3}
 
 
 def _claim_number(value: float, unit: str) -> str:
@@ -85,7 +88,8 @@ def _interval(row) -> str:
         return ""
     if pd.isna(row.ci_low) or (row.ci_low == row.ci_high == row.value):
         return _claim_number(row.value, row.unit)
-    return f"{row.value:+.1f} [{row.ci_low:+.1f}, {row.ci_high:+.1f}] {row.unit}"
+    decimals = INTERVAL_DECIMALS.get(row.unit, 1)
+    return f"{row.value:+.{decimals}f} [{row.ci_low:+.{decimals}f}, {row.ci_high:+.{decimals}f}] {row.unit}"
 
 
 def _setting(row) -> str:
