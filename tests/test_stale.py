@@ -103,3 +103,18 @@ def test_a_failed_dry_run_passes_on_snakemakes_status_and_words(monkeypatch, cap
     monkeypatch.setattr(stale.subprocess, "run", lambda *args, **kwargs: failed)
     assert stale.main(["--configfile", "nowhere.yaml"]) == 1
     assert "MissingInputException" in capsys.readouterr().err
+
+
+def test_every_rule_that_runs_a_script_reruns_when_its_code_changes():
+    """Each script rule declares ``code=stage_code("<its name>")``: without it a change to what the script runs
+    (the claims' decision rules, say) would leave its old output standing, and `latentgen stale` would say so."""
+    import re
+    from pathlib import Path
+
+    missing = []
+    for path in sorted(Path("workflow/rules").glob("*.smk")):
+        for rule in re.split(r"\n(?=(?:rule|checkpoint) )", path.read_text())[1:]:
+            name = re.match(r"(?:rule|checkpoint) (\w+):", rule).group(1)
+            if "script:" in rule and f'code=stage_code("{name}")' not in rule:
+                missing.append(f"{path.name}: {name}")
+    assert missing == []

@@ -57,6 +57,8 @@ rule claims:
         ),
     log:
         f"{RESULTS}/logs/claims.log",
+    params:
+        code=stage_code("claims"),
     conda:
         "../../environment.yml"
     script:
