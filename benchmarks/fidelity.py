@@ -94,6 +94,11 @@ def run_pipeline(cores: int, config: Path, seed: int, train_only: bool) -> None:
     """Train and score only (the scores table; with ``train_only``, the run): no label issues, claims or figures."""
     target = str((run_dir(seed) / "run.json" if train_only else SCORES).relative_to(ROOT))
     command = [sys.executable, "-m", "snakemake", "--configfile", str(config), "--cores", str(cores), target]
+    if train_only:
+        # A seed's run trains beside the seed-0 run (issue 26): Snakemake's directory lock would refuse it, though
+        # its outputs (its own run directory) are disjoint. Run the seed-0 run first: it prepares the shared
+        # dataset and label table, which two unlocked runs must not both write.
+        command.append("--nolock")
     subprocess.run(command, cwd=ROOT, check=True)
 
 
