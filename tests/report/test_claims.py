@@ -360,7 +360,7 @@ def test_does_the_edited_model_keep_its_gain():
 
 
 def test_label_issue_rows_read_the_same_wrong_fraction_as_their_setting() -> None:
-    """claims.csv gives one wrong-label fraction per setting, c (1 - 1/K), also on the rows that measured a base rate."""
+    """claims.csv gives one wrong-label fraction per setting, c (1 - 1/K), even on rows that measured a base rate."""
     from latentgen.pipeline import _with_the_settings_wrong_fraction
 
     table = pd.DataFrame({"pair": ["mlp-mnist"], "corruption": [40], "wrong_label_fraction": [0.36]})

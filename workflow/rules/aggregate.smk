@@ -57,9 +57,9 @@ rule claims:
         ),
     log:
         f"{RESULTS}/logs/claims.log",
-    params:
-        code=stage_code("claims"),
     conda:
         "../../environment.yml"
+    params:
+        code=stage_code("claims"),
     script:
         "../scripts/claims.py"
