@@ -626,7 +626,7 @@ def family_child_main(probe: str, cache_dir: Path, variance: float, out_dir: Pat
     """Score one probe on every layer as ``latentgen.scoring.checkpoint`` does; write seconds and test accuracy."""
     import torch
 
-    from latentgen.scoring.checkpoint import _as_tensor, _fit_and_score
+    from latentgen.scoring.checkpoint import _as_tensor, fit_and_score
     from latentgen.data.arrays import TrainData
 
     true_file = cache_dir / "train_true.npy"  # the clean training labels (masc_true fits them; train_true split)
@@ -639,7 +639,8 @@ def family_child_main(probe: str, cache_dir: Path, variance: float, out_dir: Pat
         train = _as_tensor(np.load(cache_dir / f"{layer}_train.npy", mmap_mode="r"), torch.device(device))
         test = _as_tensor(np.load(cache_dir / f"{layer}_test.npy", mmap_mode="r"), torch.device(device))
         started = time.perf_counter()
-        _, accuracies, fit_seconds = _fit_and_score(probe, variance, train, test, data)
+        _, correct, fit_seconds, _ = fit_and_score(probe, variance, train, test, data)
+        accuracies = {split: float(np.mean(right)) for split, right in correct.items() if len(right)}
         summary[layer] = {"seconds": time.perf_counter() - started, "fit_seconds": fit_seconds, **accuracies}
     (out_dir / f"family_{probe}.json").write_text(json.dumps(summary))
 

@@ -270,3 +270,24 @@ def test_the_checks_find_each_kind_of_violation(made_up_package: Path) -> None:
     (cycle,) = import_cycles(made_up_package)
     assert cycle.startswith("cycle among ['latentgen.data.arrays', 'latentgen.data.labels']")
     assert "src/latentgen/data/labels.py:2 latentgen.data.labels -> latentgen.data.arrays" in cycle
+
+
+def test_every_name_the_benchmarks_and_workflow_scripts_import_from_the_package_exists() -> None:
+    """Benchmarks run by hand (not in this suite), so a renamed function breaks them silently: bench_probes.py
+    --family imported ``_fit_and_score`` for two sessions after it became ``fit_and_score``. Every
+    ``from latentgen.x import y`` there, function-local ones included, must resolve."""
+    import importlib
+
+    root = PACKAGE_DIR.parent.parent
+    missing = []
+    for path in sorted([*(root / "benchmarks").glob("*.py"), *(root / "workflow" / "scripts").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == PACKAGE:
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if not hasattr(module, alias.name):
+                        try:
+                            importlib.import_module(f"{node.module}.{alias.name}")
+                        except ModuleNotFoundError:
+                            missing.append(f"{path.relative_to(root)}:{node.lineno} {node.module}.{alias.name}")
+    assert missing == []
