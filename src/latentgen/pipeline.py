@@ -176,19 +176,25 @@ def train(
         run.data.training_part(split),
         settings,
         run_dir,
-        provenance={
-            **identity,
-            **run.provenance,
-            "held_out": held_out,
-            "input_shape": list(run.data.input_shape),
-            "num_classes": run.data.num_classes,
-            **({"excluded": excluded} if excluded else {}),
-            **({"training_code": code} if code else {}),
-        },
+        provenance=_run_provenance(run, identity, held_out, excluded, code),
         device=device,
         start_weights=start_weights,
         reuse_finished=excluded is not None,
     )
+
+
+def _run_provenance(run, identity: dict, held_out: dict, excluded: dict | None, code: dict | None) -> dict:
+    """What run.json records beside the settings: which run, its data, the held-out slice, and for a clean
+    variant what it left out and the code it trained with (what ``reuse_finished`` compares)."""
+    return {
+        **identity,
+        **run.provenance,
+        "held_out": held_out,
+        "input_shape": list(run.data.input_shape),
+        "num_classes": run.data.num_classes,
+        **({"excluded": excluded} if excluded else {}),
+        **({"training_code": code} if code else {}),
+    }
 
 
 def _variant_note(edit: dict[str, Any] | None, excluded: dict[str, Any] | None) -> str:
@@ -292,17 +298,6 @@ def read_histories(paths: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _with_the_settings_wrong_fraction(rows: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
-    """One wrong-label fraction per setting in the whole table: the scores' claims' c (1 - 1/K). The label-issue
-    and retraining rows carry the base rate measured on the examples they flag, which their metrics table shows
-    beside every AUPRC; a setting read as "36 % wrong" on one line and "37 % wrong" on the next confuses."""
-    expected = claims.groupby(["pair", "corruption"])["wrong_label_fraction"].first()
-    keys = pd.MultiIndex.from_frame(rows[["pair", "corruption"]])
-    fraction = expected.reindex(keys).to_numpy()
-    measured = rows["wrong_label_fraction"].to_numpy()
-    return rows.assign(wrong_label_fraction=np.where(np.isnan(fraction), measured, fraction))
-
-
 def claims(
     scores: Path | str,
     histories: list[str],
@@ -312,7 +307,7 @@ def claims(
 ) -> None:
     """The claims table; with the label-issue metrics, its rows on finding the wrong labels too, and with the
     retrain-comparison tables (``retrained``), those on retraining without the flagged examples."""
-    from latentgen.report.claims import CLAIM_COLUMNS, claims_table  # pandas and scipy: only in this job
+    from latentgen.report.claims import append_rows, claims_table  # pandas and scipy: only in this job
     from latentgen.report.claims_label_issues import label_issue_claim_rows
     from latentgen.report.claims_retrained import retrained_claim_rows
 
@@ -324,10 +319,7 @@ def claims(
         tables = [read_parquet(path, what="retrain-comparison table") for path in retrained]
         extra += retrained_claim_rows(pd.concat(tables, ignore_index=True))
     if extra:
-        claims = pd.concat(
-            [claims, _with_the_settings_wrong_fraction(pd.DataFrame(extra, columns=CLAIM_COLUMNS), claims)]
-        )
-        claims = claims.reset_index(drop=True)
+        claims = append_rows(claims, extra)
     # Rounded for reading only: outcomes were decided on the exact values (a 1-in-10,000 test difference is 0.01 pp).
     numbers = ["value", "ci_low", "ci_high", "standard_error", "reference", "wrong_label_fraction"]
     claims[numbers] = claims[numbers].round(4)

@@ -361,11 +361,11 @@ def test_does_the_edited_model_keep_its_gain():
 
 def test_label_issue_rows_read_the_same_wrong_fraction_as_their_setting() -> None:
     """claims.csv gives one wrong-label fraction per setting, c (1 - 1/K), even on rows that measured a base rate."""
-    from latentgen.pipeline import _with_the_settings_wrong_fraction
+    from latentgen.report.claims import with_the_settings_wrong_fraction
 
     table = pd.DataFrame({"pair": ["mlp-mnist"], "corruption": [40], "wrong_label_fraction": [0.36]})
     measured = pd.DataFrame(
         {"pair": ["mlp-mnist", "mlp-mnist"], "corruption": [40, 80], "wrong_label_fraction": [0.366, 0.729]}
     )
-    fixed = _with_the_settings_wrong_fraction(measured, table)
+    fixed = with_the_settings_wrong_fraction(measured, table)
     assert fixed["wrong_label_fraction"].tolist() == [0.36, 0.729]  # a setting the table lacks keeps its own

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from latentgen.report.claims.dynamics import dynamics_rows, memorized, model_falls_row
@@ -37,7 +38,15 @@ from latentgen.report.claims.setting import Setting
 from latentgen.report.claims.transfer import transfer_rows
 from latentgen.scoring.selection import RANKING_SPLIT
 
-__all__ = ["CLAIM_COLUMNS", "HISTORY_COLUMNS", "claims_table", "read_claims", "split_edited_runs"]
+__all__ = [
+    "CLAIM_COLUMNS",
+    "HISTORY_COLUMNS",
+    "append_rows",
+    "claims_table",
+    "read_claims",
+    "split_edited_runs",
+    "with_the_settings_wrong_fraction",
+]
 
 
 def read_claims(path) -> pd.DataFrame:
@@ -113,3 +122,20 @@ def claims_table(scores: pd.DataFrame, histories: pd.DataFrame) -> pd.DataFrame:
 def _wrong(row: dict, classes: dict[str, int]) -> float:
     """The fraction of training labels that are wrong at the row's rate: c (1 - 1/K), a re-drawn label may stay."""
     return row["corruption"] / 100.0 * (1.0 - 1.0 / classes[row["pair"]])
+
+
+def append_rows(claims: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
+    """The claims table with rows made outside it (label issues, retraining), in its columns."""
+    extra = with_the_settings_wrong_fraction(pd.DataFrame(rows, columns=CLAIM_COLUMNS), claims)
+    return pd.concat([claims, extra]).reset_index(drop=True)
+
+
+def with_the_settings_wrong_fraction(rows: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
+    """One wrong-label fraction per setting in the whole table: the scores' claims' c (1 - 1/K). The label-issue
+    and retraining rows carry the base rate measured on the examples they flag, which their metrics table shows
+    beside every AUPRC; a setting read as "36 % wrong" on one line and "37 % wrong" on the next confuses."""
+    expected = claims.groupby(["pair", "corruption"])["wrong_label_fraction"].first()
+    keys = pd.MultiIndex.from_frame(rows[["pair", "corruption"]])
+    fraction = expected.reindex(keys).to_numpy()
+    measured = rows["wrong_label_fraction"].to_numpy()
+    return rows.assign(wrong_label_fraction=np.where(np.isnan(fraction), measured, fraction))
